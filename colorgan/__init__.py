@@ -1,0 +1,13 @@
+"""colorgan: colorize black-and-white photos with pix2pix-family conditional GANs."""
+
+__version__ = "0.1.0"
+__all__ = ["Colorizer", "__version__"]
+
+
+def __getattr__(name):
+    # Lazy so that `import colorgan` (and `colorgan --help`) does not import torch.
+    if name == "Colorizer":
+        from .inference import Colorizer
+
+        return Colorizer
+    raise AttributeError(f"module 'colorgan' has no attribute {name!r}")

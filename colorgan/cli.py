@@ -1,0 +1,76 @@
+"""`colorgan` command line: argument parsing and dispatch only.
+
+Each command lives in its own module as `add_arguments(parser)` and `run_cli(args) -> int`;
+modules are imported only when their command runs, so `colorgan --help` stays fast and a
+missing optional dependency only affects its own command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from .errors import ColorganError
+
+# command -> (module, one-line help)
+COMMANDS = {
+    "colorize": ("colorgan.colorize", "colorize photos (files, folders, globs)"),
+    "train": ("colorgan.train", "train a generator from a preset or config"),
+    "evaluate": ("colorgan.evaluate", "compare models on an image folder"),
+    "experiments": ("colorgan.experiments", "train and evaluate a suite of presets"),
+    "data": ("colorgan.offline_photos", "build training data (offline-photos)"),
+    "serve": ("colorgan.web.server", "web page and REST API"),
+    "export": ("colorgan.export", "export a generator (ONNX)"),
+    "video": ("colorgan.video", "colorize a video without flicker"),
+}
+
+
+def _load(name: str):
+    module, _ = COMMANDS[name]
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("colorgan"):
+            raise ColorganError(f"command {name!r} is not available in this version") from None
+        raise ColorganError(
+            f"command {name!r} needs the package {exc.name!r}: pip install 'colorgan[all]'"
+        ) from None
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="colorgan", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = next((a for a in argv if a in COMMANDS), None)
+    for name, (_, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        if name == wanted:  # only the command that runs imports its module
+            _load(name).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else logging.INFO,
+            format="%(levelname)s: %(message)s",
+        )
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return _load(args.command).run_cli(args)
+    except ColorganError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

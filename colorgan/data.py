@@ -1,0 +1,466 @@
+"""Training data: find colour photos in a folder tree, split them, crop and flip them.
+
+The dataset yields sRGB tensors (3, size, size) in [0, 1]; the training loop converts whole
+batches to L/ab with colorgan.color on its device, which is faster than per image here.
+
+Near-grayscale photos teach a colorizer to leave things gray, so a scan (cached, threaded,
+on small thumbnails) leaves them out and reports them by name, as it does unreadable files.
+Big photos are decoded reduced: PIL's JPEG `draft` decodes at 1/2, 1/4 or 1/8 scale, and
+`resize(box=..., reducing_gap=...)` resamples only the cropped box after a fast box-reduce:
+a 256 px training crop of a 1600 px JPEG costs about 5 ms of CPU (measured on the offline
+photo set built by colorgan/offline_photos.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import re
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from .color import rgb_to_lab
+from .config import DataConfig
+from .errors import ColorganError
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+THUMB_SIZE = 64  # side of the thumbnail the gray check looks at
+RESAMPLE = Image.Resampling.BICUBIC
+REDUCING_GAP = 3.0  # box-reduce first while the image is > 3x the target: fast, no aliasing
+SCAN_PROGRESS_MIN = 50  # show a progress bar when scanning more files than this
+LOAD_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+def find_images(root: str | Path) -> list[Path]:
+    """All image files under root (any depth), sorted. Hidden files and folders are skipped
+    (".thumbnails", macOS "._x.jpg" forks are not photos)."""
+    if not str(root).strip():
+        raise ColorganError("no data folder given (set data.root)")
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise ColorganError(f"data folder not found: {root}")
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix.lower() in IMAGE_EXTENSIONS
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        and p.is_file()
+    )
+    if not files:
+        exts = ", ".join(sorted(e[1:] for e in IMAGE_EXTENSIONS))
+        raise ColorganError(f"no images ({exts}) found under {root}")
+    return files
+
+
+# --- train/val split -------------------------------------------------------------------------
+def group_by_regex(pattern: str) -> Callable[[Path], str]:
+    """A group_fn for split_files: the first capture group of pattern on the file stem.
+
+    group_by_regex(r"(.*)_crop\\d+$") puts "cat_crop1.jpg" and "cat_crop2.jpg" together;
+    stems that do not match are their own group.
+    """
+    regex = re.compile(pattern)
+
+    def group(path: Path) -> str:
+        match = regex.match(Path(path).stem)
+        return str(Path(path).parent / match.group(1)) if match else str(path)
+
+    return group
+
+
+def split_files(
+    files: Sequence[Path],
+    val_fraction: float,
+    seed: int,
+    group_fn: Callable[[Path], str] | None = None,
+) -> tuple[list[Path], list[Path]]:
+    """Deterministic (train, val) split by group, so crops of one photo stay on one side.
+
+    Each group's side is decided by a hash of (seed, group name) alone: a group is val when
+    its hash, read as a number in [0, 1), is below val_fraction. Adding photos to a folder
+    therefore never moves an old photo from val into train. With val_fraction > 0 and two or
+    more groups, both sides get at least one group.
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise ColorganError(f"val_fraction={val_fraction}: must be in [0, 1)")
+    group_fn = group_fn or str
+    groups: dict[str, list[Path]] = {}
+    for f in files:
+        groups.setdefault(group_fn(Path(f)), []).append(Path(f))
+    if val_fraction == 0.0 or len(groups) < 2:
+        return sorted(map(Path, files)), []
+    digest = lambda name: hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8]  # noqa: E731
+    u = {name: int.from_bytes(digest(name), "big") / 2**64 for name in groups}
+    order = sorted(groups, key=u.get)
+    val_names = {name for name in order if u[name] < val_fraction}
+    if not val_names:
+        val_names = {order[0]}
+    if len(val_names) == len(order):
+        val_names.discard(order[-1])
+    val = sorted(p for name in val_names for p in groups[name])
+    train = sorted(p for name in groups if name not in val_names for p in groups[name])
+    return train, val
+
+
+# --- reading images ---------------------------------------------------------------------------
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Any PIL mode -> 8-bit RGB: alpha composited over white, 16-bit scaled, not clipped."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(im, dtype=np.float32)
+        top = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        top = 1.0 if im.mode == "F" and arr.max() <= 1.0 else top  # float images in [0, 1]
+        im = Image.fromarray((np.clip(arr / top, 0, 1) * 255 + 0.5).astype(np.uint8))
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return im if im.mode == "RGB" else im.convert("RGB")
+
+
+def open_image(path: str | Path, min_short: int | None = None) -> Image.Image:
+    """An RGB PIL image, EXIF orientation applied; JPEGs decoded reduced when min_short is
+    given (the result's short side is still >= min_short)."""
+    with Image.open(path) as im:
+        if min_short and im.format == "JPEG":
+            factor = min_short / min(im.size)
+            im.draft("RGB", (math.ceil(im.width * factor), math.ceil(im.height * factor)))
+        im = ImageOps.exif_transpose(im)  # returns a loaded copy: safe after the with
+        im.load()
+        return to_rgb(im)
+
+
+def image_to_tensor(im: Image.Image) -> torch.Tensor:
+    """RGB PIL image -> float tensor (3, H, W) in [0, 1]."""
+    # numpy, not torch ops: torch's intra-op threads cost ~10 ms per image here when the
+    # cores are busy (measured on 2 shared cores), numpy's single-threaded divide ~0.3 ms.
+    arr = np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / np.float32(255.0)
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def mean_chroma(path_or_image: str | Path | Image.Image) -> float:
+    """Mean Lab chroma sqrt(a^2 + b^2) of a small thumbnail (0 for a gray image)."""
+    im = path_or_image
+    if not isinstance(im, Image.Image):
+        im = open_image(im, min_short=THUMB_SIZE)
+    im = to_rgb(im).copy()
+    im.thumbnail((THUMB_SIZE, THUMB_SIZE), RESAMPLE, reducing_gap=REDUCING_GAP)
+    lab = rgb_to_lab(image_to_tensor(im))
+    return float(lab[1:].square().sum(0).sqrt().mean())
+
+
+def is_near_grayscale(path_or_image: str | Path | Image.Image, threshold: float) -> bool:
+    return mean_chroma(path_or_image) < threshold
+
+
+# --- scanning a folder: gray and unreadable files ---------------------------------------------
+def _cache_file(files: Sequence[Path]) -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "colorgan"
+    common = os.path.commonpath([str(Path(f).resolve().parent) for f in files])
+    return base / f"chroma-{hashlib.sha256(common.encode()).hexdigest()[:16]}.json"
+
+
+def _chroma_or_error(path: Path) -> float | str:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL's EXIF/ICC chatter is not the user's problem
+            return mean_chroma(path)
+    except LOAD_ERRORS as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def scan_chroma(files: Sequence[Path], cache: Path | None = None) -> dict[Path, float | str]:
+    """Mean chroma of each file, or an error message for one that cannot be read.
+
+    Results are cached by (path, size, mtime), so a second run over the same folder only
+    reads new or changed files. Threads work here: PIL releases the GIL while decoding.
+    """
+    cache = cache or _cache_file(files)
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    stamps, gone = {}, {}
+    for f in map(Path, files):
+        try:
+            st = f.stat()
+        except OSError as exc:  # deleted since it was listed
+            gone[f] = f"{type(exc).__name__}: {exc}"
+            continue
+        stamps[f] = f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    todo = [f for f in stamps if stamps[f] not in known]
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        results = pool.map(_chroma_or_error, todo)
+        bar = tqdm(results, total=len(todo), desc="scanning images", unit="img",
+                   disable=len(todo) <= SCAN_PROGRESS_MIN, leave=False)  # fmt: skip
+        found = dict(zip(todo, bar, strict=True))
+    known.update({stamps[f]: v for f, v in found.items() if isinstance(v, float)})
+    keep = {stamps[f]: known[stamps[f]] for f in stamps if stamps[f] in known}  # drop the gone
+    try:  # write-and-rename: ranks of a distributed run may scan the same folder at once
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(keep))
+        tmp.replace(cache)
+    except OSError as exc:  # a read-only home only costs the next run a rescan
+        log.debug("chroma cache not written to %s: %s", cache, exc)
+    found.update(gone)
+    return {f: found[f] if f in found else known[stamps[f]] for f in map(Path, files)}
+
+
+def _names(paths: Sequence[Path], limit: int = 20) -> str:
+    shown = ", ".join(str(p) for p in paths[:limit])
+    return shown + (f" ... and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+# --- the dataset ---------------------------------------------------------------------------------
+class ImageFolderDataset(Dataset):
+    """sRGB crops (3, size, size) in [0, 1] of the given files.
+
+    train=True: the short side is scaled to size * U(scale_min, scale_max) (never below
+    size: the crop must fit), then a random size x size crop ("random"), or the whole
+    image is resized to size x size ("resize": the aspect ratio is not kept and the scale
+    range does not apply); random flips.
+    train=False: short side resized to size and a centre crop, the same every time.
+
+    An index may be an int (randomness from torch's RNG) or an (index, seed) pair from
+    `EpochSampler`, which makes every crop a function of (seed, epoch, index) alone.
+    """
+
+    def __init__(
+        self,
+        files: Sequence[str | Path],
+        size: int,
+        crop: str = "random",
+        scale_min: float = 1.0,
+        scale_max: float = 1.0,
+        hflip: bool = True,
+        vflip: bool = False,
+        train: bool = True,
+    ) -> None:
+        if crop not in ("random", "resize"):
+            raise ColorganError(f"crop={crop!r}; valid: random, resize")
+        if not 0 < scale_min <= scale_max:
+            raise ColorganError(f"need 0 < scale_min <= scale_max, got {scale_min}, {scale_max}")
+        if not files:
+            raise ColorganError("ImageFolderDataset needs at least one file")
+        self.files = [Path(f) for f in files]
+        self.size, self.crop, self.train = size, crop, train
+        self.scale_min, self.scale_max = scale_min, scale_max
+        self.hflip, self.vflip = hflip, vflip
+        self._warned: set[Path] = set()
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> torch.Tensor:
+        index, seed = item if isinstance(item, tuple) else (item, None)
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, ()).item())
+        # A file that became unreadable mid-training costs one warning, not the run.
+        for attempt in range(min(len(self.files), 16)):
+            path = self.files[(index + attempt) % len(self.files)]
+            try:
+                return self.load(path, random.Random(seed + attempt))
+            except LOAD_ERRORS as exc:
+                if path not in self._warned:
+                    self._warned.add(path)
+                    log.warning("skipping unreadable image %s (%s)", path, exc)
+        raise ColorganError(f"{attempt + 1} images in a row could not be read, last {path}")
+
+    def load(self, path: Path, rng: random.Random) -> torch.Tensor:
+        size = self.size
+        if not self.train:
+            im = open_image(path, min_short=size)
+            return image_to_tensor(_scaled_crop(im, size, size, centre=True))
+        if self.crop == "resize":
+            im = open_image(path, min_short=size)
+            im = im.resize((size, size), RESAMPLE, reducing_gap=REDUCING_GAP)
+        else:
+            short = max(size, round(size * rng.uniform(self.scale_min, self.scale_max)))
+            im = _scaled_crop(open_image(path, min_short=short), short, size, rng=rng)
+        if self.hflip and rng.random() < 0.5:
+            im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        if self.vflip and rng.random() < 0.5:
+            im = im.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+        return image_to_tensor(im)
+
+
+def _scaled_crop(
+    im: Image.Image, short: int, size: int, rng: random.Random | None = None, centre=False
+) -> Image.Image:
+    """The size x size crop of `im` scaled so its short side is `short`, done as one resize
+    of just the cropped box of the source (no full-size intermediate image)."""
+    f = short / min(im.size)
+    sw, sh = max(size, round(im.width * f)), max(size, round(im.height * f))
+    if centre:
+        x0, y0 = (sw - size) // 2, (sh - size) // 2
+    else:
+        x0, y0 = rng.randint(0, sw - size), rng.randint(0, sh - size)
+    box = (x0 / f, y0 / f, min(im.width, (x0 + size) / f), min(im.height, (y0 + size) / f))
+    return im.resize((size, size), RESAMPLE, box=box, reducing_gap=REDUCING_GAP)
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """Yields (index, seed) pairs: the order of epoch e is a function of (seed, e) and each
+    item's crop/flip seed a function of (seed, e, position). So batches do not depend on the
+    number of workers or on persistent workers' RNG state, and a run resumed mid-epoch
+    (`set_epoch(e, skip)`) sees exactly the batches an unbroken one would. With several
+    processes (DDP) each rank takes every world-th item of the same permutation. It runs in
+    the main process, so `set_epoch` works with persistent workers too.
+    """
+
+    def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1) -> None:
+        self.n, self.seed, self.rank, self.world = n, seed, rank, world
+        self.epoch, self.skip = 0, 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """Start epoch `epoch`, leaving out this rank's first `skip` items."""
+        self.epoch, self.skip = epoch, skip
+
+    def per_rank(self) -> int:
+        return self.n // self.world
+
+    def __len__(self) -> int:
+        return max(0, self.per_rank() - self.skip)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        stem = self.seed * 1_000_003 + self.epoch
+        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(stem))
+        mine = order[: self.per_rank() * self.world][self.rank :: self.world].tolist()
+        for pos in range(self.skip, len(mine)):
+            yield mine[pos], (stem * 10_000_019 + pos * self.world + self.rank) % 2**62
+
+
+# --- loaders --------------------------------------------------------------------------------------
+@dataclass
+class DataReport:
+    """What make_loaders found under data.root, and what it left out and why."""
+
+    root: str
+    found: int
+    train: list[Path] = field(default_factory=list)
+    val: list[Path] = field(default_factory=list)
+    gray: list[Path] = field(default_factory=list)
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"{self.root}: {self.found} images found, {len(self.train)} train, "
+            f"{len(self.val)} val, {len(self.gray)} near-grayscale left out, "
+            f"{len(self.unreadable)} unreadable"
+        )
+
+
+def scan_folder(data_cfg: DataConfig, group_fn: Callable[[Path], str] | None = None) -> DataReport:
+    """Find, check and split the images under data_cfg.root; warns about what is left out.
+    group_fn (see split_files) is given paths relative to the root."""
+    files = find_images(data_cfg.root)
+    chroma = scan_chroma(files)
+    unreadable = [(f, v) for f, v in chroma.items() if isinstance(v, str)]
+    colour = {f: v for f, v in chroma.items() if not isinstance(v, str)}
+    gray = [f for f, v in colour.items() if v < data_cfg.gray_threshold]
+    usable = [f for f, v in colour.items() if v >= data_cfg.gray_threshold]
+    for f, reason in unreadable:
+        log.warning("skipping unreadable image %s (%s)", f, reason)
+    if gray:
+        log.warning(
+            "left out %d near-grayscale images (mean chroma < %g): %s",
+            len(gray), data_cfg.gray_threshold, _names(gray),
+        )  # fmt: skip
+    if not usable:
+        n, limit = len(files), data_cfg.gray_threshold
+        why = f"all {n} images are near-grayscale (mean chroma < {limit}, data.gray_threshold)"
+        if unreadable:
+            why = f"of {n} images {len(gray)} are near-grayscale, {len(unreadable)} unreadable"
+        raise ColorganError(f"no usable colour images under {data_cfg.root}: {why}")
+    # Split on paths relative to the root, so moving the folder keeps the same split.
+    root = Path(data_cfg.root).expanduser()
+    relative = [f.relative_to(root) for f in usable]
+    train, val = split_files(relative, data_cfg.val_fraction, data_cfg.split_seed, group_fn)
+    train, val = [root / f for f in train], [root / f for f in val]
+    return DataReport(str(data_cfg.root), len(files), train, val, gray, unreadable)
+
+
+def seed_worker(worker_id: int) -> None:
+    """torch seeds each worker (base seed + id); give numpy and random that seed too."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def make_loaders(
+    data_cfg: DataConfig,
+    batch_size: int,
+    seed: int,
+    distributed: bool = False,
+    group_fn: Callable[[Path], str] | None = None,
+    pin_memory: bool | None = None,
+) -> tuple[DataLoader, DataLoader | None, DataReport]:
+    """(train loader, val loader or None when there is no val split, report).
+
+    The train order and every crop are functions of (seed, epoch): iterate with `epochs`,
+    or call `train_loader.sampler.set_epoch(e)` yourself. With distributed=True each rank
+    gets its share of the train set (torch.distributed must be initialised); the val loader
+    is not split, so any rank can evaluate the whole val set.
+    """
+    report = scan_folder(data_cfg, group_fn)
+    d = data_cfg
+    train_ds = ImageFolderDataset(
+        report.train, d.size, d.crop, d.scale_min, d.scale_max, d.hflip, d.vflip, train=True
+    )
+    rank, world = 0, 1
+    if distributed:
+        rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+    sampler = EpochSampler(len(train_ds), seed, rank, world)
+    if sampler.per_rank() < batch_size:
+        raise ColorganError(
+            f"{sampler.per_rank()} training images (per process) under {d.root}, fewer than "
+            f"train.batch_size={batch_size}; add images or lower the batch size"
+        )
+    common = dict(
+        num_workers=d.workers,
+        persistent_workers=d.workers > 0,
+        pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
+        worker_init_fn=seed_worker,
+    )
+    # The generator only seeds the workers' numpy/random (crops come from EpochSampler).
+    train = DataLoader(
+        train_ds, batch_size, sampler=sampler, drop_last=True,
+        generator=torch.Generator().manual_seed(seed), **common,
+    )  # fmt: skip
+    val = None
+    if report.val:
+        val_ds = ImageFolderDataset(report.val, d.size, train=False)
+        val = DataLoader(val_ds, batch_size, shuffle=False, **common)
+    log.info(report.summary())
+    return train, val, report
+
+
+def epochs(loader: DataLoader, start_step: int = 0) -> Iterator[tuple[int, torch.Tensor]]:
+    """Endless (epoch, batch) pairs for step-based training, from global step `start_step`
+    on: the same batches an unbroken run would have seen from that step."""
+    sampler: EpochSampler = loader.sampler
+    per_epoch = sampler.per_rank() // loader.batch_size  # the loader drops partial batches
+    if per_epoch == 0:
+        raise ColorganError("the training loader yields no batches (too few images)")
+    epoch, within = divmod(start_step, per_epoch)
+    sampler.set_epoch(epoch, within * loader.batch_size)
+    while True:
+        for batch in loader:
+            yield epoch, batch
+        epoch += 1
+        sampler.set_epoch(epoch)

@@ -1,0 +1,114 @@
+"""U-Net whose encoder is an ImageNet classifier from torchvision (MobileNetV2 or ResNet-18).
+
+The "pretrained encoder" colourisation recipe (as in the fastai DynamicUnet that DeOldify
+uses): a classifier that already knows objects and textures gives the generator semantics
+a from-scratch encoder has to learn from the training photos alone.
+
+Encoder: the classifier's feature stages at strides 2, 4, 8, 16 and 32 (the classification
+head is dropped); loaded by models.backbones ("imagenet", a local .pth, or None = random).
+The network's L in [-1, 1] is turned into the classifier's input convention inside the
+module: L -> sRGB gray through colorgan.color (replicated to 3 channels), then the ImageNet
+mean/std of backbones.imagenet_normalize.
+Decoder: at each of strides 16, 8, 4, 2 and 1, upsample x2 (bilinear), concatenate the
+encoder feature of that stride (the raw input at stride 1) and apply two conv3x3-BN-ReLU.
+Decoder channels are 4w, 2w, w, w/2, w/2 for width w; a 1x1 conv and tanh give the output.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import color
+from .backbones import imagenet_normalize, load_backbone
+from .blocks import DoubleConv, require
+from .registry import register_generator
+
+ENCODERS = ("mobilenet_v2", "resnet18")
+
+
+def _stages(encoder: str, model: nn.Module) -> tuple[list[nn.Module], list[int]]:
+    """The classifier cut into five stages ending at strides 2..32, and their channels."""
+    if encoder == "mobilenet_v2":
+        f = model.features
+        # features[18] (1x1 conv to 1280 channels) only feeds the classifier: dropped
+        cuts = [(0, 2), (2, 4), (4, 7), (7, 14), (14, 18)]
+        return [f[a:b] for a, b in cuts], [16, 24, 32, 96, 320]
+    m = model
+    stem = nn.Sequential(m.conv1, m.bn1, m.relu)
+    stages = [stem, nn.Sequential(m.maxpool, m.layer1), m.layer2, m.layer3, m.layer4]
+    return stages, [64, 64, 128, 256, 512]
+
+
+class PretrainedUNet(nn.Module):
+    size_multiple = 32
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        width: int,
+        encoder: str,
+        weights: str | None,
+        freeze_encoder: bool,
+    ) -> None:
+        super().__init__()
+        require(encoder in ENCODERS, f"pretrained-unet: encoder={encoder!r}; valid: {ENCODERS}")
+        require(in_channels in (1, 3), f"pretrained-unet: in_channels={in_channels} not 1 or 3")
+        require(width >= 2, f"pretrained-unet: width={width} must be >= 2")
+        classifier = load_backbone(encoder, weights)
+        stages, enc_ch = _stages(encoder, classifier)
+        self.encoder = nn.ModuleList(stages)
+        self.in_channels = in_channels
+        self.freeze_encoder = freeze_encoder
+        dec_ch = [4 * width, 2 * width, width, width // 2, width // 2]
+        skip_ch = enc_ch[3::-1] + [in_channels]  # strides 16, 8, 4, 2, then the input
+        prev = enc_ch[4]
+        self.decoder = nn.ModuleList()
+        for skip, out in zip(skip_ch, dec_ch, strict=True):
+            self.decoder.append(DoubleConv(prev + skip, out))
+            prev = out
+        self.head = nn.Sequential(nn.Conv2d(prev, out_channels, 1), nn.Tanh())
+        if freeze_encoder:
+            self.encoder.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> PretrainedUNet:
+        super().train(mode)
+        if self.freeze_encoder:  # frozen BatchNorm statistics stay the ImageNet ones
+            self.encoder.eval()
+        return self
+
+    def imagenet_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Network input in [-1, 1] -> the classifier's normalised RGB."""
+        if self.in_channels == 1:
+            rgb = color.l_ab_to_rgb(x, torch.zeros_like(x).expand(-1, 2, -1, -1))
+        else:
+            rgb = color.norm_to_rgb(x)
+        return imagenet_normalize(rgb)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = []
+        h = self.imagenet_input(x)
+        for stage in self.encoder:
+            h = stage(h)
+            feats.append(h)
+        skips = feats[3::-1] + [x]
+        h = feats[4]
+        for block, skip in zip(self.decoder, skips, strict=True):
+            h = F.interpolate(h, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            h = block(torch.cat([h, skip], dim=1))
+        return self.head(h)
+
+
+@register_generator("pretrained-unet")
+def pretrained_unet(
+    in_channels: int = 1,
+    out_channels: int = 2,
+    width: int = 64,
+    encoder: str = "mobilenet_v2",
+    weights: str | None = "imagenet",
+    freeze_encoder: bool = False,
+) -> PretrainedUNet:
+    """U-Net on a torchvision classifier. weights: "imagenet", None (random) or a .pth path."""
+    return PretrainedUNet(in_channels, out_channels, width, encoder, weights, freeze_encoder)

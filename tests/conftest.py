@@ -1,0 +1,30 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+torch.set_num_threads(2)
+
+
+def make_photo(seed: int, size: tuple[int, int] = (96, 80)) -> Image.Image:
+    """A colourful, textured RGB image (smooth gradients + blobs), deterministic by seed."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    y, x = np.mgrid[0:h, 0:w] / max(w, h)
+    channels = []
+    for _ in range(3):
+        fx, fy, phase = rng.uniform(1, 6, 2).tolist() + [rng.uniform(0, 6.28)]
+        channels.append(0.5 + 0.45 * np.sin(fx * 6.28 * x + fy * 6.28 * y + phase))
+    img = np.stack(channels, -1) + rng.normal(0, 0.03, (h, w, 3))
+    return Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8), "RGB")
+
+
+@pytest.fixture
+def photo_dir(tmp_path):
+    """A folder of 12 colourful images in nested subfolders."""
+    root = tmp_path / "photos"
+    for i in range(12):
+        sub = root / f"group{i % 3}"
+        sub.mkdir(parents=True, exist_ok=True)
+        make_photo(i).save(sub / f"img{i}.png")
+    return root
