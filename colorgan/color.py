@@ -24,6 +24,7 @@ L_MAX = 100.0
 AB_SCALE = 110.0
 
 COLOR_SPACES = ("lab", "rgb")
+GAMUT_STEPS = 12  # bisection steps on chroma: within 0.03 % of the gamut boundary
 
 
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
@@ -34,6 +35,36 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
 def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     """CIE Lab -> sRGB in [0, 1]; colours outside the sRGB gamut are clipped."""
     return _kornia_lab_to_rgb(lab, clip=True)
+
+
+def _outside_gamut(rgb: torch.Tensor) -> torch.Tensor:
+    # lab_to_rgb clamps to [0, 1]: a channel exactly at a bound was clipped (or sits on
+    # the boundary, where keeping a hair less chroma costs nothing).
+    return ((rgb <= 0.0) | (rgb >= 1.0)).any(dim=1)
+
+
+def lab_to_rgb_in_gamut(lab: torch.Tensor) -> torch.Tensor:
+    """Lab (B,3,H,W) -> sRGB; out-of-gamut pixels keep L and hue and lose just enough chroma
+    (bisection on a chroma factor), where clipping RGB would change their lightness."""
+    rgb = lab_to_rgb(lab)
+    bad = _outside_gamut(rgb)
+    if not bool(bad.any()):
+        return rgb
+    px = lab.permute(0, 2, 3, 1)[bad]  # (N, 3)
+    lo = torch.zeros(px.shape[0], 1, dtype=px.dtype, device=px.device)
+    hi = torch.ones_like(lo)
+
+    def convert(factor: torch.Tensor) -> torch.Tensor:
+        trial = torch.cat([px[:, :1], px[:, 1:] * factor], dim=1)
+        return lab_to_rgb(trial.T[None, :, :, None])[0, :, :, 0].T  # (N, 3)
+
+    for _ in range(GAMUT_STEPS):
+        mid = (lo + hi) / 2
+        inside = ~_outside_gamut(convert(mid)[:, :, None])  # (N, 1)
+        lo, hi = torch.where(inside, mid, lo), torch.where(inside, hi, mid)
+    rgb = rgb.permute(0, 2, 3, 1).clone()
+    rgb[bad] = convert(lo)
+    return rgb.permute(0, 3, 1, 2)
 
 
 def normalize_l(L: torch.Tensor) -> torch.Tensor:

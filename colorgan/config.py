@@ -63,13 +63,18 @@ class LossConfig:
 class TrainConfig:
     steps: int = 10000  # total optimiser steps of the generator, both stages
     pretrain_fraction: float = 0.0  # share of `steps` trained with L1 (+perceptual) only
-    batch_size: int = 16
+    batch_size: int = 16  # global: split evenly over the processes of a torchrun run
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
     seed: int = 0
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N"
-    amp: bool = True  # mixed precision, used on CUDA only (slower on CPU, measured)
+    # Mixed precision: "auto" = bf16 on CUDA GPUs that support it, else fp16 (with a gradient
+    # scaler), and off on CPU, where bf16 autocast measured slower than fp32 (see train.py);
+    # "bf16"/"fp16" force one (fp16 needs CUDA), "off" trains in fp32.
+    amp: str = "auto"
+    channels_last: bool = False  # NHWC memory format on CUDA (faster amp convs on tensor cores)
+    sync_bn: bool = False  # distributed CUDA runs: BatchNorm statistics over the global batch
     log_every: int = 10
     sample_every: int = 200
     ckpt_every: int = 200
@@ -99,7 +104,12 @@ _CHOICES = {
     ("model", "color_space"): ("lab", "rgb"),
     ("loss", "adv_type"): ("vanilla", "lsgan"),
     ("loss", "perceptual_net"): ("auto", "vgg16", "mobilenet_v2"),
+    ("train", "amp"): ("auto", "off", "bf16", "fp16"),
 }
+
+# Values that YAML 1.1 reads as something else: `train.amp=off` arrives as False, and configs
+# written when train.amp was a bool say true/false.
+_ALIASES = {("train", "amp"): {False: "off", True: "auto"}}
 
 
 def list_presets() -> list[str]:
@@ -134,6 +144,8 @@ def _build_section(name: str, values: dict[str, Any]) -> Any:
     for key, value in values.items():
         if key not in hints:
             raise ConfigError(f"unknown key {name}.{key}; valid keys: {', '.join(valid)}")
+        if isinstance(value, bool):
+            value = _ALIASES.get((name, key), {}).get(value, value)
         kwargs[key] = _check_type(f"{name}.{key}", value, hints[key])
     return cls(**kwargs)
 

@@ -3,33 +3,44 @@
 Read top to bottom: building the parts, one training step (a function returning a dict
 of losses), validation, the loop (logs whatever the step returns, checkpoints, resume),
 and the command-line shell.
+
+Under torchrun the same code trains with DistributedDataParallel (colorgan.distributed,
+docs/distributed.md): train.batch_size is the global batch, split evenly over the processes,
+so a step sees the same images whatever the number of processes and the step counter alone
+says where the data stands; rank 0 alone logs and writes.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import random
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from . import checkpoint as ckpt_mod
 from . import config as config_mod
+from . import distributed
+from . import resume as resume_mod
 from .color import model_target, output_to_rgb
 from .data import epochs, make_loaders
+from .distributed import DistInfo, unwrap
 from .errors import ColorganError
 from .losses import AdversarialLoss, PerceptualLoss
 from .models import build_discriminator, generator_from_config
 from .runlog import RunLog
 
 log = logging.getLogger(__name__)
+
+# One GAN step of a width-16 U-Net at 64 px, batch 4, on this project's 2-core CPU
+# (`benchmarks/train_precision.py --rounds 31 --threads 1`, two runs): bf16 autocast took
+# 1.6-1.8x the CPU time of fp32 (wall time with 2 threads on the busy machine: 1.5-3.1x;
+# an earlier measurement: 2.5-3x). So train.amp="auto" leaves autocast off on CPU.
+CPU_BF16_MEASURED = "1.6-1.8x slower"
 
 
 class NonFiniteLoss(ColorganError):
@@ -38,7 +49,8 @@ class NonFiniteLoss(ColorganError):
 
 @dataclass
 class Parts:
-    """Everything one training step touches (a plain container: the functions below act)."""
+    """Everything one training step touches (a plain container: the functions below act).
+    generator/discriminator are DDP wrappers in a distributed run (`unwrap` gives the module)."""
 
     cfg: config_mod.Config
     device: torch.device
@@ -49,7 +61,9 @@ class Parts:
     adversarial: AdversarialLoss
     perceptual: PerceptualLoss | None
     autocast_dtype: torch.dtype | None = None
-    scaler: torch.amp.GradScaler | None = None
+    scalers: dict[str, torch.amp.GradScaler] = field(default_factory=dict)  # fp16: per optimiser
+    channels_last: bool = False
+    dist: DistInfo = field(default_factory=DistInfo)
     extra: dict = field(default_factory=dict)
 
 
@@ -62,30 +76,67 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def build_parts(cfg: config_mod.Config, device: torch.device) -> Parts:
-    torch.manual_seed(cfg.train.seed)
-    generator = generator_from_config(cfg.model, cfg.data.size).to(device)
-    discriminator = build_discriminator(cfg.model).to(device)
+def amp_dtype(choice: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype train.amp asks for on this device (None: fp32)."""
+    if choice == "off":
+        return None
+    if device.type != "cuda":
+        if choice == "fp16":
+            raise ColorganError("train.amp=fp16 needs CUDA; use bf16 or off on CPU")
+        if choice == "bf16":
+            log.warning("train.amp=bf16 on CPU: measured %s than fp32 here", CPU_BF16_MEASURED)
+            return torch.bfloat16
+        return None  # "auto": off on CPU
+    # native bf16 from compute capability 8 (Ampere) on; older GPUs only emulate it, slowly
+    native_bf16 = torch.cuda.get_device_capability(device)[0] >= 8
+    if choice == "bf16" and not native_bf16:
+        name = torch.cuda.get_device_name(device)
+        raise ColorganError(f"train.amp=bf16: {name} has no native bf16; use fp16 or auto")
+    if choice == "fp16" or not native_bf16:
+        return torch.float16
+    return torch.bfloat16
+
+
+def build_parts(cfg: config_mod.Config, device: torch.device, dist: DistInfo | None = None):
+    """Networks, optimisers and losses on `device` (DDP-wrapped when dist is a real group)."""
+    dist = dist or DistInfo()
+    torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
+    generator = generator_from_config(cfg.model, cfg.data.size)
+    discriminator = build_discriminator(cfg.model)
+    if cfg.train.sync_bn and dist.world > 1 and device.type == "cuda":
+        generator = nn.SyncBatchNorm.convert_sync_batchnorm(generator)
+        discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(discriminator)
+    elif cfg.train.sync_bn:
+        log.warning("train.sync_bn applies to distributed CUDA runs only; ignored here")
+    fmt = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+    generator = generator.to(device, memory_format=fmt)
+    discriminator = discriminator.to(device, memory_format=fmt)
     betas = (cfg.train.beta1, cfg.train.beta2)
     perceptual = None
     if cfg.loss.perceptual > 0:
         perceptual = PerceptualLoss(cfg.loss.perceptual_net).to(device)
         log.info("perceptual loss on %s features", perceptual.net_name)
-    # AMP only on CUDA: on CPU bf16 autocast measured 2.5-3x slower than fp32.
-    amp = cfg.train.amp and device.type == "cuda"
-    dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if amp else None
-    return Parts(
+    dtype = amp_dtype(cfg.train.amp, device)
+    scalers = {}
+    if dtype == torch.float16:  # separate scales: a D overflow must not shrink G's scale
+        scalers = {name: torch.amp.GradScaler("cuda") for name in ("opt_g", "opt_d")}
+    parts = Parts(
         cfg=cfg,
         device=device,
-        generator=generator,
-        discriminator=discriminator,
+        generator=distributed.wrap(generator, device),
+        discriminator=distributed.wrap(discriminator, device),
         opt_g=torch.optim.Adam(generator.parameters(), lr=cfg.train.lr, betas=betas),
         opt_d=torch.optim.Adam(discriminator.parameters(), lr=cfg.train.lr, betas=betas),
         adversarial=AdversarialLoss(cfg.loss.adv_type),
         perceptual=perceptual,
         autocast_dtype=dtype,
-        scaler=torch.amp.GradScaler("cuda") if dtype == torch.float16 else None,
+        scalers=scalers,
+        channels_last=cfg.train.channels_last,
+        dist=dist,
     )
+    if dist.rank:  # its own dropout noise on each rank (rank 0 keeps a plain run's stream)
+        torch.manual_seed(cfg.train.seed + dist.rank)
+    return parts
 
 
 def _autocast(parts: Parts):
@@ -95,20 +146,21 @@ def _autocast(parts: Parts):
 
 
 def _check_finite(losses: dict[str, torch.Tensor]) -> None:
-    for name, value in losses.items():
-        if not torch.isfinite(value).all():
-            raise NonFiniteLoss(f"loss {name} became {value.item()}")
+    bad = [f"loss {k} became {v.item()}" for k, v in losses.items() if not torch.isfinite(v).all()]
+    # all ranks stop together: one rank raising alone would leave the others in DDP's all-reduce
+    if distributed.any_over_ranks(bool(bad)):
+        raise NonFiniteLoss(bad[0] if bad else "a loss became non-finite on another process")
 
 
-def _backward_step(parts: Parts, loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+def _backward_step(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler=None) -> None:
     opt.zero_grad(set_to_none=True)
-    if parts.scaler is None:
+    if scaler is None:
         loss.backward()
         opt.step()
     else:
-        parts.scaler.scale(loss).backward()
-        parts.scaler.step(opt)
-        parts.scaler.update()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
 
 
 def generator_losses(parts: Parts, l_in, target, fake, adversarial: bool) -> dict:
@@ -123,7 +175,9 @@ def generator_losses(parts: Parts, l_in, target, fake, adversarial: bool) -> dic
         real_rgb = output_to_rgb(l_in, target, space)
         losses["g_perceptual"] = w.perceptual * parts.perceptual(fake_rgb, real_rgb)
     if adversarial and w.adv > 0:
-        logits = parts.discriminator(torch.cat([l_in, fake], 1))
+        # The frozen D is called unwrapped: through its DDP wrapper this forward would arm
+        # DDP's gradient hooks for parameters that get no gradient in this step.
+        logits = unwrap(parts.discriminator)(torch.cat([l_in, fake], 1))
         losses["g_adv"] = w.adv * parts.adversarial(logits, real=True)
     return losses
 
@@ -133,6 +187,8 @@ def train_step(parts: Parts, rgb: torch.Tensor, stage: str) -> dict[str, float]:
     l_in, target = model_target(
         rgb.to(parts.device, non_blocking=True), parts.cfg.model.color_space
     )
+    if parts.channels_last:
+        l_in = l_in.contiguous(memory_format=torch.channels_last)
     out: dict[str, float] = {}
     with _autocast(parts):
         fake = parts.generator(l_in)
@@ -146,14 +202,15 @@ def train_step(parts: Parts, rgb: torch.Tensor, stage: str) -> dict[str, float]:
             }
     if stage == "gan":
         _check_finite(d_losses)
-        _backward_step(parts, 0.5 * (d_losses["d_real"] + d_losses["d_fake"]), parts.opt_d)
+        d_total = 0.5 * (d_losses["d_real"] + d_losses["d_fake"])
+        _backward_step(d_total, parts.opt_d, parts.scalers.get("opt_d"))
         parts.discriminator.requires_grad_(False)  # no D gradients from the G step
         out.update({k: v.item() for k, v in d_losses.items()})
     with _autocast(parts):
         g_losses = generator_losses(parts, l_in, target, fake, adversarial=stage == "gan")
     _check_finite(g_losses)
     total = sum(g_losses.values())
-    _backward_step(parts, total, parts.opt_g)
+    _backward_step(total, parts.opt_g, parts.scalers.get("opt_g"))
     out.update({k: v.item() for k, v in g_losses.items()})
     out["g_total"] = total.item()
     return out
@@ -164,104 +221,62 @@ def validate(parts: Parts, loader: DataLoader | None, max_batches: int) -> dict[
     """Mean L1 of the generator output on held-out images (unweighted, in [-1, 1] units)."""
     if loader is None:
         return {}
-    parts.generator.eval()
+    generator = unwrap(parts.generator)
+    generator.eval()
     total, count = 0.0, 0
     for i, rgb in enumerate(loader):
         if i >= max_batches:
             break
         l_in, target = model_target(rgb.to(parts.device), parts.cfg.model.color_space)
         with _autocast(parts):
-            fake = parts.generator(l_in)
+            fake = generator(l_in)
         total += (fake.float() - target).abs().mean().item() * len(rgb)
         count += len(rgb)
-    parts.generator.train()
+    generator.train()
     return {"val_l1": total / max(count, 1)}
 
 
 # --- the loop ------------------------------------------------------------------------------
 
 
-def _rng_state(device: torch.device) -> dict:
-    state = {
-        "rng_torch": torch.get_rng_state(),
-        "rng_python": json.dumps(random.getstate()),
-        "rng_numpy": json.dumps(
-            [x.tolist() if hasattr(x, "tolist") else x for x in np.random.get_state()]
-        ),
-    }
-    if device.type == "cuda":
-        state["rng_cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _set_rng_state(saved: dict, device: torch.device) -> None:
-    torch.set_rng_state(saved["rng_torch"])
-    py = json.loads(saved["rng_python"])
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    kind, keys, pos, has_gauss, cached = json.loads(saved["rng_numpy"])
-    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
-    if device.type == "cuda" and "rng_cuda" in saved:
-        torch.cuda.set_rng_state(saved["rng_cuda"], device)
-
-
-def _loaders(cfg: config_mod.Config, device: torch.device):
+def _loaders(cfg: config_mod.Config, device: torch.device, dist: DistInfo):
+    per_rank = distributed.global_batch_split(cfg.train.batch_size, dist.world)
+    if dist.active and not dist.is_main:
+        distributed.barrier()  # rank 0 scans the folder first; the others read its cache
     train, val, report = make_loaders(
-        cfg.data, cfg.train.batch_size, cfg.train.seed, pin_memory=device.type == "cuda"
-    )
+        cfg.data, per_rank, cfg.train.seed, distributed=dist.active,
+        pin_memory=device.type == "cuda",
+    )  # fmt: skip
+    if dist.active and dist.is_main:
+        distributed.barrier()
     source = (val or train).dataset
     fixed = torch.stack([source[i] for i in range(min(4, len(source)))])  # sample-grid rows
     return train, val, fixed, report
 
 
-def _start(cfg, out: Path, resume: bool, parts: Parts) -> int:
-    """Step to start from: 0 for a new run, the saved step when resuming."""
-    latest = ckpt_mod.latest_checkpoint(out)
-    if not resume:
-        if latest is not None or (out / ckpt_mod.GENERATOR_FILE).exists():
-            raise ColorganError(
-                f"{out} already holds a run; pass --resume to continue it or choose another --out"
-            )
-        out.mkdir(parents=True, exist_ok=True)
-        ckpt_mod.atomic_write_text(out / "config.yaml", cfg.to_yaml())
-        return 0
-    if latest is None:
-        raise ColorganError(f"nothing to resume in {out}: no complete checkpoint")
-    saved = ckpt_mod.load_checkpoint(latest, _modules(parts), _optimizers(parts))
-    _set_rng_state(saved, parts.device)
-    return int(saved["step"])
-
-
-def _modules(parts: Parts) -> dict:
-    return {"generator": parts.generator, "discriminator": parts.discriminator}
-
-
-def _optimizers(parts: Parts) -> dict:
-    return {"opt_g": parts.opt_g, "opt_d": parts.opt_d}
-
-
-def _save(parts: Parts, out: Path, step: int) -> Path:
-    state = {"step": step, **_rng_state(parts.device)}
-    return ckpt_mod.save_checkpoint(
-        out,
-        step,
-        _modules(parts),
-        _optimizers(parts),
-        state,
-        parts.cfg,
-        keep=parts.cfg.train.keep_checkpoints,
-    )
-
-
 def run(cfg: config_mod.Config, out_dir: str | Path, resume: bool = False) -> Path:
-    """Train as `cfg` says into `out_dir`; returns the final generator file."""
-    out = Path(out_dir)
-    device = resolve_device(cfg.train.device)
-    train_loader, val_loader, fixed, report = _loaders(cfg, device)
-    parts = build_parts(cfg, device)
-    step = _start(cfg, out, resume, parts)
+    """Train as `cfg` says into `out_dir`; returns the final generator file. Under torchrun
+    every process calls this; they train one model together."""
+    dist, device = distributed.setup(cfg.train.device)
+    try:
+        return _run(cfg, Path(out_dir), resume, dist, device or resolve_device(cfg.train.device))
+    finally:
+        distributed.teardown(dist)
+
+
+def _run(cfg, out: Path, resume: bool, dist: DistInfo, device: torch.device) -> Path:
+    if not dist.is_main:  # one copy of the progress messages, from rank 0
+        logging.getLogger("colorgan").setLevel(logging.WARNING)
+    train_loader, val_loader, fixed, report = _loaders(cfg, device, dist)
+    parts = build_parts(cfg, device, dist)
+    step = resume_mod.start(cfg, out, resume, parts)
+    distributed.barrier()  # the run directory exists before anyone goes on
     total, n_pre = cfg.train.steps, config_mod.pretrain_steps(cfg)
-    runlog = RunLog(out, total, step)
-    runlog.message(f"{report.summary()}; {total} steps ({n_pre} L1 pretraining) on {device}")
+    runlog = RunLog(out, total, step, enabled=dist.is_main)
+    batch = f"batch {cfg.train.batch_size}"
+    if dist.world > 1:
+        batch = f"global {batch} = {dist.world} processes x {cfg.train.batch_size // dist.world}"
+    runlog.message(f"{report.summary()}; {total} steps ({n_pre} L1 pretraining), {batch}, {device}")
     try:
         _loop(parts, train_loader, val_loader, fixed, runlog, out, step)
     except NonFiniteLoss as exc:
@@ -271,7 +286,9 @@ def run(cfg: config_mod.Config, out_dir: str | Path, resume: bool = False) -> Pa
     finally:
         runlog.close()
     final = out / ckpt_mod.GENERATOR_FILE
-    ckpt_mod.save_generator(final, parts.generator, cfg)
+    if dist.is_main:
+        ckpt_mod.save_generator(final, unwrap(parts.generator), cfg)
+    distributed.barrier()
     return final
 
 
@@ -280,6 +297,8 @@ def _loop(parts, loader, val_loader, fixed, runlog, out, step) -> None:
     n_pre = config_mod.pretrain_steps(parts.cfg)
     parts.generator.train()
     window = {"t0": time.perf_counter(), "data": 0.0, "images": 0}
+    # Step s takes items [s * B, (s + 1) * B) of epoch order (B the global batch), split over
+    # the ranks; so the global step alone is the data position, for any number of processes.
     batches = epochs(loader, start_step=step)
     epoch = None
     while step < cfg.steps:
@@ -291,22 +310,25 @@ def _loop(parts, loader, val_loader, fixed, runlog, out, step) -> None:
         epoch = new_epoch
         losses = train_step(parts, rgb, "pretrain" if step < n_pre else "gan")
         step += 1
-        window["images"] += len(rgb)
+        window["images"] += cfg.batch_size  # all ranks together
         if step % cfg.log_every == 0 or step == cfg.steps:
             losses.update(_throughput(window))
+            losses = distributed.mean_over_ranks(losses)
             runlog.scalars(step, losses)
             runlog.progress(step, losses)
         if step % cfg.sample_every == 0:
-            runlog.samples(
-                step, parts.generator, fixed.to(parts.device), parts.cfg.model.color_space
-            )
+            generator = unwrap(parts.generator)
+            runlog.samples(step, generator, fixed.to(parts.device), parts.cfg.model.color_space)
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            _save(parts, out, step)
+            resume_mod.save(parts, out, step)
     _validate_and_log(parts, val_loader, runlog, step, epoch)
 
 
 def _validate_and_log(parts, val_loader, runlog, step, epoch) -> None:
-    """Validation loss at each epoch end and at the end of training."""
+    """Validation loss at each epoch end and at the end of training (rank 0: the val set is
+    not split, so one process sees all of it)."""
+    if not parts.dist.is_main:
+        return
     val = validate(parts, val_loader, parts.cfg.train.val_batches)
     if val:
         runlog.scalars(step, val, prefix="val")
@@ -325,7 +347,11 @@ def _throughput(window: dict) -> dict[str, float]:
 # --- command line ------------------------------------------------------------------------
 
 # What may differ from the saved config when resuming: the rest would change the experiment.
-RESUME_CHANGEABLE = {"train.steps", "train.device", "data.root", "data.workers"}
+# How it runs (device, precision, memory format, BatchNorm sync for a new process count) may.
+RESUME_CHANGEABLE = {
+    "train.steps", "train.device", "data.root", "data.workers",
+    "train.amp", "train.channels_last", "train.sync_bn",
+}  # fmt: skip
 
 
 def add_arguments(p) -> None:
@@ -391,5 +417,6 @@ def resolve_config(args) -> config_mod.Config:
 def run_cli(args) -> int:
     cfg = resolve_config(args)
     final = run(cfg, args.out, resume=args.resume)
-    print(f"trained generator: {final}")
+    if distributed.is_main_process():
+        print(f"trained generator: {final}")
     return 0

@@ -6,6 +6,16 @@ from PIL import Image
 torch.set_num_threads(2)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Caches the code writes (chroma scans, ONNX exports) go to a temp folder, never the
+    user's ~/.cache. Paths computed at import time (test data downloads) are unaffected."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    yield
+    mp.undo()
+
+
 def make_photo(seed: int, size: tuple[int, int] = (96, 80)) -> Image.Image:
     """A colourful, textured RGB image (smooth gradients + blobs), deterministic by seed."""
     rng = np.random.default_rng(seed)

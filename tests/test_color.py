@@ -80,3 +80,14 @@ def test_model_target_and_output_modes():
     assert (color.output_to_rgb(l_in, target_rgb, "rgb") - rgb).abs().max() < 1e-6
     with pytest.raises(ValueError, match="valid: lab, rgb"):
         color.model_target(rgb, "hsv")
+
+
+def test_in_gamut_mapping_keeps_lightness_where_clipping_does_not():
+    lab = torch.tensor([[[[60.0, 30.0]], [[100.0, 10.0]], [[90.0, -5.0]]]])  # 1st: out of gamut
+    mapped = color.lab_to_rgb_in_gamut(lab)
+    clipped = color.lab_to_rgb(lab)
+    assert mapped.min() >= 0 and mapped.max() <= 1
+    l_mapped = color.rgb_to_lab(mapped)[0, 0, 0]
+    l_clipped = color.rgb_to_lab(clipped)[0, 0, 0]
+    assert abs(l_mapped[0] - 60.0) < 0.5 < abs(l_clipped[0] - 60.0)
+    torch.testing.assert_close(mapped[..., 1], clipped[..., 1])  # in-gamut pixel untouched

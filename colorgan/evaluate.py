@@ -1,0 +1,407 @@
+"""`colorgan evaluate`: several models on the same images under one fixed protocol.
+
+Colorization papers disagree partly because each evaluates differently; here the protocol is
+fixed and written into every report:
+  * each image: EXIF orientation applied, short side resized to --size (bicubic), centre crop
+    of --size x --size (the same transform as the validation split of training);
+  * each model sees only the lightness L of that crop; its output becomes sRGB through
+    colorgan.color.output_to_rgb (Lab models keep the input L exactly), RGB-mode models too;
+  * outputs are rounded to 8 bits (what a saved PNG holds) before any metric;
+  * per-image metrics are averaged over images; FID and FD-MobileNetV2 compare the set of
+    outputs with the set of ground-truth crops.
+Baselines: `gray` (ab = 0: the input itself) and `truth` (the ground truth: a sanity row that
+must give MAE 0 and PSNR inf).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from . import __version__
+from . import checkpoint as ckpt_mod
+from . import data as data_mod
+from .color import output_to_rgb, rgb_to_l_ab
+from .errors import ColorganError
+from .inference import default_model_path, pad_to_multiple, resolve_device
+from .metrics import (
+    FeatureStats,
+    MetricUnavailable,
+    inception_network,
+    lpips_network,
+    mobilenet_network,
+    pixel_metrics,
+    quantize,
+)
+from .plots import markdown, save_grid, write_outputs
+
+PROTOCOL = (
+    "EXIF orientation applied, short side resized to {size} px (Pillow bicubic; big JPEGs "
+    "decoded at a reduced DCT scale first), centre crop {size}x{size}: the validation "
+    "transform of colorgan.data; the model sees L only; output to sRGB via "
+    "colorgan.color.output_to_rgb, rounded to 8 bits; per-image metrics averaged over images"
+)
+log = logging.getLogger(__name__)
+
+BASELINES = ("gray", "truth")
+SET_METRICS = ("fid", "fd_mobilenetv2")  # distances between sets, not per image
+OPTIONAL = ("lpips", "fid", "fd_mobilenetv2", "throughput")
+THROUGHPUT_BATCHES = (1, 16)
+
+
+# --- the models under test ---------------------------------------------------------------------
+@dataclass
+class Candidate:
+    """One row of the table: a generator, or a baseline (`gray`, `truth`)."""
+
+    name: str
+    kind: str  # "generator" or a baseline name
+    generator: nn.Module | None = None
+    color_space: str = "lab"
+    info: dict = field(default_factory=dict)
+
+    @torch.no_grad()
+    def colorize(self, l_norm: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+        """sRGB [0, 1] for a batch of network L; `truth` is used by the `truth` row only."""
+        if self.kind == "truth":
+            return truth
+        if self.kind == "gray":
+            return output_to_rgb(l_norm, torch.zeros_like(l_norm).expand(-1, 2, -1, -1), "lab")
+        out = run_padded(self.generator, l_norm)
+        return output_to_rgb(l_norm, out.float(), self.color_space)
+
+
+def run_padded(generator: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """generator(x) for any H, W: padded up to its size_multiple, the result cropped back."""
+    h, w = x.shape[-2:]
+    return generator(pad_to_multiple(x, getattr(generator, "size_multiple", 1)))[..., :h, :w]
+
+
+def from_generator(name: str, generator: nn.Module, cfg, source: str) -> Candidate:
+    info = {
+        "source": source,
+        "preset": cfg.preset,
+        "generator": cfg.model.generator,
+        "width": cfg.model.width,
+        "color_space": cfg.model.color_space,
+        "train_size": cfg.data.size,
+        "train_steps": cfg.train.steps,
+        "parameters": sum(p.numel() for p in generator.parameters()),
+    }
+    return Candidate(name, "generator", generator, cfg.model.color_space, info)
+
+
+def load_candidate(spec: str, device: torch.device) -> Candidate:
+    """A baseline name, "default" (the bundled model) or a run dir / checkpoint / file."""
+    if spec in BASELINES:
+        return Candidate(spec, spec, info={"source": "baseline"})
+    if spec == "default":
+        try:
+            file = default_model_path()
+        except ColorganError as exc:
+            raise ColorganError(f"--model default: {exc}") from None
+    else:
+        file = ckpt_mod.resolve_generator_file(spec)
+    generator, cfg = ckpt_mod.load_generator(file, device)
+    return from_generator(spec, generator, cfg, str(file))
+
+
+# --- images --------------------------------------------------------------------------------
+def load_eval_image(path: Path, size: int) -> torch.Tensor:
+    """The protocol's crop: the validation transform of colorgan.data (deterministic)."""
+    dataset = data_mod.ImageFolderDataset([path], size, train=False)
+    return dataset.load(Path(path), random.Random(0))
+
+
+def _batches(files, size: int, batch_size: int, skipped: list, bar):
+    batch: list[tuple[Path, torch.Tensor]] = []
+    for path in files:
+        try:
+            batch.append((path, load_eval_image(path, size)))
+        except (*data_mod.LOAD_ERRORS, ColorganError) as exc:
+            skipped.append({"image": str(path), "reason": f"{type(exc).__name__}: {exc}"})
+        bar.update(1)
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# --- settings and the networks of the feature metrics --------------------------------------
+@dataclass
+class Settings:
+    size: int = 256
+    eps: tuple[float, ...] = (0.02, 0.05)
+    grid: int = 8
+    batch_size: int = 8
+    device: str = "cpu"
+    skip: tuple[str, ...] = ()  # any of OPTIONAL
+    throughput_seconds: float = 1.0  # least time each img/s measurement runs
+    lpips_weights: str = "imagenet"  # or a local VGG16 state dict
+    fid_weights: str | None = None  # a local torch-fidelity Inception file
+    dataset: str = ""  # how the report names the images
+    split: str = ""  # how the images were kept apart from training data, if known
+
+
+def build_networks(settings: Settings) -> dict[str, nn.Module | MetricUnavailable]:
+    """Each feature metric's network, or the reason it is not available (never a crash)."""
+    builders = {
+        "lpips": lambda: lpips_network(weights=settings.lpips_weights),
+        "fid": lambda: inception_network(weights=settings.fid_weights),
+        "fd_mobilenetv2": mobilenet_network,
+    }
+    nets: dict[str, nn.Module | MetricUnavailable] = {}
+    for key, build in builders.items():
+        if key in settings.skip:
+            nets[key] = MetricUnavailable("skipped (--skip)")
+            continue
+        try:
+            nets[key] = build().to(settings.device)
+        except MetricUnavailable as exc:
+            nets[key] = exc
+    return nets
+
+
+def measure_throughput(
+    candidate: Candidate, size: int, batch: int, device, seconds: float = 1.0
+) -> float:
+    """Images/s from L to sRGB at size x size, after two warm-up batches; at least 3 timed
+    batches and `seconds` (image decoding not included: it is the same for every model)."""
+    gen = torch.Generator().manual_seed(0)
+    l_norm = (torch.rand(batch, 1, size, size, generator=gen) * 2 - 1).to(device)
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+    for _ in range(2):
+        candidate.colorize(l_norm, l_norm)
+    sync()
+    n, start = 0, time.perf_counter()
+    while n < 3 or time.perf_counter() - start < seconds:
+        candidate.colorize(l_norm, l_norm)
+        sync()
+        n += 1
+    return n * batch / (time.perf_counter() - start)
+
+
+# --- the evaluation ------------------------------------------------------------------------
+@dataclass
+class _Scores:
+    rows: list = field(default_factory=list)
+    stats: dict = field(default_factory=dict)  # set metric -> FeatureStats of the outputs
+    grid: list = field(default_factory=list)
+
+
+def _score(cand, scores, pred, truth, names, nets, settings) -> None:
+    values = pixel_metrics(pred, truth, settings.eps)
+    if "lpips" in nets:
+        values["lpips"] = nets["lpips"](pred, truth).float().cpu()
+    for key in SET_METRICS:
+        if key in nets:
+            scores.stats.setdefault(key, FeatureStats()).add(nets[key](pred))
+    for i, name in enumerate(names):
+        scores.rows.append(
+            {"image": name, "model": cand.name, **{k: float(v[i]) for k, v in values.items()}}
+        )
+    need = settings.grid - sum(len(g) for g in scores.grid)
+    if need > 0:
+        scores.grid.append(pred[:need].cpu())
+
+
+def _mean(values: list[float]) -> float:
+    return math.inf if any(math.isinf(v) for v in values) else math.fsum(values) / len(values)
+
+
+def _summaries(candidates, scores, real, nets, unavailable, settings) -> list[dict]:
+    out = []
+    for cand in candidates:
+        rows = scores[cand.name].rows
+        keys = [k for k in rows[0] if k not in ("image", "model")] if rows else []
+        metrics = {k: _mean([r[k] for r in rows]) for k in keys}
+        missing = dict(unavailable)
+        for key in SET_METRICS:
+            if key in nets and real[key].n >= 2:
+                metrics[key] = real[key].distance(scores[cand.name].stats[key])
+            elif key in nets:
+                missing[key] = "not available: needs at least 2 images"
+        if "throughput" in settings.skip:
+            missing["throughput"] = "not available: skipped (--skip)"
+        elif cand.kind == "generator":
+            log.info("measuring the throughput of %s", cand.name)
+            for b in THROUGHPUT_BATCHES:
+                metrics[f"img_per_s_b{b}"] = measure_throughput(
+                    cand, settings.size, b, settings.device, settings.throughput_seconds
+                )
+        out.append(
+            {
+                "name": cand.name,
+                "kind": cand.kind,
+                "info": cand.info,
+                "metrics": metrics,
+                "unavailable": missing,
+            }
+        )
+    return out
+
+
+def evaluate(
+    files: list[Path],
+    candidates: list[Candidate],
+    settings: Settings,
+    out_dir: Path,
+    networks: dict | None = None,
+    overwrite: bool = False,
+    write: bool = True,
+) -> dict:
+    """Score every candidate on every readable file; write the report files into out_dir.
+
+    `networks` replaces build_networks (tests inject stand-ins). Returns the report (the
+    content of report.json) with "rows" (per image) added.
+    """
+    out_dir = Path(out_dir)
+    if write and (out_dir / "report.md").exists() and not overwrite:
+        raise ColorganError(f"{out_dir} already holds a report; choose another --out")
+    nets_all = build_networks(settings) if networks is None else networks
+    nets = {k: v for k, v in nets_all.items() if not isinstance(v, MetricUnavailable)}
+    unavailable = {k: f"not available: {v}" for k, v in nets_all.items() if k not in nets}
+    real = {k: FeatureStats() for k in SET_METRICS if k in nets}
+    scores = {c.name: _Scores() for c in candidates}
+    skipped: list[dict] = []
+    gray_inputs: list[torch.Tensor] = []
+    truths: list[torch.Tensor] = []
+    root = Path(settings.dataset) if settings.dataset and Path(settings.dataset).is_dir() else None
+    with tqdm(total=len(files), desc="evaluating", unit="img") as bar, torch.inference_mode():
+        for batch in _batches(files, settings.size, settings.batch_size, skipped, bar):
+            names = [str(p.relative_to(root)) if root else str(p) for p, _ in batch]
+            truth = torch.stack([t for _, t in batch]).to(settings.device)
+            l_norm = rgb_to_l_ab(truth)[0]
+            for key, stats in real.items():
+                stats.add(nets[key](truth))
+            for cand in candidates:
+                pred = quantize(cand.colorize(l_norm, truth))
+                _score(cand, scores[cand.name], pred, truth, names, nets, settings)
+            if sum(len(g) for g in gray_inputs) < settings.grid:
+                gray_inputs.append(((l_norm + 1) / 2).expand(-1, 3, -1, -1).cpu())
+                truths.append(truth.cpu())
+    if len(skipped) == len(files):
+        reasons = "; ".join(f"{x['image']}: {x['reason']}" for x in skipped[:3])
+        raise ColorganError(f"none of the {len(files)} images could be read ({reasons})")
+    models = _summaries(candidates, scores, real, nets, unavailable, settings)
+    report = _report(files, skipped, models, settings)
+    report["rows"] = [r for c in candidates for r in scores[c.name].rows]
+    if write:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_outputs(out_dir, report)
+        if settings.grid:
+            columns = [("input (L)", gray_inputs)]
+            columns += [(c.name, scores[c.name].grid) for c in candidates if c.kind != "truth"]
+            columns += [("truth", truths)]
+            columns = [(name, torch.cat(parts)) for name, parts in columns]
+            save_grid(out_dir / "grid.png", columns, settings.grid)
+    return report
+
+
+def _report(files, skipped, models, settings: Settings) -> dict:
+    return {
+        "colorgan_version": __version__,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "protocol": PROTOCOL.format(size=settings.size),
+        "settings": {
+            k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()
+        },
+        "environment": {
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "device": str(settings.device),
+            # img/s depends on what else the machine runs: the 1-minute load says how busy
+            "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        },
+        "images": {"found": len(files), "evaluated": len(files) - len(skipped), "skipped": skipped},
+        "models": models,
+    }
+
+
+# --- command line ------------------------------------------------------------------------------
+def add_arguments(p) -> None:
+    p.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="M",
+        help="run dir, checkpoint dir, .safetensors, or gray / truth / default (repeatable)",
+    )
+    p.add_argument(
+        "--data", required=True, help="folder of colour ground-truth images, or a .txt list"
+    )
+    p.add_argument("--size", type=int, default=256, help="evaluation crop size (default 256)")
+    p.add_argument("--out", help="report folder (default: eval-YYYYmmdd-HHMMSS)")
+    p.add_argument("--grid", type=int, default=8, help="images in grid.png (first N; 0: none)")
+    p.add_argument(
+        "--eps",
+        type=float,
+        nargs="+",
+        default=[0.02, 0.05],
+        help="thresholds of acc ab, normalised ab units (default 0.02 0.05)",
+    )
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=OPTIONAL,
+        help="leave out a slow metric (repeatable)",
+    )
+    p.add_argument(
+        "--lpips-weights",
+        default="imagenet",
+        help="local VGG16 state dict for LPIPS (default: torch hub cache/download)",
+    )
+    p.add_argument("--fid-weights", help="local Inception file of torch-fidelity for FID")
+
+
+def input_files(data: str) -> list[Path]:
+    """A folder (all images under it), or a .txt file listing images one a line (the list
+    `colorgan experiments` writes of its held-out images)."""
+    path = Path(data).expanduser()
+    if path.is_file() and path.suffix == ".txt":
+        lines = [line.strip() for line in path.read_text().splitlines()]
+        files = [Path(line) for line in lines if line and not line.startswith("#")]
+        if not files:
+            raise ColorganError(f"{path}: lists no images")
+        return files
+    return data_mod.find_images(path)
+
+
+def run_cli(args) -> int:
+    if args.size < 16 or args.batch_size < 1 or args.grid < 0:
+        raise ColorganError("need --size >= 16, --batch-size >= 1, --grid >= 0")
+    device = resolve_device(args.device)
+    files = input_files(args.data)
+    candidates = [load_candidate(spec, device) for spec in args.model]
+    if len({c.name for c in candidates}) < len(candidates):
+        raise ColorganError("the same --model is given twice")
+    out = Path(args.out or datetime.now().strftime("eval-%Y%m%d-%H%M%S"))
+    settings = Settings(
+        size=args.size,
+        eps=tuple(args.eps),
+        grid=args.grid,
+        batch_size=args.batch_size,
+        device=str(device),
+        skip=tuple(args.skip),
+        lpips_weights=args.lpips_weights,
+        fid_weights=args.fid_weights,
+        dataset=str(args.data),
+    )
+    report = evaluate(files, candidates, settings, out)
+    print(markdown(report))
+    print(f"report: {out / 'report.md'}")
+    return 0

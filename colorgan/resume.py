@@ -1,0 +1,116 @@
+"""What a training checkpoint holds besides weights, and how a run starts or resumes.
+
+A checkpoint (colorgan.checkpoint) gets the global step, the images seen, the number of
+processes that wrote it, fp16 gradient-scaler state and every rank's RNG state. Resuming
+restores all of it; the data position needs nothing more than the step, because
+train.batch_size is the global batch (see colorgan.train): so a run may resume with a
+different number of processes and still continue on exactly the batches an unbroken run
+would have seen. Only rank 0 writes; every rank reads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import checkpoint as ckpt_mod
+from . import distributed
+from .distributed import unwrap
+from .errors import ColorganError
+
+log = logging.getLogger(__name__)
+
+
+def start(cfg, out: Path, resume: bool, parts) -> int:
+    """Step to start from: 0 for a new run, the saved step when resuming. Every rank checks
+    and loads; only rank 0 writes."""
+    latest = ckpt_mod.latest_checkpoint(out)
+    if not resume:
+        if latest is not None or (out / ckpt_mod.GENERATOR_FILE).exists():
+            raise ColorganError(
+                f"{out} already holds a run; pass --resume to continue it or choose another --out"
+            )
+        if parts.dist.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            ckpt_mod.atomic_write_text(out / "config.yaml", cfg.to_yaml())
+        return 0
+    if latest is None:
+        raise ColorganError(f"nothing to resume in {out}: no complete checkpoint")
+    saved = ckpt_mod.load_checkpoint(latest, _modules(parts), _optimizers(parts))
+    step = int(saved["step"])
+    _restore_rng(saved, parts, step)
+    for name, scaler in parts.scalers.items():
+        if f"scaler_{name}" in saved:
+            scaler.load_state_dict(saved[f"scaler_{name}"])
+    if saved.get("world_size", 1) != parts.dist.world:
+        log.info(
+            "resuming step %d (%d images seen) of a %d-process run with %d processes",
+            step, step * cfg.train.batch_size, saved.get("world_size", 1), parts.dist.world,
+        )  # fmt: skip
+    return step
+
+
+def _modules(parts) -> dict:
+    return {"generator": unwrap(parts.generator), "discriminator": unwrap(parts.discriminator)}
+
+
+def _optimizers(parts) -> dict:
+    return {"opt_g": parts.opt_g, "opt_d": parts.opt_d}
+
+
+def save(parts, out: Path, step: int) -> None:
+    """Rank 0 writes the checkpoint (with every rank's RNG state); the others wait until it
+    is complete on disk, so none can run ahead of it."""
+    rng = distributed.gather_objects(_rng_state(parts.device))  # a collective: every rank
+    if parts.dist.is_main:
+        state = {
+            "step": step,
+            # with a global batch these fix the data position for any number of processes
+            "images_seen": step * parts.cfg.train.batch_size,
+            "world_size": parts.dist.world,
+            **distributed.flatten_rank_states(rng),
+            **{f"scaler_{k}": v.state_dict() for k, v in parts.scalers.items()},
+        }
+        ckpt_mod.save_checkpoint(
+            out, step, _modules(parts), _optimizers(parts), state, parts.cfg,
+            keep=parts.cfg.train.keep_checkpoints,
+        )  # fmt: skip
+    distributed.barrier()
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {
+        "rng_torch": torch.get_rng_state(),
+        "rng_python": json.dumps(random.getstate()),
+        "rng_numpy": json.dumps(
+            [x.tolist() if hasattr(x, "tolist") else x for x in np.random.get_state()]
+        ),
+    }
+    if device.type == "cuda":
+        state["rng_cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(saved: dict, device: torch.device) -> None:
+    torch.set_rng_state(saved["rng_torch"])
+    py = json.loads(saved["rng_python"])
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    kind, keys, pos, has_gauss, cached = json.loads(saved["rng_numpy"])
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    if device.type == "cuda" and "rng_cuda" in saved:
+        torch.cuda.set_rng_state(saved["rng_cuda"], device)
+
+
+def _restore_rng(saved: dict, parts, step: int) -> None:
+    """This rank's saved RNG state; a rank the checkpoint did not have (the run now has more
+    processes) gets a fresh stream seeded by (seed, rank, step) instead."""
+    mine = distributed.rank_state(saved, parts.dist.rank)
+    if "rng_torch" in mine:
+        _set_rng_state(mine, parts.device)
+    else:
+        torch.manual_seed(parts.cfg.train.seed + 1_000_003 * parts.dist.rank + step)

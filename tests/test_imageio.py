@@ -1,0 +1,250 @@
+"""colorgan.imageio: every kind of file a user has, its metadata, and every way it can be bad."""
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image, ImageCms, ImageOps
+
+from colorgan import imageio
+from colorgan.errors import ColorganError
+
+ORIENTATION = 0x0112
+
+
+def rgb_array(h=24, w=36, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif", ".bmp"])
+def test_common_formats_read_as_rgb(tmp_path, suffix):
+    arr = rgb_array()
+    Image.fromarray(arr).save(tmp_path / f"x{suffix}")
+    photo = imageio.read_image(tmp_path / f"x{suffix}")
+    assert photo.pixels.shape == (24, 36, 3) and photo.pixels.dtype == np.uint8
+    if suffix in (".png", ".tif", ".bmp"):  # lossless: the very pixels
+        np.testing.assert_array_equal(photo.pixels, arr)
+    assert photo.alpha is None
+
+
+def test_gif_first_frame(tmp_path):
+    frames = [Image.new("L", (20, 10), v) for v in (30, 200, 120)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    photo = imageio.read_image(tmp_path / "a.gif")
+    assert photo.pixels.shape[:2] == (10, 20)
+    assert np.all(photo.pixels == photo.pixels.flat[0]) and photo.pixels.flat[0] == 30
+
+
+def test_16bit_gray_png_and_tiff_keep_precision(tmp_path):
+    gray = np.arange(0, 65536, 97, dtype=np.uint16)[:600].reshape(20, 30)
+    Image.fromarray(gray).save(tmp_path / "g.png")
+    tifffile.imwrite(tmp_path / "g.tif", gray)
+    for name in ("g.png", "g.tif"):
+        photo = imageio.read_image(tmp_path / name)
+        assert photo.pixels.dtype == np.uint16  # not clipped to 255 as Pillow's convert("L")
+        np.testing.assert_array_equal(photo.pixels, gray)
+
+
+def test_16bit_rgb_tiff_full_precision(tmp_path):
+    arr = np.random.default_rng(1).integers(0, 65536, (12, 16, 3), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "c.tif", arr, photometric="rgb")
+    photo = imageio.read_image(tmp_path / "c.tif")
+    np.testing.assert_array_equal(photo.pixels, arr)
+
+
+def _write_png16_rgb(path, arr):
+    """A 16-bit RGB PNG written by hand: Pillow cannot write one."""
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    h, w, _ = arr.shape
+    raw = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in arr)
+    header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+    path.write_bytes(png + chunk(b"IEND", b""))
+
+
+def test_16bit_rgb_png_reads_as_8bit(tmp_path):
+    arr = np.random.default_rng(2).integers(0, 65536, (10, 14, 3), dtype=np.uint16)
+    _write_png16_rgb(tmp_path / "c.png", arr)
+    photo = imageio.read_image(tmp_path / "c.png")
+    assert photo.pixels.shape == (10, 14, 3)
+    np.testing.assert_allclose(photo.pixels.astype(float), arr / 257.0, atol=1.0)
+
+
+@pytest.mark.parametrize(
+    "mode, gray, has_alpha",
+    [
+        ("1", True, False),
+        ("L", True, False),
+        ("LA", True, True),
+        ("P", False, False),
+        ("PA", False, True),
+        ("RGBA", False, True),
+        ("CMYK", False, False),
+        ("I", True, False),
+        ("F", True, False),
+        ("YCbCr", False, False),
+    ],
+)
+def test_modes(mode, gray, has_alpha):
+    base = Image.fromarray(rgb_array()).convert("RGBA")
+    base.putalpha(Image.fromarray(np.tile(np.arange(36, dtype=np.uint8) * 7, (24, 1))))
+    im = base.convert(mode) if mode != "F" else Image.fromarray(np.full((24, 36), 0.25, "f4"))
+    photo = imageio.read_image(im)
+    assert photo.pixels.ndim == (2 if gray else 3)
+    assert (photo.alpha is not None) == has_alpha
+    if has_alpha:
+        np.testing.assert_array_equal(photo.alpha, np.asarray(base)[..., 3])
+
+
+def test_palette_with_transparency_keeps_alpha():
+    im = Image.new("P", (8, 8), 1)
+    im.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)
+    im.putpixel((0, 0), 0)
+    im.info["transparency"] = 0
+    photo = imageio.read_image(im)
+    assert photo.alpha[0, 0] == 0 and photo.alpha[1, 1] == 255
+
+
+def test_exif_orientation_applied_and_metadata_carried(tmp_path):
+    arr = rgb_array(20, 40)
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6  # stored sideways: must be turned 90 degrees clockwise
+    exif[0x010F] = "TestCam"
+    Image.fromarray(arr).save(tmp_path / "o.png", exif=exif.tobytes())
+    photo = imageio.read_image(tmp_path / "o.png")
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "o.png")).convert("RGB"))
+    assert photo.pixels.shape == (40, 20, 3)
+    np.testing.assert_array_equal(photo.pixels, expected)
+    np.testing.assert_array_equal(photo.pixels, np.rot90(arr, -1))
+    carried = Image.Exif()
+    carried.load(photo.exif)
+    assert carried[ORIENTATION] == 1 and carried[0x010F] == "TestCam"
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_numpy_orientation_matches_pillow(orientation):
+    arr = rgb_array(6, 9)
+    im = Image.fromarray(arr)
+    exif = im.getexif()
+    exif[ORIENTATION] = orientation
+    im.info["exif"] = exif.tobytes()
+    expected = np.asarray(ImageOps.exif_transpose(im))
+    np.testing.assert_array_equal(imageio._orient_array(arr, orientation), expected)
+
+
+def test_rotated_16bit_tiff(tmp_path):
+    arr = np.random.default_rng(3).integers(0, 65536, (6, 10, 3), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "r.tif", arr, photometric="rgb", extratags=[(274, 3, 1, 8, True)])
+    photo = imageio.read_image(tmp_path / "r.tif")
+    np.testing.assert_array_equal(photo.pixels, np.rot90(arr, 1))
+
+
+def test_icc_rgb_profile_kept_gray_dropped():
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    im = Image.fromarray(rgb_array())
+    im.info["icc_profile"] = srgb
+    assert imageio.read_image(im).icc_profile == srgb
+    lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    for profile in (lab, b"\0" * 128):  # not an RGB profile; not a profile at all
+        g = Image.new("L", (4, 4))
+        g.info["icc_profile"] = profile
+        assert imageio.read_image(g).icc_profile is None
+
+
+def test_arrays():
+    assert imageio.read_image(np.zeros((5, 7))).pixels.dtype == np.float32
+    assert imageio.read_image(np.zeros((5, 7, 1), np.uint16)).pixels.shape == (5, 7)
+    rgba = imageio.read_image(np.full((5, 7, 4), 0.5))
+    assert rgba.alpha.dtype == np.uint8 and rgba.alpha[0, 0] == 128
+    with pytest.raises(ColorganError, match="shape"):
+        imageio.read_image(np.zeros((5, 7, 2)))
+    with pytest.raises(ColorganError, match="dtype"):
+        imageio.read_image(np.zeros((5, 7), np.int64))
+
+
+def _truncated_jpeg(path):
+    buf = io.BytesIO()
+    Image.fromarray(rgb_array(200, 200)).save(buf, "JPEG")
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+
+
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda p: p.write_bytes(b""), "empty file"),
+        (lambda p: p.write_text("these are my holiday notes"), "not an image"),
+        (_truncated_jpeg, "damaged"),
+        (lambda p: None, "no such file"),
+        (lambda p: p.mkdir(), "folder"),
+    ],
+)
+def test_bad_files_one_clear_line(tmp_path, make, reason):
+    path = tmp_path / "photo.jpg"
+    make(path)
+    with pytest.raises(ColorganError) as info:
+        imageio.read_image(path)
+    message = str(info.value)
+    assert message.startswith(str(path)) and reason in message and "\n" not in message
+
+
+def test_decompression_bomb_refused(tmp_path):
+    Image.new("L", (100, 100)).save(tmp_path / "big.png")
+    with pytest.raises(ColorganError, match="decompression bomb") as info:
+        imageio.read_image(tmp_path / "big.png", max_pixels=5000)  # 10000 px: between 1x, 2x
+    assert str(tmp_path / "big.png") in str(info.value)
+    with pytest.raises(ColorganError, match="decompression bomb"):
+        imageio.read_image(tmp_path / "big.png", max_pixels=1000)  # over 2x: Pillow's error
+    assert imageio.read_image(tmp_path / "big.png", max_pixels=10000).pixels.shape == (100, 100)
+
+
+def test_write_never_clobbers_and_keeps_metadata(tmp_path):
+    photo = imageio.Photo(rgb_array())
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"
+    photo.exif = exif.tobytes()
+    photo.icc_profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    im = imageio.to_pil(photo.pixels, photo)
+    for suffix in (".jpg", ".png", ".webp", ".tif"):
+        out = imageio.write_image(tmp_path / f"r{suffix}", im)
+        back = Image.open(out)
+        assert back.getexif()[0x010F] == "TestCam", suffix
+        assert back.info.get("icc_profile") == photo.icc_profile, suffix
+    before = (tmp_path / "r.png").read_bytes()
+    with pytest.raises(ColorganError, match="exists"):
+        imageio.write_image(tmp_path / "r.png", Image.new("RGB", (3, 3)))
+    assert (tmp_path / "r.png").read_bytes() == before
+    imageio.write_image(tmp_path / "r.png", Image.new("RGB", (3, 3)), overwrite=True)
+    assert Image.open(tmp_path / "r.png").size == (3, 3)
+    assert not list(tmp_path.glob(".*tmp*"))  # no temp files left behind
+
+
+def test_write_alpha_kept_in_png_dropped_in_jpeg(tmp_path):
+    photo = imageio.Photo(rgb_array(), alpha=np.full((24, 36), 77, np.uint8))
+    im = imageio.to_pil(photo.pixels, photo)
+    assert Image.open(imageio.write_image(tmp_path / "a.png", im)).getpixel((0, 0))[3] == 77
+    assert Image.open(imageio.write_image(tmp_path / "a.jpg", im)).mode == "RGB"
+
+
+def test_output_suffix():
+    from pathlib import Path
+
+    assert imageio.output_suffix(Path("a.JPG"), "same") == ".jpg"
+    assert imageio.output_suffix(Path("a.gif"), "same") == ".png"
+    assert imageio.output_suffix(Path("a.tif"), "png") == ".png"
+    assert imageio.output_suffix(Path("a.png"), "jpg") == ".jpg"
+
+
+def test_tiff_carries_descriptive_tags_only(tmp_path):
+    Image.fromarray(rgb_array()).save(tmp_path / "t.tif", tiffinfo={271: "ScanCo", 315: "Ann"})
+    carried = Image.Exif()
+    carried.load(imageio.read_image(tmp_path / "t.tif").exif)
+    assert carried[271] == "ScanCo" and carried[315] == "Ann"
+    assert 273 not in carried and 258 not in carried  # strip offsets, bit depth: not metadata
