@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import peak_rss_mb  # benchmarks/common.py (scripts run from this folder)
 
 BACKENDS = ("eager", "eager-cl", "onnxruntime", "jit", "compile")
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "colorgan/assets/default_model.safetensors"
@@ -96,20 +96,6 @@ def child(args) -> None:
     np.save(args.out, out.float().numpy())
     print(json.dumps({"median_s": statistics.median(times), "min_s": min(times),
                       "peak_mb": peak_rss_mb(), "setup_s": setup}))  # fmt: skip
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory. Linux: VmHWM, the high-water mark of this
-    address space; getrusage's ru_maxrss would not do, Linux carries it over from the
-    parent across fork + exec (measured: every child reported the parent's peak)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / (1024 * 1024 if sys.platform == "darwin" else 1024)  # bytes on macOS
 
 
 def run_child(backend: str, size: int, model: Path, onnx_file: Path, folder: Path) -> dict:

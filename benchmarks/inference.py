@@ -4,7 +4,7 @@
     python benchmarks/inference.py --model runs/x   # any model colorgan can load
 
 Every (input, mode) is measured in a fresh Python process, so its peak RSS
-(getrusage ru_maxrss) is that run's own: interpreter + torch + model + one image. The
+(VmHWM, see common.py) is that run's own: interpreter + torch + model + one image. The
 process first colours a small warm-up image (one-time costs: thread pools, lookup tables),
 then times `Colorizer.colorize(path)` (decode, network, full-resolution composition) and,
 separately, saving the result as PNG. If no default model is bundled, a freshly initialised
@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import peak_rss_mb  # benchmarks/common.py (scripts run from this folder)
 from PIL import Image
 
 SIZES = {"512x512": (512, 512), "4000x3000": (3000, 4000)}
@@ -99,7 +100,7 @@ def child(model: str, image: str, mode: str, tile: int, stride: int) -> None:
             getattr(cpu_after, k) - getattr(cpu_before, k) for k in ("ru_utime", "ru_stime")
         ),
         "save_seconds": time.perf_counter() - start,
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_mb": peak_rss_mb(),
         "after_load_mb": after_load,
         "load": os.getloadavg()[0],
         "threads": torch.get_num_threads(),

@@ -100,7 +100,7 @@ def _colour_arguments(arg) -> None:
         type=_positive_int,
         metavar="N",
         help="working size: the network sees the photo with its long side at N pixels "
-        "(default: the model's training size); colour is applied at full resolution",
+        "(default: the model's working size); colour is applied at full resolution",
     )
     arg(
         "--tile",

@@ -48,6 +48,7 @@ class ModelConfig:
     color_space: str = "lab"  # "lab" (predict ab) or "rgb" (comparison mode)
     disc_width: int = 64
     disc_layers: int = 3  # 3 -> 70x70 receptive field
+    working_size: int = 0  # inference: long side the network sees (0 = data.size)
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,7 @@ def validate(cfg: Config) -> None:
         (cfg.data.workers >= 0, "data.workers must be >= 0"),
         (cfg.model.width >= 1, "model.width must be >= 1"),
         (cfg.model.disc_layers >= 1, "model.disc_layers must be >= 1"),
+        (cfg.model.working_size >= 0, "model.working_size must be >= 0 (0 = data.size)"),
         (cfg.train.steps >= 1, "train.steps must be >= 1"),
         (0.0 <= cfg.train.pretrain_fraction <= 1.0, "train.pretrain_fraction must be in [0, 1]"),
         (cfg.train.batch_size >= 1, "train.batch_size must be >= 1"),

@@ -35,15 +35,15 @@ from tqdm import tqdm
 from .color import rgb_to_lab
 from .config import DataConfig
 from .errors import ColorganError
+from .imageio import DECODE_ERRORS, IMAGE_EXTENSIONS  # one list of what counts as a photo
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 THUMB_SIZE = 64  # side of the thumbnail the gray check looks at
 RESAMPLE = Image.Resampling.BICUBIC
 REDUCING_GAP = 3.0  # box-reduce first while the image is > 3x the target: fast, no aliasing
 SCAN_PROGRESS_MIN = 50  # show a progress bar when scanning more files than this
-LOAD_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+LOAD_ERRORS = (*DECODE_ERRORS, Image.DecompressionBombError)  # the reader's, plus bombs
 
 
 def find_images(root: str | Path) -> list[Path]:
@@ -93,8 +93,10 @@ def split_files(
 
     Each group's side is decided by a hash of (seed, group name) alone: a group is val when
     its hash, read as a number in [0, 1), is below val_fraction. Adding photos to a folder
-    therefore never moves an old photo from val into train. With val_fraction > 0 and two or
-    more groups, both sides get at least one group.
+    therefore does not move an old photo from val into train, with one exception: with
+    val_fraction > 0 and two or more groups both sides get at least one group, so in a small
+    folder where no hash falls below val_fraction the lowest-hash group is taken, and a new
+    photo with a lower hash takes its place.
     """
     if not 0.0 <= val_fraction < 1.0:
         raise ColorganError(f"val_fraction={val_fraction}: must be in [0, 1)")

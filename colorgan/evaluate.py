@@ -32,8 +32,9 @@ from . import __version__
 from . import checkpoint as ckpt_mod
 from . import data as data_mod
 from .color import output_to_rgb, rgb_to_l_ab
+from .devices import resolve_device
 from .errors import ColorganError
-from .inference import default_model_path, pad_to_multiple, resolve_device
+from .inference import default_model_path, run_padded
 from .metrics import (
     FeatureStats,
     MetricUnavailable,
@@ -77,14 +78,8 @@ class Candidate:
             return truth
         if self.kind == "gray":
             return output_to_rgb(l_norm, torch.zeros_like(l_norm).expand(-1, 2, -1, -1), "lab")
-        out = run_padded(self.generator, l_norm)
+        out = run_padded(self.generator, l_norm, getattr(self.generator, "size_multiple", 1))
         return output_to_rgb(l_norm, out.float(), self.color_space)
-
-
-def run_padded(generator: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """generator(x) for any H, W: padded up to its size_multiple, the result cropped back."""
-    h, w = x.shape[-2:]
-    return generator(pad_to_multiple(x, getattr(generator, "size_multiple", 1)))[..., :h, :w]
 
 
 def from_generator(name: str, generator: nn.Module, cfg, source: str) -> Candidate:

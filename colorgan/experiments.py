@@ -29,6 +29,7 @@ from . import config as config_mod
 from . import data as data_mod
 from . import evaluate as eval_mod
 from . import train as train_mod
+from .devices import resolve_device
 from .errors import ColorganError
 from .plots import plot_curves, suite_markdown
 
@@ -81,7 +82,7 @@ def build_runs(args, steps: dict[str, int] | None = None) -> list[Run]:
 def measure_step_seconds(cfg: config_mod.Config) -> float:
     """Seconds per GAN step (the costlier stage) on random batches, after one warm-up step;
     data loading is left out (the loader's workers overlap it with the step)."""
-    device = train_mod.resolve_device(cfg.train.device)
+    device = resolve_device(cfg.train.device)
     parts = train_mod.build_parts(cfg, device)
     gen = torch.Generator().manual_seed(0)
     rgb = torch.rand(cfg.train.batch_size, 3, cfg.data.size, cfg.data.size, generator=gen)
@@ -385,7 +386,7 @@ def evaluate_suite(args, runs: list[Run], status: dict, files: list[Path], split
     trained = [run for run in runs if not status[run.preset].startswith("failed")]
     if not trained:
         raise ColorganError("no preset could be trained; see the errors above")
-    device = str(train_mod.resolve_device(args.device or "auto"))
+    device = str(resolve_device(args.device or "auto"))
     settings = eval_mod.Settings(
         size=args.eval_size or args.size,
         grid=args.grid,

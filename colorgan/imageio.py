@@ -282,6 +282,22 @@ def output_suffix(src: Path, fmt: str) -> str:
     return {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg"}[fmt]
 
 
+def _place(tmp: Path, path: Path, overwrite: bool) -> None:
+    """Move the finished temp file to its name. Without overwrite, a hard link: it fails if
+    the name appeared meanwhile (say, another run), so nothing is ever clobbered."""
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links on this filesystem (FAT, some shares): check, rename
+        if path.exists():
+            raise FileExistsError(path) from None
+        os.replace(tmp, path)
+
+
 def write_image(path: str | Path, image: Image.Image, overwrite: bool = False) -> Path:
     """Save with the metadata in image.info; atomic (temp file + rename), never clobbering an
     existing file unless overwrite. JPEG/BMP cannot hold alpha: it is dropped with a warning."""
@@ -310,8 +326,11 @@ def write_image(path: str | Path, image: Image.Image, overwrite: bool = False) -
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         image.save(tmp, format=fmt, **kwargs)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        _place(tmp, path, overwrite)
+    except FileExistsError:
+        raise ColorganError(f"{path}: exists (use --overwrite to replace it)") from None
+    except (OSError, ValueError) as exc:  # Pillow raises ValueError for some bad metadata
         raise ColorganError(f"{path}: cannot write ({exc})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
     return path

@@ -6,7 +6,7 @@
 
 How a photo of any size is coloured (full resolution, the input's lightness kept exactly):
   1. L (CIE lightness) of the whole photo at its own resolution (colorgan.color).
-  2. The network predicts ab at a working size (default: the model's training size):
+  2. The network predicts ab at a working size (default: the model's working size):
      * "single": the photo resized so its long side is the working size (aspect ratio kept),
        reflect-padded to a multiple of the generator's `size_multiple`, one pass.
      * "tiles": overlapping tiles of `tile` pixels cut from the photo at its own resolution,
@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import checkpoint, color, imageio, tiling
+from .devices import resolve_device
 from .errors import ColorganError
 
 log = logging.getLogger(__name__)
@@ -58,18 +59,6 @@ NO_DEFAULT_MODEL = (
     "no default model is bundled yet; train one with `colorgan train` and pass its path"
 )
 STRIP_PIXELS = 1 << 20  # colour conversions run on strips of ~1 MP: ~100 MB of temporaries
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    name = str(device)
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ColorganError(f"device {name}: CUDA is not available on this machine; use cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise ColorganError(f"device {name!r}: use cpu, cuda, cuda:N or auto") from None
 
 
 BACKENDS = ("auto", "torch", "onnx")
@@ -129,6 +118,21 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
             return x
         mode = "reflect" if min(h, w) > 1 else "replicate"
         x = F.pad(x, (0, min(pw, max(w - 1, 1)), 0, min(ph, max(h - 1, 1))), mode=mode)
+
+
+def run_padded(network, x: torch.Tensor, multiple: int, channels: int | None = None):
+    """network(x) for any H, W: x padded up to `multiple`, the output checked (4-D, the
+    padded size, `channels` if given) and cropped back to x's size."""
+    h, w = x.shape[-2:]
+    padded = pad_to_multiple(x, multiple)
+    out = network(padded)
+    wrong_channels = channels is not None and out.shape[1] != channels
+    if out.ndim != 4 or tuple(out.shape[-2:]) != tuple(padded.shape[-2:]) or wrong_channels:
+        raise ColorganError(
+            f"the network returned shape {tuple(out.shape)} for input {tuple(padded.shape)}; "
+            f"expected {channels or 'its'} channels at the input's size"
+        )
+    return out[..., :h, :w]
 
 
 def resize(x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
@@ -210,7 +214,7 @@ class Colorizer:
         self.color_space = color_space
         self.size_multiple = int(size_multiple)
         self.working_size = int(working_size)
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.tile_batch = tile_batch
 
     @classmethod
@@ -238,7 +242,7 @@ class Colorizer:
             net,
             color_space=cfg.model.color_space,
             size_multiple=multiple,
-            working_size=working_size or cfg.data.size,
+            working_size=working_size or cfg.model.working_size or cfg.data.size,
             device=device,
         )
 
@@ -246,16 +250,9 @@ class Colorizer:
     def predict_ab(self, l_norm: torch.Tensor) -> torch.Tensor:
         """Network L (B,1,H,W) in [-1,1] -> network ab (B,2,H,W) in [-1,1], float32 on CPU.
         Pads to the generator's size multiple, crops back; RGB-mode output -> its ab."""
-        h, w = l_norm.shape[-2:]
-        x = pad_to_multiple(l_norm.float(), self.size_multiple).to(self.device)
-        out = self.network(x)
         channels = color.out_channels(self.color_space)
-        if out.ndim != 4 or out.shape[1] != channels or tuple(out.shape[-2:]) != x.shape[-2:]:
-            raise ColorganError(
-                f"the network returned shape {tuple(out.shape)} for input {tuple(x.shape)}; "
-                f"expected {channels} channels at the input's size ({self.color_space} model)"
-            )
-        out = out[..., :h, :w].float()
+        x = l_norm.float().to(self.device)
+        out = run_padded(self.network, x, self.size_multiple, channels).float()
         if self.color_space == "rgb":
             out = color.normalize_ab(color.rgb_to_lab(color.norm_to_rgb(out))[:, 1:])
         return out.cpu()

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt_mod
+from . import config as config_mod
 from . import distributed
 from .distributed import unwrap
 from .errors import ColorganError
@@ -38,11 +39,15 @@ def start(cfg, out: Path, resume: bool, parts) -> int:
         if parts.dist.is_main:
             out.mkdir(parents=True, exist_ok=True)
             ckpt_mod.atomic_write_text(out / "config.yaml", cfg.to_yaml())
+        parts.extra["pretrain_steps"] = config_mod.pretrain_steps(cfg)
         return 0
     if latest is None:
         raise ColorganError(f"nothing to resume in {out}: no complete checkpoint")
     saved = ckpt_mod.load_checkpoint(latest, _modules(parts), _optimizers(parts))
     step = int(saved["step"])
+    parts.extra["pretrain_steps"] = _switch_step(cfg, step, saved.get("pretrain_steps"))
+    if parts.dist.is_main:  # the run's config says what it is now (e.g. more train.steps)
+        ckpt_mod.atomic_write_text(out / "config.yaml", cfg.to_yaml())
     _restore_rng(saved, parts, step)
     for name, scaler in parts.scalers.items():
         if f"scaler_{name}" in saved:
@@ -53,6 +58,17 @@ def start(cfg, out: Path, resume: bool, parts) -> int:
             step, step * cfg.train.batch_size, saved.get("world_size", 1), parts.dist.world,
         )  # fmt: skip
     return step
+
+
+def _switch_step(cfg, step: int, saved: int | None) -> int:
+    """The L1 -> GAN switch. A resume with more (or fewer) train.steps moves it with
+    pretrain_fraction while the run is still pretraining; once the run has switched, the
+    switch stays where it happened (else a longer run would fall back to L1-only steps)."""
+    wanted = config_mod.pretrain_steps(cfg)
+    if saved is not None and step >= saved and wanted != saved:
+        log.info("the run switched to GAN training at step %d; it stays there", saved)
+        return int(saved)
+    return wanted
 
 
 def _modules(parts) -> dict:
@@ -73,6 +89,7 @@ def save(parts, out: Path, step: int) -> None:
             # with a global batch these fix the data position for any number of processes
             "images_seen": step * parts.cfg.train.batch_size,
             "world_size": parts.dist.world,
+            "pretrain_steps": parts.extra["pretrain_steps"],
             **distributed.flatten_rank_states(rng),
             **{f"scaler_{k}": v.state_dict() for k, v in parts.scalers.items()},
         }

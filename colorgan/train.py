@@ -28,6 +28,7 @@ from . import distributed
 from . import resume as resume_mod
 from .color import model_target, output_to_rgb
 from .data import epochs, make_loaders
+from .devices import resolve_device
 from .distributed import DistInfo, unwrap
 from .errors import ColorganError
 from .losses import AdversarialLoss, PerceptualLoss
@@ -65,15 +66,6 @@ class Parts:
     channels_last: bool = False
     dist: DistInfo = field(default_factory=DistInfo)
     extra: dict = field(default_factory=dict)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ColorganError(f"train.device={name!r} but CUDA is not available here")
-    return device
 
 
 def amp_dtype(choice: str, device: torch.device) -> torch.dtype | None:
@@ -271,7 +263,7 @@ def _run(cfg, out: Path, resume: bool, dist: DistInfo, device: torch.device) -> 
     parts = build_parts(cfg, device, dist)
     step = resume_mod.start(cfg, out, resume, parts)
     distributed.barrier()  # the run directory exists before anyone goes on
-    total, n_pre = cfg.train.steps, config_mod.pretrain_steps(cfg)
+    total, n_pre = cfg.train.steps, parts.extra["pretrain_steps"]
     runlog = RunLog(out, total, step, enabled=dist.is_main)
     batch = f"batch {cfg.train.batch_size}"
     if dist.world > 1:
@@ -294,7 +286,7 @@ def _run(cfg, out: Path, resume: bool, dist: DistInfo, device: torch.device) -> 
 
 def _loop(parts, loader, val_loader, fixed, runlog, out, step) -> None:
     cfg = parts.cfg.train
-    n_pre = config_mod.pretrain_steps(parts.cfg)
+    n_pre = parts.extra["pretrain_steps"]  # set by resume_mod.start
     parts.generator.train()
     window = {"t0": time.perf_counter(), "data": 0.0, "images": 0}
     # Step s takes items [s * B, (s + 1) * B) of epoch order (B the global batch), split over

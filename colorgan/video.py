@@ -230,7 +230,9 @@ def _frames(container, vstream, writer: Writer):
         try:
             frames = packet.decode()
         except av.InvalidDataError as exc:  # one damaged packet must not end an hour's work
-            when = f"{float(packet.pts * packet.time_base):.2f} s" if packet.pts else "?"
+            when = (
+                f"{float(packet.pts * packet.time_base):.2f} s" if packet.pts is not None else "?"
+            )
             log.warning("damaged video data at %s skipped: %s", when, _reason(exc))
             continue
         yield from frames
@@ -336,7 +338,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_number(int, 1),
         metavar="N",
         help="working size: the network sees each "
-        "frame with its long side at N pixels (default: the model's training size)",
+        "frame with its long side at N pixels (default: the model's working size)",
     )
     arg("--batch", type=_number(int, 1), default=8, metavar="N", help="frames per network call")
     arg(

@@ -287,7 +287,9 @@ start = time.perf_counter()
 out = colorizer.colorize(sys.argv[2], tile=None if sys.argv[3] == "single" else 256)
 seconds = time.perf_counter() - start
 assert out.size == (4000, 3000)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not getrusage: Linux carries ru_maxrss over from the parent (pytest) across exec
+status = open("/proc/self/status").read().split("VmHWM:")[1]
+peak = int(status.split()[0]) / 1024
 print(json.dumps({"peak_mb": round(peak), "seconds": round(seconds, 1)}))
 """
 
@@ -311,3 +313,14 @@ def test_12_megapixel_photo_under_2gb(tmp_path, mode):
     result = json.loads(run.stdout.strip().splitlines()[-1])
     print(mode, result)
     assert result["peak_mb"] < 2048
+
+
+def test_working_size_from_the_model_config(tmp_path):
+    for sub in "abc":
+        (tmp_path / sub).mkdir()
+    plain = Colorizer.load(tiny_model(tmp_path / "a"), backend="torch")
+    assert plain.working_size == 32  # data.size when model.working_size is 0
+    chosen = Colorizer.load(tiny_model(tmp_path / "b", extra=["model.working_size=48"]),
+                            backend="torch")  # fmt: skip
+    assert chosen.working_size == 48
+    assert Colorizer.load(tiny_model(tmp_path / "c"), working_size=64).working_size == 64

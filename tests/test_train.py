@@ -48,16 +48,21 @@ def test_two_stage_training_writes_everything(photo_dir, tmp_path):
 
 
 def test_resume_equals_straight_run(photo_dir, tmp_path):
-    straight = train.run(tiny_cfg(photo_dir, extra=["train.steps=6"]), tmp_path / "a")
-    part = tiny_cfg(photo_dir, extra=["train.steps=3", "train.ckpt_every=3"])
+    two_stage = ["train.pretrain_fraction=0.5"]  # switch at step 3 of 6
+    straight = train.run(tiny_cfg(photo_dir, extra=["train.steps=6", *two_stage]), tmp_path / "a")
+    # the first part switches at step 3 of 4; resumed to 6 steps, the switch stays at 3
+    # (6 x 0.75 would move it to step 4: the run must not go back to L1-only steps)
+    part = tiny_cfg(photo_dir, extra=["train.steps=4", "train.ckpt_every=4",
+                                      "train.pretrain_fraction=0.75"])  # fmt: skip
     train.run(part, tmp_path / "b")
     resumed = train.run(config.with_overrides(part, ["train.steps=6"]), tmp_path / "b", resume=True)
+    assert "steps: 6" in (tmp_path / "b" / "config.yaml").read_text()  # follows the resume
     a, b = load_file(str(straight)), load_file(str(resumed))
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6, msg=key)
     # and resuming is not a no-op: the weights moved between step 3 and step 6
-    mid = load_file(str(tmp_path / "b" / "checkpoints" / "step_00000003" / "generator.safetensors"))
+    mid = load_file(str(tmp_path / "b" / "checkpoints" / "step_00000004" / "generator.safetensors"))
     assert any(not torch.equal(mid[k], b[k]) for k in b if b[k].is_floating_point())
 
 
@@ -151,3 +156,13 @@ def test_cli_kill_and_resume(photo_dir, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert checkpoint.latest_checkpoint(out).name == f"step_{saved + 5:08d}"
+
+
+def test_longer_resume_does_not_go_back_to_pretraining(photo_dir, tmp_path):
+    part = tiny_cfg(photo_dir, extra=["train.steps=3", "train.pretrain_fraction=0.5"])
+    train.run(part, tmp_path / "run")  # switched to GAN after step 2 (round(1.5) = 2)
+    # 8 x 0.5 = 4 would put steps 4 back into L1 pretraining
+    train.run(config.with_overrides(part, ["train.steps=8"]), tmp_path / "run", resume=True)
+    records = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    stages = {r["step"]: "d_real" in r for r in records if r["kind"] == "train"}
+    assert stages == {1: False, 2: False, 3: True, 4: True, 5: True, 6: True, 7: True, 8: True}

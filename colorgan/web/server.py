@@ -116,7 +116,7 @@ async def colorize(
         ge=MIN_WORKING_SIZE,
         le=MAX_WORKING_SIZE,
         description="working size: the network sees the photo with its long side at this "
-        "many pixels (default: the model's training size); colour is applied at full size",
+        "many pixels (default: the model's working size); colour is applied at full size",
     ),
     format: Literal["png", "jpg", "webp"] = Query("png"),
     mode: Literal["single", "hybrid", "tiles"] | None = Query(None),
