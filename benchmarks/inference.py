@@ -66,13 +66,13 @@ def rss_mb() -> float:
     return int(line.split()[1]) / 1024
 
 
-def child(model: str, image: str, mode: str, tile: int, stride: int) -> None:
+def child(model: str, image: str, mode: str, tile: int, stride: int, backend: str) -> None:
     """One measurement in this (fresh) process; prints one JSON line."""
     import torch
 
     from colorgan.inference import Colorizer
 
-    colorizer = Colorizer.load(model)
+    colorizer = Colorizer.load(model, backend=backend)
     after_load = rss_mb()
     network, in_network = colorizer.network, [0.0]
 
@@ -116,8 +116,9 @@ def tile_count(shape: tuple[int, int], tile: int, stride: int) -> int:
     return len(tile_starts(h, tile, stride)) * len(tile_starts(w, tile, stride))
 
 
-def measure(model: str, image: Path, mode: str, tile: int, stride: int) -> dict:
-    cmd = [sys.executable, __file__, "--child", model, str(image), mode, str(tile), str(stride)]
+def measure(model: str, image: Path, mode: str, args: argparse.Namespace) -> dict:
+    cmd = [sys.executable, __file__, "--child", model, str(image), mode, str(args.tile)]
+    cmd += [str(args.stride), args.backend]
     run = subprocess.run(cmd, capture_output=True, text=True)
     if run.returncode != 0:
         raise SystemExit(f"measurement failed ({' '.join(cmd)}):\n{run.stderr}")
@@ -135,7 +136,7 @@ def table(model: str, tmp: Path, args: argparse.Namespace) -> dict:
         image = tmp / f"{name}.jpg"
         make_photo(image, *SIZES[name])
         for mode in args.modes.split(","):
-            r = measure(model, image, mode, args.tile, args.stride)
+            r = measure(model, image, mode, args)
             tiles = tile_count(SIZES[name], args.tile, args.stride)
             passes = {"single": "1", "tiles": f"{tiles} tiles", "hybrid": f"1 + {tiles} tiles"}
             label = mode if mode == "single" else f"{mode} {args.tile}/{args.stride}"
@@ -155,11 +156,12 @@ def main() -> None:
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--tile", type=int, default=256)
     parser.add_argument("--stride", type=int, default=192)
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--backend", default="auto", help="auto (the CLI's), torch or onnx")
+    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        model, image, mode, tile, stride = args.child
-        return child(model, image, mode, int(tile), int(stride))
+        model, image, mode, tile, stride, backend = args.child
+        return child(model, image, mode, int(tile), int(stride), backend)
 
     from colorgan.inference import DEFAULT_MODEL
 
@@ -181,7 +183,8 @@ def main() -> None:
         )
         r = table(model, tmp, args)
         print(
-            f"\ntorch threads: {r['threads']}; working size {r['working_size']}; "
+            f"\nbackend: {args.backend}; torch threads: {r['threads']}; "
+            f"working size {r['working_size']}; "
             "each row measured in a fresh process"
         )
 

@@ -2,7 +2,7 @@
 # Train the bundled default model from scratch (see MODEL_CARD.md), resumable:
 #   bash scripts/train_default.sh [RUN_DIR]
 # 1. build the training set from Debian packages (idempotent), 2. train (or resume),
-# 3. evaluate against the gray baseline on the held-out photos, 4. pack the weights.
+# 3. pack the weights into colorgan/assets (evaluate with `colorgan evaluate`, MODEL_CARD.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-$HOME/.cache/colorgan/offline-photos}
@@ -13,4 +13,5 @@ if [ -f "$RUN/checkpoints/latest" ]; then
 else
   colorgan train --preset default-model --data "$DATA/train" --out "$RUN"
 fi
-echo "trained: $RUN/generator.safetensors"
+
+python scripts/pack_default_model.py "$RUN"
