@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,24 +155,30 @@ def test_missing_inputs(album, tmp_path, model, capsys):
     assert code == 1 and (tmp_path / "o" / "a_color.jpg").is_file()
 
 
-def test_missing_default_model_is_one_line(tmp_path):
-    """The README's first command, before a default model is bundled."""
+def test_missing_default_model_is_one_line(tmp_path, monkeypatch, capsys):
+    """A broken install without the bundled model: one line, exit 2, nothing written."""
     from colorgan import inference
 
-    if inference.DEFAULT_MODEL.is_file():
-        pytest.skip("a default model is bundled")
+    monkeypatch.setattr(inference, "DEFAULT_MODEL", tmp_path / "missing.safetensors")
+    monkeypatch.chdir(tmp_path)
     photo = image(tmp_path / "photo.jpg")
+    assert main(["colorize", str(photo)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {inference.NO_DEFAULT_MODEL}"
+    assert not (tmp_path / "colorized").exists()
+
+
+def test_readme_main_command(tmp_path):
+    """The README's first command: the bundled photo with the bundled model, offline."""
+    example = Path(__file__).resolve().parents[1] / "examples" / "castle_clinton_1961.jpg"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     run = subprocess.run(
-        [sys.executable, "-m", "colorgan", "colorize", str(photo)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-    )
-    assert run.returncode == 2
-    assert run.stderr.strip() == f"error: {inference.NO_DEFAULT_MODEL}"
-    assert not (tmp_path / "colorized").exists()
+        [sys.executable, "-m", "colorgan", "colorize", str(example), "-o", "colorized/"],
+        capture_output=True, text=True, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    out = tmp_path / "colorized" / "castle_clinton_1961_color.jpg"
+    assert str(out.relative_to(tmp_path)) in run.stdout and out.is_file()
+    assert Image.open(out).size == Image.open(example).size
 
 
 def test_output_folder_inside_input_folder_is_not_rescanned(album, model, capsys):

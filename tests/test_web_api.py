@@ -112,9 +112,18 @@ def temp_files(app, seconds=2.0) -> list[Path]:
     """What is left in the server's temporary folder; the folder of a request is removed
     just after its answer went out, so this waits a moment for that."""
     deadline = time.monotonic() + seconds
-    while (left := list(Path(app.state.tmp.name).rglob("*"))) and time.monotonic() < deadline:
+    while (left := _listing(Path(app.state.tmp.name))) and time.monotonic() < deadline:
         time.sleep(0.02)
     return left
+
+
+def _listing(folder: Path) -> list[Path]:
+    """Everything under folder; a folder removed while it is listed is listed again."""
+    while True:
+        try:
+            return list(folder.rglob("*"))
+        except FileNotFoundError:  # the server removed a request's folder mid-walk
+            continue
 
 
 def post(url, data=b"", name="photo.jpg", kind="image/jpeg", params=None, field="image"):
