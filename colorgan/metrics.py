@@ -32,7 +32,7 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
-from .color import rgb_to_l_ab, rgb_to_lab
+from .color import normalize_ab, rgb_to_lab
 from .errors import ColorganError
 from .models.backbones import imagenet_normalize, load_backbone
 
@@ -117,13 +117,14 @@ def pixel_metrics(
 ) -> dict[str, torch.Tensor]:
     """All per-image pixel metrics of a batch at once (Lab is computed once), on the CPU."""
     pred, truth = pred.detach().float().cpu(), truth.detach().float().cpu()
-    ab_p, ab_t = rgb_to_l_ab(pred)[1], rgb_to_l_ab(truth)[1]
+    lab_p, lab_t = rgb_to_lab(pred), rgb_to_lab(truth)
+    ab_p, ab_t = normalize_ab(lab_p[:, 1:]), normalize_ab(lab_t[:, 1:])
     values = {"mae_rgb": mae_rgb(pred, truth), "mae_ab": mae_ab(ab_p, ab_t)}
     for e in eps:
         values[f"acc_ab@{e:g}"] = eps_accuracy(ab_p, ab_t, e)
     values["psnr"] = psnr(pred, truth)
     values["ssim"] = ssim(pred, truth)
-    values["ciede2000"] = ciede2000(pred, truth)
+    values["ciede2000"] = ciede2000_lab(lab_p, lab_t)
     c_pred, c_truth = colorfulness(pred), colorfulness(truth)
     values["colorfulness"] = c_pred
     values["colorfulness_truth"] = c_truth
