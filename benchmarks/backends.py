@@ -7,7 +7,7 @@ Measures the network call alone (l_norm (1,1,N,N) -> ab), the part a backend cha
 Colorizer's pre/post-processing is the same code for all of them. Backends:
   eager        the torch module (what `colorgan colorize` runs today)
   eager-cl     the same in channels_last memory format
-  onnxruntime  colorgan.export.OnnxGenerator on the exported .onnx (CPU execution provider)
+  onnxruntime  colorgan.pipeline.export.OnnxGenerator on the exported .onnx (CPU execution provider)
   jit          torch.jit.trace + torch.jit.optimize_for_inference (frozen, conv-BN folded)
   compile      torch.compile (inductor, C++ codegen on CPU); setup includes the compile
 Each (backend, size) runs in a fresh Python process, so its peak RSS (VmHWM) is its own:
@@ -42,8 +42,9 @@ def prepare_model(folder: Path) -> tuple[Path, str]:
     """(generator file, what it is)."""
     if DEFAULT_MODEL.is_file():
         return DEFAULT_MODEL, f"bundled default model ({DEFAULT_MODEL.name})"
-    from colorgan import checkpoint, config
+    from colorgan.core import config
     from colorgan.models import generator_from_config
+    from colorgan.training import checkpoint
 
     cfg = config.with_overrides(
         config.load("pretrained-unet"),
@@ -58,7 +59,8 @@ def build_network(backend: str, model: Path, onnx_file: Path, size: int):
     """The callable to time; built inside the child so setup cost and memory are its own."""
     import torch
 
-    from colorgan import checkpoint, export
+    from colorgan.pipeline import export
+    from colorgan.training import checkpoint
 
     if backend == "onnxruntime":
         return export.OnnxGenerator(onnx_file)
@@ -170,7 +172,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model, what = prepare_model(folder)
-        from colorgan import export
+        from colorgan.pipeline import export
 
         onnx_file = folder / "model.onnx"
         report = export.export_file(model, onnx_file)

@@ -48,8 +48,9 @@ def make_photo(path: Path, height: int, width: int) -> None:
 
 
 def stand_in_model(folder: Path) -> Path:
-    from colorgan import checkpoint, config
+    from colorgan.core import config
     from colorgan.models import generator_from_config
+    from colorgan.training import checkpoint
 
     cfg = config.with_overrides(
         config.load("pretrained-unet"),
@@ -70,7 +71,7 @@ def child(model: str, image: str, mode: str, tile: int, stride: int, backend: st
     """One measurement in this (fresh) process; prints one JSON line."""
     import torch
 
-    from colorgan.inference import Colorizer
+    from colorgan.pipeline.colorizer import Colorizer
 
     colorizer = Colorizer.load(model, backend=backend)
     after_load = rss_mb()
@@ -110,7 +111,7 @@ def child(model: str, image: str, mode: str, tile: int, stride: int, backend: st
 
 
 def tile_count(shape: tuple[int, int], tile: int, stride: int) -> int:
-    from colorgan.tiling import tile_starts
+    from colorgan.core.tiling import tile_starts
 
     h, w = (max(s, tile) for s in shape)
     return len(tile_starts(h, tile, stride)) * len(tile_starts(w, tile, stride))
@@ -163,7 +164,7 @@ def main() -> None:
         model, image, mode, tile, stride, backend = args.child
         return child(model, image, mode, int(tile), int(stride), backend)
 
-    from colorgan.inference import DEFAULT_MODEL
+    from colorgan.io.modelfile import DEFAULT_MODEL
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

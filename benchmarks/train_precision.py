@@ -17,7 +17,8 @@ import time
 
 import torch
 
-from colorgan import config, train
+from colorgan.core import config
+from colorgan.training import train
 
 VARIANTS = {
     "fp32": {"train.amp": "off", "train.channels_last": False},

@@ -1,6 +1,6 @@
 """Training throughput of every preset on this machine, side by side in one run.
 
-For each preset: a short run of `colorgan.train.run` at 128 px (batch 16 by default) on
+For each preset: a short run of `colorgan.training.train.run` at 128 px (batch 16 by default) on
 a folder of photos, and from its log the images/s and the share of wall time spent
 waiting for the data loader, measured over the steps after warm-up (first window dropped).
 Both stages are measured: the L1 pretraining step (generator only) and the GAN step.
@@ -21,7 +21,8 @@ from pathlib import Path
 
 import torch
 
-from colorgan import config, train
+from colorgan.core import config
+from colorgan.training import train
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

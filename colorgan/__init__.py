@@ -7,7 +7,7 @@ __all__ = ["Colorizer", "__version__"]
 def __getattr__(name):
     # Lazy so that `import colorgan` (and `colorgan --help`) does not import torch.
     if name == "Colorizer":
-        from .inference import Colorizer
+        from colorgan.pipeline.colorizer import Colorizer
 
         return Colorizer
     raise AttributeError(f"module 'colorgan' has no attribute {name!r}")

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from colorgan import checkpoint, config
+from colorgan.core import config
+from colorgan.training import checkpoint
 
 ASSETS = Path(__file__).resolve().parents[1] / "colorgan" / "assets"
 

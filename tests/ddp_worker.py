@@ -8,9 +8,9 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
-from colorgan import checkpoint, train
-from colorgan.cli import main
-from colorgan.distributed import unwrap
+from colorgan.interfaces.cli import main
+from colorgan.training import checkpoint, train
+from colorgan.training.distributed import unwrap
 
 
 def record_calls(record: Path, rank: int, captured: dict) -> None:

@@ -3,7 +3,7 @@ import pytest
 import torch
 from skimage import color as skcolor
 
-from colorgan import color
+from colorgan.core import color
 from tests.conftest import make_photo
 
 # kornia and scikit-image both use D65 sRGB; the float32 vs float64 difference stays tiny.

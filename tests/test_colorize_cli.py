@@ -10,8 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from colorgan import checkpoint, config
-from colorgan.cli import main
+from colorgan.core import config
+from colorgan.interfaces.cli import main
+from colorgan.io import modelfile
 from colorgan.models import generator_from_config
 
 
@@ -23,7 +24,7 @@ def model(tmp_path_factory):
     )
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("model") / "g.safetensors"
-    checkpoint.save_generator(path, generator_from_config(cfg.model, 32), cfg)
+    modelfile.save_generator(path, generator_from_config(cfg.model, 32), cfg)
     return str(path)
 
 
@@ -157,13 +158,12 @@ def test_missing_inputs(album, tmp_path, model, capsys):
 
 def test_missing_default_model_is_one_line(tmp_path, monkeypatch, capsys):
     """A broken install without the bundled model: one line, exit 2, nothing written."""
-    from colorgan import inference
 
-    monkeypatch.setattr(inference, "DEFAULT_MODEL", tmp_path / "missing.safetensors")
+    monkeypatch.setattr(modelfile, "DEFAULT_MODEL", tmp_path / "missing.safetensors")
     monkeypatch.chdir(tmp_path)
     photo = image(tmp_path / "photo.jpg")
     assert main(["colorize", str(photo)]) == 2
-    assert capsys.readouterr().err.strip() == f"error: {inference.NO_DEFAULT_MODEL}"
+    assert capsys.readouterr().err.strip() == f"error: {modelfile.NO_DEFAULT_MODEL}"
     assert not (tmp_path / "colorized").exists()
 
 

@@ -2,8 +2,8 @@ import dataclasses
 
 import pytest
 
-from colorgan import config
-from colorgan.config import ConfigError
+from colorgan.core import config
+from colorgan.core.config import ConfigError
 
 
 def test_every_preset_loads():

@@ -1,4 +1,4 @@
-"""colorgan.data on small images made here: finding, splitting, loading, gray and bad files."""
+"""colorgan.training.data on small images made here: finding, splitting, gray and bad files."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from colorgan import data
-from colorgan.config import DataConfig
-from colorgan.errors import ColorganError
+from colorgan.core.config import DataConfig
+from colorgan.core.errors import ColorganError
+from colorgan.training import data
 
 
 @pytest.fixture(autouse=True)
@@ -192,7 +192,7 @@ def test_near_grayscale_detection():
 
 
 def test_gray_and_unreadable_are_left_out_and_reported(folder, caplog):
-    caplog.set_level(logging.WARNING, logger="colorgan.data")
+    caplog.set_level(logging.WARNING, logger="colorgan.training.data")
     report = data.scan_folder(DataConfig(root=str(folder), val_fraction=0.2))
     assert report.found == 11
     assert sorted(p.name for p in report.gray) == ["gray.png", "gray16.png"]
@@ -235,7 +235,7 @@ def test_file_broken_mid_training_gives_another_sample_and_one_warning(tmp_path,
     bad = save(halves(), tmp_path / "bad.png")
     ds = data.ImageFolderDataset([bad, good], 32)
     bad.write_bytes(b"garbage")
-    caplog.set_level(logging.WARNING, logger="colorgan.data")
+    caplog.set_level(logging.WARNING, logger="colorgan.training.data")
     assert ds[0].shape == (3, 32, 32) and ds[0].shape == (3, 32, 32)
     assert len([r for r in caplog.records if "bad.png" in r.getMessage()]) == 1
 

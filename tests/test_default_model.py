@@ -6,8 +6,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from colorgan import color
-from colorgan.inference import Colorizer, default_model_path
+from colorgan.core import color
+from colorgan.io.modelfile import default_model_path
+from colorgan.pipeline.colorizer import Colorizer
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "castle_clinton_1961.jpg"
 

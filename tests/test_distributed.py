@@ -12,9 +12,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from colorgan import checkpoint, config, data, distributed, train
-from colorgan.errors import ColorganError
+from colorgan.core import config
+from colorgan.core.errors import ColorganError
+from colorgan.io import modelfile
 from colorgan.models import generator_from_config, list_generators
+from colorgan.training import data, distributed, train
 
 from .conftest import make_photo
 
@@ -67,7 +69,7 @@ def test_two_processes_train_one_model(ddp_run):
     # both ranks end with the same parameters: DDP averaged every gradient
     rank1 = load_file(str(record / "rank1.safetensors"))
     rank0 = {f"generator.{k}": v for k, v in load_file(str(out / "generator.safetensors")).items()}
-    disc = load_file(str(checkpoint.latest_checkpoint(out) / "discriminator.safetensors"))
+    disc = load_file(str(modelfile.latest_checkpoint(out) / "discriminator.safetensors"))
     rank0.update({f"discriminator.{k}": v for k, v in disc.items()})
     assert rank1 and all(torch.equal(rank1[k], rank0[k]) for k in rank1)
     # one writer: rank 0 wrote each checkpoint once, one log line per step
@@ -89,7 +91,7 @@ def test_resume_two_process_run_in_one_process(ddp_run):
     final = train.run(cfg, out, resume=True)
     records = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3, 4, 5, 6]
-    assert checkpoint.latest_checkpoint(out).name == "step_00000006"
+    assert modelfile.latest_checkpoint(out).name == "step_00000006"
     state = json.loads((out / "checkpoints" / "step_00000006" / "state.json").read_text())
     assert (state["images_seen"], state["world_size"]) == (24, 1)
     after = load_file(str(final))

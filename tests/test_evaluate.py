@@ -5,10 +5,12 @@ import pytest
 import torch
 from PIL import Image
 
-from colorgan import checkpoint, config, evaluate, inference
-from colorgan.cli import main
-from colorgan.color import output_to_rgb
-from colorgan.errors import ColorganError
+from colorgan.core import config
+from colorgan.core.color import output_to_rgb
+from colorgan.core.errors import ColorganError
+from colorgan.evaluation import evaluate
+from colorgan.interfaces.cli import main
+from colorgan.io import modelfile
 from colorgan.models import generator_from_config
 
 from .conftest import make_photo
@@ -35,7 +37,7 @@ def tiny_model(tmp_path):
     )
     torch.manual_seed(0)
     path = tmp_path / "tiny.safetensors"
-    checkpoint.save_generator(path, generator_from_config(cfg.model, 32), cfg)
+    modelfile.save_generator(path, generator_from_config(cfg.model, 32), cfg)
     return path
 
 
@@ -134,7 +136,7 @@ def test_rgb_model_is_scored_from_l_only(tiny_model, tmp_path):
         ["data.size=32", "model.width=4", "model.gen_kwargs={num_downs: 5}"],
     )
     path = tmp_path / "rgb.safetensors"
-    checkpoint.save_generator(path, generator_from_config(cfg.model, 32), cfg)
+    modelfile.save_generator(path, generator_from_config(cfg.model, 32), cfg)
     cand = evaluate.load_candidate(str(path), "cpu")
     assert cand.color_space == "rgb"
     truth = torch.rand(2, 3, 32, 32)
@@ -175,7 +177,7 @@ def test_weights_absent_are_reported_not_crashed(eval_dir, tmp_path, no_download
 
 
 def test_default_model_missing_is_one_clear_error(eval_dir, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(inference, "DEFAULT_MODEL", tmp_path / "none.safetensors")
+    monkeypatch.setattr(modelfile, "DEFAULT_MODEL", tmp_path / "none.safetensors")
     args = ["evaluate", "--model", "default", "--data", str(eval_dir), "--out", str(tmp_path)]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()

@@ -4,9 +4,10 @@ from argparse import Namespace
 
 import pytest
 
-from colorgan import data, experiments
-from colorgan.cli import main
-from colorgan.errors import ColorganError
+from colorgan.core.errors import ColorganError
+from colorgan.evaluation import experiments
+from colorgan.interfaces.cli import main
+from colorgan.training import data
 
 from .conftest import make_photo
 

@@ -8,11 +8,13 @@ import torch
 import yaml
 from torch import nn
 
-from colorgan import checkpoint, config, export
-from colorgan.cli import main
-from colorgan.errors import ColorganError
-from colorgan.inference import Colorizer
+from colorgan.core import config
+from colorgan.core.errors import ColorganError
+from colorgan.interfaces.cli import main
+from colorgan.io import modelfile
 from colorgan.models import generator_from_config, list_generators
+from colorgan.pipeline import export
+from colorgan.pipeline.colorizer import Colorizer
 
 from .conftest import make_photo
 
@@ -32,7 +34,7 @@ def saved_generator(tmp_path, name: str):
     cfg = tiny(name)
     generator = generator_from_config(cfg.model, cfg.data.size, load_pretrained=False).eval()
     file = tmp_path / f"{name}.safetensors"
-    checkpoint.save_generator(file, generator, cfg)
+    modelfile.save_generator(file, generator, cfg)
     return file, generator, cfg
 
 

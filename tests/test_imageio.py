@@ -1,4 +1,4 @@
-"""colorgan.imageio: every kind of file a user has, its metadata, and every way it can be bad."""
+"""colorgan.io.images: every kind of file a user has, its metadata, and every way it can be bad."""
 
 import io
 import struct
@@ -9,8 +9,8 @@ import pytest
 import tifffile
 from PIL import Image, ImageCms, ImageOps
 
-from colorgan import imageio
-from colorgan.errors import ColorganError
+from colorgan.core.errors import ColorganError
+from colorgan.io import images as imageio
 
 ORIENTATION = 0x0112
 

@@ -9,10 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
-from colorgan import checkpoint, color, config, imageio, inference, tiling
-from colorgan.errors import ColorganError
-from colorgan.inference import Colorizer, lightness
+from colorgan.core import color, config, tiling
+from colorgan.core.errors import ColorganError
+from colorgan.io import images as imageio
+from colorgan.io import modelfile
 from colorgan.models import build_generator, generator_from_config
+from colorgan.pipeline import colorizer as inference
+from colorgan.pipeline.colorizer import Colorizer, lightness
 
 TINY = ["data.size=32", "model.width=4", "model.gen_kwargs={num_downs: 4}"]
 # 8-bit rounding of an sRGB triple moves its L by at most ~0.25 (measured over 10^6 random
@@ -37,7 +40,7 @@ def tiny_model(tmp_path, preset="pix2pix-unet", extra=()):
     cfg = config.with_overrides(config.load(preset), [*TINY, *extra])
     torch.manual_seed(0)
     path = tmp_path / f"{preset}.safetensors"
-    checkpoint.save_generator(path, generator_from_config(cfg.model, 32), cfg)
+    modelfile.save_generator(path, generator_from_config(cfg.model, 32), cfg)
     return path
 
 
@@ -241,12 +244,12 @@ def test_network_contract_checked():
 
 
 def test_default_model_missing_or_damaged(tmp_path, monkeypatch, unet_path):
-    monkeypatch.setattr(inference, "DEFAULT_MODEL", tmp_path / "none.safetensors")
+    monkeypatch.setattr(modelfile, "DEFAULT_MODEL", tmp_path / "none.safetensors")
     with pytest.raises(ColorganError) as info:
         Colorizer.load("default")
-    assert str(info.value) == inference.NO_DEFAULT_MODEL
-    monkeypatch.setattr(inference, "DEFAULT_MODEL", unet_path)
-    monkeypatch.setattr(inference, "DEFAULT_SHA256", tmp_path / "model.sha256")
+    assert str(info.value) == modelfile.NO_DEFAULT_MODEL
+    monkeypatch.setattr(modelfile, "DEFAULT_MODEL", unet_path)
+    monkeypatch.setattr(modelfile, "DEFAULT_SHA256", tmp_path / "model.sha256")
     (tmp_path / "model.sha256").write_text("0" * 64 + "\n")
     with pytest.raises(ColorganError, match="SHA-256"):
         Colorizer.load("default")
@@ -281,7 +284,7 @@ def big_photo(path, h=3000, w=4000):
 
 MEMORY_SCRIPT = """
 import json, resource, sys, time
-from colorgan.inference import Colorizer
+from colorgan.pipeline.colorizer import Colorizer
 colorizer = Colorizer.load(sys.argv[1])
 start = time.perf_counter()
 out = colorizer.colorize(sys.argv[2], tile=None if sys.argv[3] == "single" else 256)
@@ -302,7 +305,7 @@ def test_12_megapixel_photo_under_2gb(tmp_path, mode):
         config.load("pretrained-unet"), ["model.gen_kwargs={encoder: mobilenet_v2, weights: null}"]
     )
     path = tmp_path / "g.safetensors"
-    checkpoint.save_generator(path, generator_from_config(cfg.model, 256, False), cfg)
+    modelfile.save_generator(path, generator_from_config(cfg.model, 256, False), cfg)
     big_photo(tmp_path / "big.jpg")
     run = subprocess.run(
         [sys.executable, "-c", MEMORY_SCRIPT, str(path), str(tmp_path / "big.jpg"), mode],

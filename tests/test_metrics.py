@@ -10,8 +10,8 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from torch import nn
 
-from colorgan import metrics
-from colorgan.color import rgb_to_l_ab
+from colorgan.core.color import rgb_to_l_ab
+from colorgan.evaluation import metrics
 
 from .conftest import make_photo
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from colorgan.config import ModelConfig
-from colorgan.errors import ColorganError
+from colorgan.core.config import ModelConfig
+from colorgan.core.errors import ColorganError
 from colorgan.models import (
     PatchGAN,
     build_discriminator,

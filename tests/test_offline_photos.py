@@ -1,4 +1,4 @@
-"""colorgan.offline_photos: the Qt .rcc reader, the photo list and the set builder."""
+"""colorgan.datasets.offline_photos: the Qt .rcc reader, the photo list and the set builder."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorgan import offline_photos as op
-from colorgan.data import mean_chroma
-from colorgan.errors import ColorganError
+from colorgan.core.errors import ColorganError
+from colorgan.datasets import offline_photos as op
+from colorgan.training.data import mean_chroma
 
 
 def write_rcc(files: dict[str, bytes], version: int = 3, compress: bool = True) -> bytes:

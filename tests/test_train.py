@@ -9,9 +9,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from colorgan import checkpoint, config, train
-from colorgan.cli import main
-from colorgan.errors import ColorganError
+from colorgan.core import config
+from colorgan.core.errors import ColorganError
+from colorgan.interfaces.cli import main
+from colorgan.io import modelfile
+from colorgan.training import train
 
 TINY = [
     "data.size=32",
@@ -42,9 +44,9 @@ def test_two_stage_training_writes_everything(photo_dir, tmp_path):
     assert any(r["kind"] == "val" for r in records)
     assert (tmp_path / "run" / "samples" / "step_00000002.png").is_file()
     assert list((tmp_path / "run" / "tb").iterdir())
-    generator, saved_cfg = checkpoint.load_generator(final)
+    generator, saved_cfg = modelfile.load_generator(final)
     assert saved_cfg == cfg
-    assert checkpoint.latest_checkpoint(tmp_path / "run").name == "step_00000004"
+    assert modelfile.latest_checkpoint(tmp_path / "run").name == "step_00000004"
 
 
 def test_resume_equals_straight_run(photo_dir, tmp_path):
@@ -80,7 +82,7 @@ def test_non_finite_loss_stops_with_last_good_checkpoint(photo_dir, tmp_path, mo
     monkeypatch.setattr(train, "generator_losses", poisoned)
     with pytest.raises(ColorganError, match="g_l1 became nan.*step_00000002"):
         train.run(tiny_cfg(photo_dir, extra=["train.steps=6"]), tmp_path / "run")
-    latest = checkpoint.latest_checkpoint(tmp_path / "run")
+    latest = modelfile.latest_checkpoint(tmp_path / "run")
     assert latest.name == "step_00000002"
     gen = load_file(str(latest / "generator.safetensors"))
     assert all(torch.isfinite(v).all() for v in gen.values())
@@ -141,12 +143,12 @@ def test_cli_kill_and_resume(photo_dir, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
-    while checkpoint.latest_checkpoint(out) is None and time.time() < deadline:
+    while modelfile.latest_checkpoint(out) is None and time.time() < deadline:
         assert proc.poll() is None, proc.stderr.read().decode()
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    saved = json.loads((checkpoint.latest_checkpoint(out) / "state.json").read_text())["step"]
+    saved = json.loads((modelfile.latest_checkpoint(out) / "state.json").read_text())["step"]
     assert 5 <= saved < 400
     done = subprocess.run(
         [*args[:3], "train", "--out", str(out), "--resume", "--steps", str(saved + 5)],
@@ -155,7 +157,7 @@ def test_cli_kill_and_resume(photo_dir, tmp_path):
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    assert checkpoint.latest_checkpoint(out).name == f"step_{saved + 5:08d}"
+    assert modelfile.latest_checkpoint(out).name == f"step_{saved + 5:08d}"
 
 
 def test_longer_resume_does_not_go_back_to_pretraining(photo_dir, tmp_path):

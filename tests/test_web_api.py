@@ -18,16 +18,18 @@ import pytest
 import torch
 from PIL import Image
 
-from colorgan import checkpoint, cli, color, config
-from colorgan.inference import Colorizer
+from colorgan.core import color, config
+from colorgan.interfaces import cli
+from colorgan.io import modelfile
 from colorgan.models import generator_from_config
+from colorgan.pipeline.colorizer import Colorizer
 
 from .conftest import make_photo
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
-from colorgan.web.server import Settings, bind, create_app, uvicorn_server  # noqa: E402
+from colorgan.interfaces.web.server import Settings, bind, create_app, uvicorn_server  # noqa: E402
 
 HOST = "127.0.0.1"  # the tests never listen on any other address
 TINY = ["data.size=32", "model.width=4", "model.gen_kwargs={num_downs: 4}"]
@@ -46,7 +48,7 @@ def save_tiny_model(folder: Path) -> Path:
         last.weight.mul_(30)
         last.bias.mul_(30)
     path = folder / "tiny.safetensors"
-    checkpoint.save_generator(path, generator, cfg)
+    modelfile.save_generator(path, generator, cfg)
     return path
 
 

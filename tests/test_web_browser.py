@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from colorgan.inference import Colorizer
+from colorgan.pipeline.colorizer import Colorizer
 
 from .test_web_api import (
     gated_colorizer,

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..color import out_channels
-from . import (  # noqa: F401  (imported to register their generators)
+from colorgan.core.color import out_channels
+from colorgan.models import (  # noqa: F401  (imported to register their generators)
     encoder_decoder,
     pretrained_unet,
     residual_unet,
     resnet,
     unet,
 )
-from .patchgan import PatchGAN, patch_grid
-from .registry import build_generator, generator_arguments, list_generators, register_generator
+from colorgan.models.patchgan import PatchGAN, patch_grid
+from colorgan.models.registry import (
+    build_generator,
+    generator_arguments,
+    list_generators,
+    register_generator,
+)
 
 __all__ = [
     "PatchGAN",

@@ -20,7 +20,7 @@ import torch
 import torchvision
 from torch import nn
 
-from ..errors import ColorganError
+from colorgan.core.errors import ColorganError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

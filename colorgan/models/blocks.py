@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import ColorganError
+from colorgan.core.errors import ColorganError
 
 NORMS = ("batch", "instance", "none")
 

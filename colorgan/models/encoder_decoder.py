@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import DoubleConv, channels_at, require
-from .registry import register_generator
+from colorgan.models.blocks import DoubleConv, channels_at, require
+from colorgan.models.registry import register_generator
 
 
 class EncoderDecoder(nn.Module):

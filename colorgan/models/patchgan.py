@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import ColorganError
-from .blocks import channels_at, pix2pix_init
+from colorgan.core.errors import ColorganError
+from colorgan.models.blocks import channels_at, pix2pix_init
 
 KERNEL = 4
 PADDING = 1

@@ -7,7 +7,7 @@ a from-scratch encoder has to learn from the training photos alone.
 Encoder: the classifier's feature stages at strides 2, 4, 8, 16 and 32 (the classification
 head is dropped); loaded by models.backbones ("imagenet", a local .pth, or None = random).
 The network's L in [-1, 1] is turned into the classifier's input convention inside the
-module: L -> sRGB gray through colorgan.color (replicated to 3 channels), then the ImageNet
+module: L -> sRGB gray through colorgan.core.color (replicated to 3 channels), then the ImageNet
 mean/std of backbones.imagenet_normalize.
 Decoder: at each of strides 16, 8, 4, 2 and 1, upsample x2 (bilinear), concatenate the
 encoder feature of that stride (the raw input at stride 1) and apply two conv3x3-BN-ReLU.
@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import color
-from .backbones import imagenet_normalize, load_backbone
-from .blocks import DoubleConv, require
-from .registry import register_generator
+from colorgan.core import color
+from colorgan.models.backbones import imagenet_normalize, load_backbone
+from colorgan.models.blocks import DoubleConv, require
+from colorgan.models.registry import register_generator
 
 ENCODERS = ("mobilenet_v2", "resnet18")
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from ..config import ConfigError
+from colorgan.core.config import ConfigError
 
 _GENERATORS: dict[str, Callable[..., nn.Module]] = {}
 

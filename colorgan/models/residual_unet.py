@@ -23,8 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import PreActResidualBlock, channels_at, conv_norm_act, norm_layer, require
-from .registry import register_generator
+from colorgan.models.blocks import (
+    PreActResidualBlock,
+    channels_at,
+    conv_norm_act,
+    norm_layer,
+    require,
+)
+from colorgan.models.registry import register_generator
 
 
 class _LearnedUp(nn.Sequential):

@@ -21,8 +21,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import ResnetBlock, check_norm, conv_norm_act, norm_layer, pix2pix_init, require
-from .registry import register_generator
+from colorgan.models.blocks import (
+    ResnetBlock,
+    check_norm,
+    conv_norm_act,
+    norm_layer,
+    pix2pix_init,
+    require,
+)
+from colorgan.models.registry import register_generator
 
 
 def _up(in_ch: int, out_ch: int, norm: str) -> nn.Sequential:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import channels_at, pix2pix_init, require
-from .registry import register_generator
+from colorgan.models.blocks import channels_at, pix2pix_init, require
+from colorgan.models.registry import register_generator
 
 
 def _down(in_ch: int, out_ch: int, outermost: bool, innermost: bool) -> nn.Sequential:

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ColorganError
+from colorgan.core.errors import ColorganError
 
 
 class ConfigError(ColorganError, ValueError):

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import imageio
-from .errors import ColorganError
+from colorgan.core.errors import ColorganError
+from colorgan.io import images as imageio
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,9 @@ def _one_line(src: Path, exc: BaseException) -> str:
 
 
 def _load_colorizer(args):
-    from .inference import Colorizer  # torch is imported only when there is work to do
+    from colorgan.pipeline.colorizer import (
+        Colorizer,  # torch is imported only when there is work to do
+    )
 
     colorizer = Colorizer.load(
         args.model, device=args.device, working_size=args.size, backend=args.backend

@@ -55,10 +55,9 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from .. import __version__, imageio
-from ..errors import ColorganError
-from ..inference import BACKENDS, Colorizer
-from .work import (
+from colorgan import __version__
+from colorgan.core.errors import ColorganError
+from colorgan.interfaces.web.work import (
     FolderFileResponse,
     Job,
     Settings,
@@ -68,6 +67,8 @@ from .work import (
     safe_name,
     sized,
 )
+from colorgan.io import images as imageio
+from colorgan.pipeline.colorizer import BACKENDS, Colorizer
 
 log = logging.getLogger(__name__)
 

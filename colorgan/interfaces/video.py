@@ -6,7 +6,7 @@ the codec, else re-encoded to AAC) and its lightness; video is H.264 (yuv420p) i
 the input's container when that is MOV or MKV. The result is written under a temporary
 name beside the output and renamed when complete, so an error or Ctrl-C leaves nothing
 half-written; an existing file is replaced only with --overwrite, the input never.
-Colour is stabilised over time (colorgan.temporal); --report measures the flicker.
+Colour is stabilised over time (colorgan.pipeline.temporal); --report measures the flicker.
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ import av
 import numpy as np
 from tqdm import tqdm
 
-from . import imageio, inference
-from .errors import ColorganError
-from .temporal import SequenceColorizer, StabilizerSettings, report_line
+from colorgan.core.errors import ColorganError
+from colorgan.io import images as imageio
+from colorgan.pipeline import colorizer as inference
+from colorgan.pipeline.temporal import SequenceColorizer, StabilizerSettings, report_line
 
 log = logging.getLogger(__name__)
 

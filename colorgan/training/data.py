@@ -1,7 +1,7 @@
 """Training data: find colour photos in a folder tree, split them, crop and flip them.
 
 The dataset yields sRGB tensors (3, size, size) in [0, 1]; the training loop converts whole
-batches to L/ab with colorgan.color on its device, which is faster than per image here.
+batches to L/ab with colorgan.core.color on its device, which is faster than per image here.
 
 Near-grayscale photos teach a colorizer to leave things gray, so a scan (cached, threaded,
 on small thumbnails) leaves them out and reports them by name, as it does unreadable files.
@@ -32,10 +32,10 @@ from PIL import Image, ImageOps
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from .color import rgb_to_lab
-from .config import DataConfig
-from .errors import ColorganError
-from .imageio import DECODE_ERRORS, IMAGE_EXTENSIONS  # one list of what counts as a photo
+from colorgan.core.color import rgb_to_lab
+from colorgan.core.config import DataConfig
+from colorgan.core.errors import ColorganError
+from colorgan.io.images import DECODE_ERRORS, IMAGE_EXTENSIONS  # one list of what counts as a photo
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import ColorganError
+from colorgan.core.errors import ColorganError
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

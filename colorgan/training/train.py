@@ -4,7 +4,7 @@ Read top to bottom: building the parts, one training step (a function returning 
 of losses), validation, the loop (logs whatever the step returns, checkpoints, resume),
 and the command-line shell.
 
-Under torchrun the same code trains with DistributedDataParallel (colorgan.distributed,
+Under torchrun the same code trains with DistributedDataParallel (colorgan.training.distributed,
 docs/distributed.md): train.batch_size is the global batch, split evenly over the processes,
 so a step sees the same images whatever the number of processes and the step counter alone
 says where the data stands; rank 0 alone logs and writes.
@@ -22,18 +22,18 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from . import checkpoint as ckpt_mod
-from . import config as config_mod
-from . import distributed
-from . import resume as resume_mod
-from .color import model_target, output_to_rgb
-from .data import epochs, make_loaders
-from .devices import resolve_device
-from .distributed import DistInfo, unwrap
-from .errors import ColorganError
-from .losses import AdversarialLoss, PerceptualLoss
-from .models import build_discriminator, generator_from_config
-from .runlog import RunLog
+from colorgan.core import config as config_mod
+from colorgan.core.color import model_target, output_to_rgb
+from colorgan.core.devices import resolve_device
+from colorgan.core.errors import ColorganError
+from colorgan.io import modelfile
+from colorgan.models import build_discriminator, generator_from_config
+from colorgan.training import distributed
+from colorgan.training import resume as resume_mod
+from colorgan.training.data import epochs, make_loaders
+from colorgan.training.distributed import DistInfo, unwrap
+from colorgan.training.losses import AdversarialLoss, PerceptualLoss
+from colorgan.training.runlog import RunLog
 
 log = logging.getLogger(__name__)
 
@@ -272,14 +272,14 @@ def _run(cfg, out: Path, resume: bool, dist: DistInfo, device: torch.device) -> 
     try:
         _loop(parts, train_loader, val_loader, fixed, runlog, out, step)
     except NonFiniteLoss as exc:
-        last = ckpt_mod.latest_checkpoint(out)
+        last = modelfile.latest_checkpoint(out)
         where = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
         raise ColorganError(f"{exc}; training stopped, {where}") from None
     finally:
         runlog.close()
-    final = out / ckpt_mod.GENERATOR_FILE
+    final = out / modelfile.GENERATOR_FILE
     if dist.is_main:
-        ckpt_mod.save_generator(final, unwrap(parts.generator), cfg)
+        modelfile.save_generator(final, unwrap(parts.generator), cfg)
     distributed.barrier()
     return final
 

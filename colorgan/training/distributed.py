@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from .errors import ColorganError
+from colorgan.core.errors import ColorganError
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse
 
-from .. import imageio
-from ..errors import ColorganError
-from ..inference import Colorizer
+from colorgan.core.errors import ColorganError
+from colorgan.io import images as imageio
+from colorgan.pipeline.colorizer import Colorizer
 
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and part headers around the photo
 RETRY_AFTER_S = 2

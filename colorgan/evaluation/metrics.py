@@ -32,9 +32,9 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
-from .color import normalize_ab, rgb_to_lab
-from .errors import ColorganError
-from .models.backbones import imagenet_normalize, load_backbone
+from colorgan.core.color import normalize_ab, rgb_to_lab
+from colorgan.core.errors import ColorganError
+from colorgan.models.backbones import imagenet_normalize, load_backbone
 
 
 class MetricUnavailable(ColorganError):
@@ -108,7 +108,7 @@ def ciede2000_lab(lab_pred: torch.Tensor, lab_truth: torch.Tensor) -> torch.Tens
 
 
 def ciede2000(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    """Mean CIEDE2000 per image of two sRGB batches, Lab from colorgan.color (D65)."""
+    """Mean CIEDE2000 per image of two sRGB batches, Lab from colorgan.core.color (D65)."""
     return ciede2000_lab(rgb_to_lab(pred.float()), rgb_to_lab(truth.float()))
 
 

@@ -1,9 +1,9 @@
 """What a training checkpoint holds besides weights, and how a run starts or resumes.
 
-A checkpoint (colorgan.checkpoint) gets the global step, the images seen, the number of
+A checkpoint (colorgan.training.checkpoint) gets the global step, the images seen, the number of
 processes that wrote it, fp16 gradient-scaler state and every rank's RNG state. Resuming
 restores all of it; the data position needs nothing more than the step, because
-train.batch_size is the global batch (see colorgan.train): so a run may resume with a
+train.batch_size is the global batch (see colorgan.training.train): so a run may resume with a
 different number of processes and still continue on exactly the batches an unbroken run
 would have seen. Only rank 0 writes; every rank reads.
 """
@@ -18,11 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint as ckpt_mod
-from . import config as config_mod
-from . import distributed
-from .distributed import unwrap
-from .errors import ColorganError
+from colorgan.core import config as config_mod
+from colorgan.core.errors import ColorganError
+from colorgan.io import modelfile
+from colorgan.io.atomic import atomic_write_text
+from colorgan.training import checkpoint as ckpt_mod
+from colorgan.training import distributed
+from colorgan.training.distributed import unwrap
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +32,15 @@ log = logging.getLogger(__name__)
 def start(cfg, out: Path, resume: bool, parts) -> int:
     """Step to start from: 0 for a new run, the saved step when resuming. Every rank checks
     and loads; only rank 0 writes."""
-    latest = ckpt_mod.latest_checkpoint(out)
+    latest = modelfile.latest_checkpoint(out)
     if not resume:
-        if latest is not None or (out / ckpt_mod.GENERATOR_FILE).exists():
+        if latest is not None or (out / modelfile.GENERATOR_FILE).exists():
             raise ColorganError(
                 f"{out} already holds a run; pass --resume to continue it or choose another --out"
             )
         if parts.dist.is_main:
             out.mkdir(parents=True, exist_ok=True)
-            ckpt_mod.atomic_write_text(out / "config.yaml", cfg.to_yaml())
+            atomic_write_text(out / "config.yaml", cfg.to_yaml())
         parts.extra["pretrain_steps"] = config_mod.pretrain_steps(cfg)
         return 0
     if latest is None:
@@ -47,7 +49,7 @@ def start(cfg, out: Path, resume: bool, parts) -> int:
     step = int(saved["step"])
     parts.extra["pretrain_steps"] = _switch_step(cfg, step, saved.get("pretrain_steps"))
     if parts.dist.is_main:  # the run's config says what it is now (e.g. more train.steps)
-        ckpt_mod.atomic_write_text(out / "config.yaml", cfg.to_yaml())
+        atomic_write_text(out / "config.yaml", cfg.to_yaml())
     _restore_rng(saved, parts, step)
     for name, scaler in parts.scalers.items():
         if f"scaler_{name}" in saved:

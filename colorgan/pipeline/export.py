@@ -35,9 +35,9 @@ import torch
 import yaml
 from torch import nn
 
-from . import checkpoint
-from . import config as config_mod
-from .errors import ColorganError
+from colorgan.core import config as config_mod
+from colorgan.core.errors import ColorganError
+from colorgan.io import modelfile
 
 FORMAT = "colorgan-generator-onnx/1"
 INPUT, OUTPUT = "l_norm", "out"
@@ -175,7 +175,7 @@ def _describe(model: bytes, cfg, multiple: int, shape, diff: float, opset: int) 
     onnx, _ = _onnx_modules()
     proto = onnx.load_from_string(model)
     meta = {
-        checkpoint.CONFIG_META_KEY: cfg.to_yaml(),
+        modelfile.CONFIG_META_KEY: cfg.to_yaml(),
         "format": FORMAT,
         "size_multiple": str(multiple),
         "color_space": cfg.model.color_space,
@@ -210,12 +210,12 @@ class OnnxGenerator:
         except Exception as exc:  # ORT's exception types live in a private module
             raise ColorganError(f"{where}: not a readable ONNX model ({exc})") from None
         meta = self.session.get_modelmeta().custom_metadata_map
-        if meta.get("format") != FORMAT or checkpoint.CONFIG_META_KEY not in meta:
+        if meta.get("format") != FORMAT or modelfile.CONFIG_META_KEY not in meta:
             raise ColorganError(
                 f"{where}: not a colorgan ONNX export (no colorgan config in its metadata); "
                 "make one with `colorgan export MODEL --format onnx -o OUT.onnx`"
             )
-        self.config = config_mod.from_dict(yaml.safe_load(meta[checkpoint.CONFIG_META_KEY]))
+        self.config = config_mod.from_dict(yaml.safe_load(meta[modelfile.CONFIG_META_KEY]))
         self.size_multiple = int(meta["size_multiple"])
         fixed = meta.get("input_shape", "dynamic")
         self.input_shape = None if fixed == "dynamic" else tuple(map(int, fixed.split("x")))
@@ -236,10 +236,8 @@ class OnnxGenerator:
 def generator_file(model: str | Path) -> Path:
     """The generator .safetensors behind "default", a run dir, a checkpoint dir or a file."""
     if str(model) == "default":
-        from .inference import default_model_path
-
-        return default_model_path()
-    return checkpoint.resolve_generator_file(model)
+        return modelfile.default_model_path()
+    return modelfile.resolve_generator_file(model)
 
 
 def onnx_generator(model: str | Path, opset: int = DEFAULT_OPSET) -> OnnxGenerator:
@@ -253,7 +251,7 @@ def onnx_generator(model: str | Path, opset: int = DEFAULT_OPSET) -> OnnxGenerat
     cache = _cache_dir() / f"{digest}-opset{opset}-torch{torch.__version__}.onnx"
     if cache.is_file():
         return OnnxGenerator(cache)
-    generator, cfg = checkpoint.load_generator(file)
+    generator, cfg = modelfile.load_generator(file)
     exported = to_onnx(generator, cfg, opset).model
     try:  # write-and-rename: two colorize processes may export at once
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -280,7 +278,7 @@ def export_file(model, out, opset: int = DEFAULT_OPSET, force: bool = False) -> 
         raise ColorganError(f"{out} exists; choose another -o or pass --force to replace it")
     if not out.parent.is_dir():
         raise ColorganError(f"-o {out}: folder {out.parent} does not exist")
-    generator, cfg = checkpoint.load_generator(generator_file(model))
+    generator, cfg = modelfile.load_generator(generator_file(model))
     report = to_onnx(generator, cfg, opset)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     tmp.write_bytes(report.model)

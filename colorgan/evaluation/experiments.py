@@ -24,14 +24,15 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint as ckpt_mod
-from . import config as config_mod
-from . import data as data_mod
-from . import evaluate as eval_mod
-from . import train as train_mod
-from .devices import resolve_device
-from .errors import ColorganError
-from .plots import plot_curves, suite_markdown
+from colorgan.core import config as config_mod
+from colorgan.core.devices import resolve_device
+from colorgan.core.errors import ColorganError
+from colorgan.evaluation import evaluate as eval_mod
+from colorgan.evaluation.report import plot_curves, suite_markdown
+from colorgan.io import modelfile
+from colorgan.io.atomic import atomic_write_text
+from colorgan.training import data as data_mod
+from colorgan.training import train as train_mod
 
 SUITES = {
     # the colorization literature's comparisons, one preset each (see colorgan/presets/)
@@ -123,9 +124,9 @@ def make_plan(args) -> dict:
 # --- training ------------------------------------------------------------------------------
 def _state(run: Run) -> tuple[str, int]:
     """("new" | "partial" | "finished", the step reached)."""
-    latest = ckpt_mod.latest_checkpoint(run.out)
+    latest = modelfile.latest_checkpoint(run.out)
     step = json.loads((latest / "state.json").read_text())["step"] if latest else 0
-    done = (run.out / ckpt_mod.GENERATOR_FILE).is_file() and step >= run.cfg.train.steps
+    done = (run.out / modelfile.GENERATOR_FILE).is_file() and step >= run.cfg.train.steps
     return ("finished" if done else "partial" if latest else "new"), step
 
 
@@ -194,7 +195,7 @@ def held_out_images(runs: list[Run], eval_data: str | None) -> tuple[list[Path],
         files = list(found.val)
         how = (
             f"the validation split of {d.root}: data.val_fraction={d.val_fraction}, "
-            f"split_seed={d.split_seed}, split by source image (colorgan.data.split_files); "
+            f"split_seed={d.split_seed}, split by source image (training.data.split_files); "
             f"{len(files)} images, none of them trained on"
         )
     if not files:
@@ -240,7 +241,7 @@ def checkpoint_curves(runs, files, settings) -> dict[str, dict[str, tuple[list, 
     series: dict[str, dict[str, tuple[list, list]]] = {}
     for run in runs:
         for ckpt in sorted((run.out / "checkpoints").glob("step_*")):
-            gen, cfg = ckpt_mod.load_generator(ckpt, settings.device)
+            gen, cfg = modelfile.load_generator(ckpt, settings.device)
             cand = eval_mod.from_generator(run.preset, gen, cfg, str(ckpt))
             rep = eval_mod.evaluate(files, [cand], quick, run.out, networks={}, write=False)
             step = int(ckpt.name.split("_")[1])
@@ -397,7 +398,7 @@ def evaluate_suite(args, runs: list[Run], status: dict, files: list[Path], split
     )
     candidates = [eval_mod.load_candidate("gray", device)]
     for run in trained:
-        gen, cfg = ckpt_mod.load_generator(run.out, device)
+        gen, cfg = modelfile.load_generator(run.out, device)
         candidates.append(eval_mod.from_generator(run.preset, gen, cfg, str(run.out)))
     report = eval_mod.evaluate(files, candidates, settings, Path(args.out) / "eval", overwrite=True)
     series = {} if args.no_checkpoint_curves else checkpoint_curves(trained, files, settings)
@@ -415,7 +416,7 @@ def run_cli(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     plan = make_plan(args)
-    ckpt_mod.atomic_write_text(out / "plan.json", json.dumps(plan, indent=1) + "\n")
+    atomic_write_text(out / "plan.json", json.dumps(plan, indent=1) + "\n")
     runs = build_runs(args, plan["steps"])
     files, split, _ = held_out_images(runs, args.eval_data)  # before training: fail early
     (out / "eval_files.txt").write_text("".join(f"{f}\n" for f in files))

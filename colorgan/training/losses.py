@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ColorganError
-from .models.backbones import imagenet_normalize, load_backbone
+from colorgan.core.errors import ColorganError
+from colorgan.models.backbones import imagenet_normalize, load_backbone
 
 log = logging.getLogger(__name__)
 

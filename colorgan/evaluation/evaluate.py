@@ -5,7 +5,7 @@ fixed and written into every report:
   * each image: EXIF orientation applied, short side resized to --size (bicubic), centre crop
     of --size x --size (the same transform as the validation split of training);
   * each model sees only the lightness L of that crop; its output becomes sRGB through
-    colorgan.color.output_to_rgb (Lab models keep the input L exactly), RGB-mode models too;
+    colorgan.core.color.output_to_rgb (Lab models keep the input L exactly), RGB-mode models too;
   * outputs are rounded to 8 bits (what a saved PNG holds) before any metric;
   * per-image metrics are averaged over images; FID and FD-MobileNetV2 compare the set of
     outputs with the set of ground-truth crops.
@@ -28,14 +28,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from . import __version__
-from . import checkpoint as ckpt_mod
-from . import data as data_mod
-from .color import output_to_rgb, rgb_to_l_ab
-from .devices import resolve_device
-from .errors import ColorganError
-from .inference import default_model_path, run_padded
-from .metrics import (
+from colorgan import __version__
+from colorgan.core.color import output_to_rgb, rgb_to_l_ab
+from colorgan.core.devices import resolve_device
+from colorgan.core.errors import ColorganError
+from colorgan.evaluation.metrics import (
     FeatureStats,
     MetricUnavailable,
     inception_network,
@@ -44,13 +41,16 @@ from .metrics import (
     pixel_metrics,
     quantize,
 )
-from .plots import markdown, save_grid, write_outputs
+from colorgan.evaluation.report import markdown, save_grid, write_outputs
+from colorgan.io import modelfile
+from colorgan.pipeline.colorizer import run_padded
+from colorgan.training import data as data_mod
 
 PROTOCOL = (
     "EXIF orientation applied, short side resized to {size} px (Pillow bicubic; big JPEGs "
     "decoded at a reduced DCT scale first), centre crop {size}x{size}: the validation "
-    "transform of colorgan.data; the model sees L only; output to sRGB via "
-    "colorgan.color.output_to_rgb, rounded to 8 bits; per-image metrics averaged over images"
+    "transform of colorgan.training.data; the model sees L only; output to sRGB via "
+    "colorgan.core.color.output_to_rgb, rounded to 8 bits; per-image metrics averaged over images"
 )
 log = logging.getLogger(__name__)
 
@@ -102,18 +102,18 @@ def load_candidate(spec: str, device: torch.device) -> Candidate:
         return Candidate(spec, spec, info={"source": "baseline"})
     if spec == "default":
         try:
-            file = default_model_path()
+            file = modelfile.default_model_path()
         except ColorganError as exc:
             raise ColorganError(f"--model default: {exc}") from None
     else:
-        file = ckpt_mod.resolve_generator_file(spec)
-    generator, cfg = ckpt_mod.load_generator(file, device)
+        file = modelfile.resolve_generator_file(spec)
+    generator, cfg = modelfile.load_generator(file, device)
     return from_generator(spec, generator, cfg, str(file))
 
 
 # --- images --------------------------------------------------------------------------------
 def load_eval_image(path: Path, size: int) -> torch.Tensor:
-    """The protocol's crop: the validation transform of colorgan.data (deterministic)."""
+    """The protocol's crop: the validation transform of colorgan.training.data (deterministic)."""
     dataset = data_mod.ImageFolderDataset([path], size, train=False)
     return dataset.load(Path(path), random.Random(0))
 

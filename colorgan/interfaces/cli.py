@@ -12,18 +12,18 @@ import importlib
 import logging
 import sys
 
-from .errors import ColorganError
+from colorgan.core.errors import ColorganError
 
 # command -> (module, one-line help)
 COMMANDS = {
-    "colorize": ("colorgan.colorize", "colorize photos (files, folders, globs)"),
-    "train": ("colorgan.train", "train a generator from a preset or config"),
-    "evaluate": ("colorgan.evaluate", "compare models on an image folder"),
-    "experiments": ("colorgan.experiments", "train and evaluate a suite of presets"),
-    "data": ("colorgan.offline_photos", "build training data (offline-photos)"),
-    "serve": ("colorgan.web.server", "web page and REST API"),
-    "export": ("colorgan.export", "export a generator (ONNX)"),
-    "video": ("colorgan.video", "colorize a video without flicker"),
+    "colorize": ("colorgan.interfaces.colorize", "colorize photos (files, folders, globs)"),
+    "train": ("colorgan.training.train", "train a generator from a preset or config"),
+    "evaluate": ("colorgan.evaluation.evaluate", "compare models on an image folder"),
+    "experiments": ("colorgan.evaluation.experiments", "train and evaluate a suite of presets"),
+    "data": ("colorgan.datasets.offline_photos", "build training data (offline-photos)"),
+    "serve": ("colorgan.interfaces.web.server", "web page and REST API"),
+    "export": ("colorgan.pipeline.export", "export a generator (ONNX)"),
+    "video": ("colorgan.interfaces.video", "colorize a video without flicker"),
 }
 
 

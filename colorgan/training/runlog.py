@@ -11,7 +11,7 @@ from torch.utils.tensorboard import SummaryWriter
 from torchvision.utils import make_grid, save_image
 from tqdm import tqdm
 
-from .color import output_to_rgb, rgb_to_l_ab
+from colorgan.core.color import output_to_rgb, rgb_to_l_ab
 
 
 class RunLog:

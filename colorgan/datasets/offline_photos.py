@@ -36,7 +36,7 @@ from typing import NamedTuple
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from .errors import ColorganError
+from colorgan.core.errors import ColorganError
 
 PACKAGES = (
     "gcompris-qt-data",

@@ -15,78 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
-from torch import nn
 
-from . import config as config_mod
-from .errors import ColorganError
-
-GENERATOR_FILE = "generator.safetensors"
-CONFIG_META_KEY = "colorgan_config"
-FORMAT = "colorgan-generator/1"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def save_generator(path: Path, generator: nn.Module, cfg, dtype: torch.dtype | None = None):
-    """A self-describing generator file: weights plus the config needed to rebuild it."""
-    path = Path(path)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-    if dtype is not None:
-        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
-    meta = {CONFIG_META_KEY: cfg.to_yaml(), "format": FORMAT}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
-
-
-def resolve_generator_file(path: str | Path) -> Path:
-    """A run dir, a checkpoint dir or a .safetensors file -> the generator file."""
-    path = Path(path).expanduser()
-    if path.is_file():
-        return path
-    if not path.is_dir():
-        raise ColorganError(f"model not found: {path}")
-    if (path / GENERATOR_FILE).is_file():
-        return path / GENERATOR_FILE
-    ckpt = latest_checkpoint(path)
-    if ckpt is None:
-        raise ColorganError(f"{path}: no {GENERATOR_FILE} and no complete checkpoint in it")
-    return ckpt / GENERATOR_FILE
-
-
-def read_generator_config(path: Path):
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ColorganError(f"{path}: not a safetensors file ({exc})") from None
-    if CONFIG_META_KEY not in meta:
-        raise ColorganError(f"{path}: not a colorgan generator (no config in its metadata)")
-    return config_mod.from_dict(yaml.safe_load(meta[CONFIG_META_KEY]))
-
-
-def load_generator(path: str | Path, device: str | torch.device = "cpu"):
-    """(generator in eval mode, Config) from a run dir, checkpoint dir or generator file."""
-    from .models import generator_from_config
-
-    file = resolve_generator_file(path)
-    cfg = read_generator_config(file)
-    generator = generator_from_config(cfg.model, cfg.data.size, load_pretrained=False)
-    state = load_file(str(file))
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    try:
-        generator.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ColorganError(f"{file}: weights do not fit {cfg.model.generator} ({exc})") from None
-    return generator.to(device).eval(), cfg
-
+from colorgan.io.atomic import atomic_write_text
+from colorgan.io.modelfile import GENERATOR_FILE, save_generator
 
 # --- training checkpoints ---------------------------------------------------------------
 
@@ -112,14 +44,6 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], plain: dict, prefix: 
     for idx, entry in plain["state"].items():
         state.setdefault(int(idx), {}).update(entry)
     return {"state": state, "param_groups": plain["param_groups"]}
-
-
-def latest_checkpoint(run_dir: str | Path) -> Path | None:
-    pointer = Path(run_dir) / "checkpoints" / "latest"
-    if not pointer.is_file():
-        return None
-    ckpt = pointer.parent / pointer.read_text().strip()
-    return ckpt if (ckpt / "state.json").is_file() else None
 
 
 def save_checkpoint(

@@ -5,12 +5,12 @@
     colorizer.colorize("grandma.jpg").save("grandma_color.png")
 
 How a photo of any size is coloured (full resolution, the input's lightness kept exactly):
-  1. L (CIE lightness) of the whole photo at its own resolution (colorgan.color).
+  1. L (CIE lightness) of the whole photo at its own resolution (colorgan.core.color).
   2. The network predicts ab at a working size (default: the model's working size):
      * "single": the photo resized so its long side is the working size (aspect ratio kept),
        reflect-padded to a multiple of the generator's `size_multiple`, one pass.
      * "tiles": overlapping tiles of `tile` pixels cut from the photo at its own resolution,
-       `stride` apart, blended with raised-cosine weights (colorgan.tiling).
+       `stride` apart, blended with raised-cosine weights (colorgan.core.tiling).
      * "hybrid": the single pass gives the colour, the tiles the detail. Exactly:
        ab = up(G) + (T - up(down(T))), G = the single pass's ab, T = the tiled ab,
        down = area average onto the single pass's grid, up = bilinear to full size;
@@ -32,7 +32,6 @@ touching any pre- or post-processing here.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -44,20 +43,16 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import checkpoint, color, imageio, tiling
-from .devices import resolve_device
-from .errors import ColorganError
+from colorgan.core import color, tiling
+from colorgan.core.devices import resolve_device
+from colorgan.core.errors import ColorganError
+from colorgan.io import images as imageio
+from colorgan.io import modelfile
 
 log = logging.getLogger(__name__)
 
 Network = Callable[[torch.Tensor], torch.Tensor]
 MODES = ("single", "tiles", "hybrid")
-ASSETS = Path(__file__).resolve().parent / "assets"
-DEFAULT_MODEL = ASSETS / "default_model.safetensors"
-DEFAULT_SHA256 = ASSETS / "default_model.sha256"
-NO_DEFAULT_MODEL = (
-    "no default model is bundled yet; train one with `colorgan train` and pass its path"
-)
 STRIP_PIXELS = 1 << 20  # colour conversions run on strips of ~1 MP: ~100 MB of temporaries
 
 
@@ -78,25 +73,6 @@ def resolve_backend(backend: str, device: torch.device, path) -> str:
         onnx_ok = importlib.util.find_spec("onnxruntime") is not None
         return "onnx" if device.type == "cpu" and onnx_ok else "torch"
     return backend
-
-
-def default_model_path() -> Path:
-    """The bundled model, after checking its SHA-256 against the one shipped beside it."""
-    if not DEFAULT_MODEL.is_file():
-        raise ColorganError(NO_DEFAULT_MODEL)
-    if not DEFAULT_SHA256.is_file():
-        raise ColorganError(f"{DEFAULT_SHA256}: missing; cannot verify the bundled model")
-    expected = DEFAULT_SHA256.read_text().split()[0].lower()
-    digest = hashlib.sha256()
-    with open(DEFAULT_MODEL, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != expected:
-        raise ColorganError(
-            f"{DEFAULT_MODEL}: SHA-256 {digest.hexdigest()} does not match {expected}; "
-            "the bundled model is damaged, reinstall colorgan"
-        )
-    return DEFAULT_MODEL
 
 
 # --- geometry ------------------------------------------------------------------------------
@@ -142,7 +118,7 @@ def resize(x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=shape, mode="bilinear", align_corners=False, antialias=True)
 
 
-# --- lightness and composition (colour maths only through colorgan.color) ----------------
+# --- lightness and composition (colour maths only through colorgan.core.color) ----------------
 
 
 @lru_cache(maxsize=2)
@@ -228,15 +204,17 @@ class Colorizer:
         installed: measured 3-5x faster there, benchmarks/backends.py). working_size defaults
         to the training size."""
         device = resolve_device(device)
-        path = default_model_path() if str(path_or_name) == "default" else path_or_name
+        path = modelfile.default_model_path() if str(path_or_name) == "default" else path_or_name
         backend = resolve_backend(backend, device, path)
         if backend == "onnx":
-            from .export import onnx_generator  # the [onnx] extra, imported only here
+            from colorgan.pipeline.export import (
+                onnx_generator,  # the [onnx] extra, imported only here
+            )
 
             net = onnx_generator(path)  # a .onnx file, or the model exported once, cached
             cfg, multiple, device = net.config, net.size_multiple, torch.device("cpu")
         else:
-            net, cfg = checkpoint.load_generator(path, device)
+            net, cfg = modelfile.load_generator(path, device)
             multiple = getattr(net, "size_multiple", 1)
         return cls(
             net,

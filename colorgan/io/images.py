@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from .errors import ColorganError
+from colorgan.core.errors import ColorganError
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ Colour is warped and blended at the network's working resolution, on ab as predi
 flow resized to it): ab is upsampled bilinearly to full resolution afterwards anyway, so
 warping at full size would only add cost, and the full-resolution L stays exact.
 
-SequenceColorizer puts it together for frames in order (colorgan.video feeds it decoded
+SequenceColorizer puts it together for frames in order (colorgan.interfaces.video feeds it decoded
 frames): one network call per batch, the stabiliser, the composition at full resolution.
 
 The flicker score (FlickerMeter) uses Farneback flow, a different estimator from the
@@ -44,7 +44,8 @@ import cv2
 import numpy as np
 import torch
 
-from . import color, inference
+from colorgan.core import color
+from colorgan.pipeline import colorizer as inference
 
 HIST_BINS = 64
 FLOW_SIZE = 256
@@ -189,7 +190,7 @@ class FlickerMeter:
 
     def __init__(self, names: list[str], l_tolerance: float = 4.0):
         self.names = names
-        from . import metrics  # torchmetrics is slow to import; only --report needs it
+        from colorgan.evaluation import metrics  # torchmetrics is slow to import; only --report needs it
 
         self._colorfulness = metrics.colorfulness
         self.flow = Flow("farneback")

@@ -1,0 +1,1 @@
+"""Builders of training data from sources this machine can reach offline."""

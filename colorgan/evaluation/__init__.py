@@ -1,0 +1,1 @@
+"""Metrics, the evaluation protocol, experiment suites and their reports."""

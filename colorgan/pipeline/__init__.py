@@ -1,0 +1,1 @@
+"""From a photo to its colour: the Colorizer, ONNX export/runtime, the temporal stabiliser."""
