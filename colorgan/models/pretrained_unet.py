@@ -23,13 +23,16 @@ from torch import nn
 from colorgan.core import color
 from colorgan.models.backbones import imagenet_normalize, load_backbone
 from colorgan.models.blocks import DoubleConv, require
+from colorgan.models.efficientnet_lite import VARIANTS as EFFICIENTNET_LITE
 from colorgan.models.registry import register_generator
 
-ENCODERS = ("mobilenet_v2", "resnet18")
+ENCODERS = ("mobilenet_v2", "resnet18", *EFFICIENTNET_LITE)
 
 
 def _stages(encoder: str, model: nn.Module) -> tuple[list[nn.Module], list[int]]:
     """The classifier cut into five stages ending at strides 2..32, and their channels."""
+    if encoder in EFFICIENTNET_LITE:  # its 1x1 head to 1280 channels is dropped too
+        return model.stages()
     if encoder == "mobilenet_v2":
         f = model.features
         # features[18] (1x1 conv to 1280 channels) only feeds the classifier: dropped
