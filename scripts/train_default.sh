@@ -5,7 +5,7 @@
 # 3. pack the weights into colorgan/assets (evaluate with `colorgan evaluate`, MODEL_CARD.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${DATA:-$HOME/.cache/colorgan/offline-photos}
+DATA=${DATA:-${XDG_CACHE_HOME:-$HOME/.cache}/colorgan/offline-photos}
 RUN=${1:-runs/default-model}
 colorgan data offline-photos "$DATA"
 if [ -f "$RUN/checkpoints/latest" ]; then
