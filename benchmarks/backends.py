@@ -60,11 +60,11 @@ def build_network(backend: str, model: Path, onnx_file: Path, size: int):
     import torch
 
     from colorgan.pipeline import export
-    from colorgan.training import checkpoint
+    from colorgan.pipeline.loading import load_generator
 
     if backend == "onnxruntime":
         return export.OnnxGenerator(onnx_file)
-    generator, _ = checkpoint.load_generator(model)
+    generator, _ = load_generator(model)
     example = torch.zeros(1, 1, size, size)
     if backend == "eager-cl":
         generator = generator.to(memory_format=torch.channels_last)
@@ -172,10 +172,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model, what = prepare_model(folder)
-        from colorgan.pipeline import export
+        from colorgan.interfaces.export import export_file
 
         onnx_file = folder / "model.onnx"
-        report = export.export_file(model, onnx_file)
+        report = export_file(model, onnx_file)
         print(f"model: {what}\nonnx export: {report.summary()}")
         load = [os.getloadavg()[0]]
         runs: dict[tuple[str, int], list[dict]] = {(b, s): [] for s in sizes for b in backends}

@@ -141,16 +141,16 @@ def table(per_frame, stabilised) -> str:
         "| output | strength | flicker (ab units) | vs per-frame | colourfulness | "
         "vs per-frame | frames/s |",
         "|---|---|---|---|---|---|---|",
-        f"| per-frame | - | {base['flicker']:.3f} | | {base['colourfulness']:.2f} | | "
+        f"| per-frame | - | {base['flicker']:.3f} | | {base['colorfulness']:.2f} | | "
         f"{per_frame.fps:.2f} |",
     ]
     for strength, result in stabilised:
         st = result.report["stabilized"]
         flick = 100 * (st["flicker"] / base["flicker"] - 1)
-        colour = 100 * (st["colourfulness"] / base["colourfulness"] - 1)
+        colour = 100 * (st["colorfulness"] / base["colorfulness"] - 1)
         rows.append(
             f"| stabilised | {strength} | {st['flicker']:.3f} | {flick:+.0f}% | "
-            f"{st['colourfulness']:.2f} | {colour:+.1f}% | {result.fps:.2f} |"
+            f"{st['colorfulness']:.2f} | {colour:+.1f}% | {result.fps:.2f} |"
         )
         # Every measured pass sees the same per-frame colour; a mismatch would be a bug.
         assert result.report["per_frame"] == base

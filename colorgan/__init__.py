@@ -1,7 +1,7 @@
 """colorgan: colorize black-and-white photos with pix2pix-family conditional GANs."""
 
 __version__ = "0.1.0"
-__all__ = ["Colorizer", "__version__"]
+__all__ = ["Colorizer", "Hint", "__version__"]
 
 
 def __getattr__(name):
@@ -10,4 +10,8 @@ def __getattr__(name):
         from colorgan.pipeline.colorizer import Colorizer
 
         return Colorizer
+    if name == "Hint":
+        from colorgan.pipeline.guidance import Hint
+
+        return Hint
     raise AttributeError(f"module 'colorgan' has no attribute {name!r}")

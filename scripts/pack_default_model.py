@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from colorgan.core import config
-from colorgan.training import checkpoint
+from colorgan.io import modelfile
+from colorgan.pipeline.loading import load_generator
 
 ASSETS = Path(__file__).resolve().parents[1] / "colorgan" / "assets"
 
@@ -28,10 +29,10 @@ def main() -> None:
     p.add_argument("--working-size", type=int, default=256)
     p.add_argument("--out", default=str(ASSETS / "default_model.safetensors"))
     args = p.parse_args()
-    generator, cfg = checkpoint.load_generator(args.run)
+    generator, cfg = load_generator(args.run)
     cfg = config.with_overrides(cfg, [f"model.working_size={args.working_size}"])
     out = Path(args.out)
-    checkpoint.save_generator(out, generator, cfg, dtype=None if args.fp32 else torch.float16)
+    modelfile.save_generator(out, generator, cfg, dtype=None if args.fp32 else torch.float16)
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     out.with_suffix(".sha256").write_text(f"{digest}  {out.name}\n")
     print(f"{out}: {out.stat().st_size / 1e6:.1f} MB, sha256 {digest}")

@@ -111,7 +111,7 @@ def test_checkpoint_model_with_feature_metrics_injected(eval_dir, tiny_model, tm
         "fd_mobilenetv2": evaluate.mobilenet_network(),
     }
     files = sorted(eval_dir.iterdir())
-    settings = evaluate.Settings(
+    settings = evaluate.EvalSettings(
         size=40, grid=2, batch_size=2, dataset=str(eval_dir), throughput_seconds=0.1
     )
     report = evaluate.evaluate(files, candidates, settings, tmp_path / "out", networks=nets)
@@ -138,13 +138,13 @@ def test_rgb_model_is_scored_from_l_only(tiny_model, tmp_path):
     path = tmp_path / "rgb.safetensors"
     modelfile.save_generator(path, generator_from_config(cfg.model, 32), cfg)
     cand = evaluate.load_candidate(str(path), "cpu")
-    assert cand.color_space == "rgb"
+    assert cand.colorizer.color_space == "rgb"
     truth = torch.rand(2, 3, 32, 32)
     l_norm = evaluate.rgb_to_l_ab(truth)[0]
     out = cand.colorize(l_norm, truth)
     assert out.shape == (2, 3, 32, 32) and 0 <= out.min() and out.max() <= 1
     # the colour is the generator's RGB output for this L, nothing else
-    expected = output_to_rgb(l_norm, cand.generator(l_norm), "rgb")
+    expected = output_to_rgb(l_norm, cand.colorizer.network(l_norm), "rgb")
     torch.testing.assert_close(out, expected)
 
 
@@ -197,5 +197,5 @@ def test_no_readable_image_is_one_clear_error(tmp_path):
     (folder / "a.png").write_bytes(b"not a png")
     gray = evaluate.load_candidate("gray", "cpu")
     with pytest.raises(ColorganError, match="none of the 1 images could be read.*a.png"):
-        evaluate.evaluate([folder / "a.png"], [gray], evaluate.Settings(), tmp_path / "o", {})
+        evaluate.evaluate([folder / "a.png"], [gray], evaluate.EvalSettings(), tmp_path / "o", {})
     assert not (tmp_path / "o").exists()

@@ -13,7 +13,7 @@ from colorgan.core.errors import ColorganError
 from colorgan.interfaces.cli import main
 from colorgan.io import modelfile
 from colorgan.models import generator_from_config, list_generators
-from colorgan.pipeline import export
+from colorgan.pipeline import export, loading
 from colorgan.pipeline.colorizer import Colorizer
 
 from .conftest import make_photo
@@ -63,10 +63,10 @@ def test_every_generator_exports_and_matches_pytorch(name, tmp_path, capsys):
 def test_colorizer_on_onnx_runtime_matches_torch(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     file, generator, cfg = saved_generator(tmp_path, "unet")
-    export.onnx_generator(file)  # exported on first use and cached
+    loading.onnx_generator(file)  # exported on first use and cached
     assert len(list((tmp_path / "cache" / "colorgan" / "onnx").glob("*.onnx"))) == 1
     monkeypatch.setattr(export, "to_onnx", lambda *a: pytest.fail("exported again"))
-    onnx_gen = export.onnx_generator(file)  # read from the cache
+    onnx_gen = loading.onnx_generator(file)  # read from the cache
     assert onnx_gen.config == cfg
     photo = make_photo(3, (70, 45))
     images = []

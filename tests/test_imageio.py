@@ -10,6 +10,7 @@ import tifffile
 from PIL import Image, ImageCms, ImageOps
 
 from colorgan.core.errors import ColorganError
+from colorgan.io import imagemeta
 from colorgan.io import images as imageio
 
 ORIENTATION = 0x0112
@@ -137,7 +138,7 @@ def test_numpy_orientation_matches_pillow(orientation):
     exif[ORIENTATION] = orientation
     im.info["exif"] = exif.tobytes()
     expected = np.asarray(ImageOps.exif_transpose(im))
-    np.testing.assert_array_equal(imageio._orient_array(arr, orientation), expected)
+    np.testing.assert_array_equal(imagemeta.orient_array(arr, orientation), expected)
 
 
 def test_rotated_16bit_tiff(tmp_path):
@@ -248,3 +249,56 @@ def test_tiff_carries_descriptive_tags_only(tmp_path):
     carried.load(imageio.read_image(tmp_path / "t.tif").exif)
     assert carried[271] == "ScanCo" and carried[315] == "Ann"
     assert 273 not in carried and 258 not in carried  # strip offsets, bit depth: not metadata
+
+
+# --- open_rgb: the plain-RGB reader of training, evaluation and the data builder -------------
+
+
+def test_open_rgb_alpha_over_white_and_depth_by_format(tmp_path):
+    Image.new("RGBA", (4, 4), (255, 0, 0, 0)).save(tmp_path / "clear.png")
+    assert imageio.open_rgb(tmp_path / "clear.png").getpixel((0, 0)) == (255, 255, 255)
+    half = Image.new("RGBA", (4, 4), (0, 0, 0, 128))
+    assert imageio.open_rgb(_png_bytes(half)).getpixel((0, 0)) == (127, 127, 127)
+    # a dark 16-bit scan stays dark: scaled by its 16 bits, not by its largest value
+    dark = np.full((4, 4), 4096, np.uint16)
+    Image.fromarray(dark).save(tmp_path / "dark16.png")
+    assert imageio.open_rgb(tmp_path / "dark16.png").getpixel((0, 0)) == (16, 16, 16)
+    # a 32-bit integer TIFF: scaled by the 32 bits its header declares
+    tifffile.imwrite(tmp_path / "i32.tif", np.full((4, 4), 2**31, np.int64).astype(np.uint32))
+    assert imageio.open_rgb(tmp_path / "i32.tif").getpixel((0, 0)) == (128, 128, 128)
+    assert imageio.read_image(tmp_path / "i32.tif").pixels[0, 0] == 32768
+    floats = Image.fromarray(np.full((4, 4), 0.5, np.float32))
+    assert imageio.to_rgb8(floats).getpixel((0, 0)) == (128, 128, 128)
+
+
+def _png_bytes(im):
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_open_rgb_decodes_big_jpegs_reduced_and_turns_them_upright(tmp_path):
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    Image.fromarray(rgb_array(600, 800)).save(tmp_path / "big.jpg", exif=exif, quality=90)
+    full = imageio.open_rgb(tmp_path / "big.jpg")
+    assert full.size == (600, 800) and full.mode == "RGB"
+    reduced = imageio.open_rgb(tmp_path / "big.jpg", min_short=64)
+    assert min(reduced.size) >= 64 and reduced.size[1] < 800 and reduced.size[1] > reduced.size[0]
+
+
+def test_open_rgb_errors_are_one_line(tmp_path):
+    (tmp_path / "notes.jpg").write_text("not a photo")
+    for src in (tmp_path / "notes.jpg", tmp_path / "missing.png", b"garbage"):
+        with pytest.raises(ColorganError) as info:
+            imageio.open_rgb(src)
+        assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_open_rgb_orientation_matches_pillow(tmp_path, orientation):
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    Image.fromarray(rgb_array(6, 10)).save(tmp_path / "o.png", exif=exif)
+    expected = ImageOps.exif_transpose(Image.open(tmp_path / "o.png")).convert("RGB")
+    np.testing.assert_array_equal(np.asarray(imageio.open_rgb(tmp_path / "o.png")), expected)

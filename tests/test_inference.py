@@ -14,8 +14,9 @@ from colorgan.core.errors import ColorganError
 from colorgan.io import images as imageio
 from colorgan.io import modelfile
 from colorgan.models import build_generator, generator_from_config
-from colorgan.pipeline import colorizer as inference
-from colorgan.pipeline.colorizer import Colorizer, lightness
+from colorgan.pipeline import steps
+from colorgan.pipeline.colorizer import Colorizer
+from colorgan.pipeline.steps import lightness
 
 TINY = ["data.size=32", "model.width=4", "model.gen_kwargs={num_downs: 4}"]
 # 8-bit rounding of an sRGB triple moves its L by at most ~0.25 (measured over 10^6 random
@@ -93,7 +94,7 @@ def test_full_resolution_and_aspect_ratio(h, w):
 
     out = Colorizer(network, working_size=32, size_multiple=16).colorize(photo(h, w))
     assert out.size == (w, h)
-    wh, ww = inference.working_shape(h, w, 32)
+    wh, ww = steps.working_shape(h, w, 32)
     scale = 32 / max(h, w)  # long side = working size; the other rounded, at least 1 px
     assert max(wh, ww) == 32
     assert abs(wh - max(1, h * scale)) <= 0.5 and abs(ww - max(1, w * scale)) <= 0.5
@@ -102,7 +103,7 @@ def test_full_resolution_and_aspect_ratio(h, w):
 
 def test_pad_to_multiple_wider_than_image():
     x = torch.arange(6.0).view(1, 1, 2, 3)
-    padded = inference.pad_to_multiple(x, 16)
+    padded = steps.pad_to_multiple(x, 16)
     assert padded.shape == (1, 1, 16, 16)
     torch.testing.assert_close(padded[..., :2, :3], x)
     assert padded[0, 0, 0, 3] == x[0, 0, 0, 1]  # reflect: mirrored about the last column
@@ -147,7 +148,7 @@ def test_rgb_mode_model(tmp_path):
     assert l_error(colorizer.colorize(src), src).max() <= L_TOLERANCE
     red = torch.tensor([1.0, -1.0, -1.0]).view(1, 3, 1, 1)  # pure red in [-1, 1]
     rgb_net = Colorizer(lambda x: red.expand(x.shape[0], 3, *x.shape[-2:]), color_space="rgb")
-    ab = rgb_net.predict_ab(torch.zeros(2, 1, 8, 8))
+    ab = rgb_net.predict(torch.zeros(2, 1, 8, 8))
     expected = color.normalize_ab(color.rgb_to_lab(torch.tensor([1.0, 0, 0]).view(1, 3, 1, 1)))
     torch.testing.assert_close(ab, expected[:, 1:].expand(2, 2, 8, 8))
 
@@ -200,8 +201,8 @@ def test_tiles_blend_without_seams():
 def test_hybrid_takes_low_frequencies_from_the_global_pass():
     L = lightness(imageio.read_image(photo(120, 160)))
     colorizer = resnet_colorizer("instance", 40)  # per-tile statistics: tiles disagree
-    global_ab = inference.upsample_ab(
-        colorizer.predict_ab(colorizer._working_l(L)[None])[0], L.shape
+    global_ab = steps.upsample_ab(
+        colorizer.predict(steps.working_l(L, colorizer.working_size)[None])[0], L.shape
     )
     # compared at half the global pass's grid: at its own grid, up-then-area-down is a slight
     # blur, not the identity, so the match there is close (~0.03) but not exact
@@ -240,7 +241,7 @@ def test_plan_validation(unet_path):
 
 def test_network_contract_checked():
     with pytest.raises(ColorganError, match="expected 2 channels"):
-        Colorizer(lambda x: x).predict_ab(torch.zeros(1, 1, 8, 8))
+        Colorizer(lambda x: x).predict(torch.zeros(1, 1, 8, 8))
 
 
 def test_default_model_missing_or_damaged(tmp_path, monkeypatch, unet_path):
@@ -327,3 +328,29 @@ def test_working_size_from_the_model_config(tmp_path):
                             backend="torch")  # fmt: skip
     assert chosen.working_size == 48
     assert Colorizer.load(tiny_model(tmp_path / "c"), working_size=64).working_size == 64
+
+
+def test_default_model_hashed_once_per_load(monkeypatch):
+    calls = []
+    real = modelfile.file_sha256
+    monkeypatch.setattr(modelfile, "file_sha256", lambda path: calls.append(path) or real(path))
+    for backend in ("torch", "onnx"):  # onnx: the export cache is keyed by the same digest
+        calls.clear()
+        Colorizer.load("default", device="cpu", backend=backend)
+        assert calls == [modelfile.DEFAULT_MODEL]
+
+
+def test_load_backend_auto_like_every_command(unet_path):
+    from colorgan.pipeline.export import OnnxGenerator
+
+    assert isinstance(Colorizer.load(unet_path, device="cpu").network, OnnxGenerator)
+    assert isinstance(Colorizer.load(unet_path, backend="torch").network, torch.nn.Module)
+
+
+def test_with_working_size_is_a_copy_sharing_the_network():
+    base = Colorizer(saturated, working_size=32)
+    other = base.with_working_size(48)
+    assert (other.working_size, base.working_size) == (48, 32)
+    assert other.network is base.network and base.with_working_size(None) is base
+    with pytest.raises(ColorganError, match="working size"):
+        base.with_working_size(0)

@@ -13,6 +13,7 @@ from colorgan.core import config
 from colorgan.core.errors import ColorganError
 from colorgan.interfaces.cli import main
 from colorgan.io import modelfile
+from colorgan.pipeline.loading import load_generator
 from colorgan.training import train
 
 TINY = [
@@ -44,7 +45,7 @@ def test_two_stage_training_writes_everything(photo_dir, tmp_path):
     assert any(r["kind"] == "val" for r in records)
     assert (tmp_path / "run" / "samples" / "step_00000002.png").is_file()
     assert list((tmp_path / "run" / "tb").iterdir())
-    generator, saved_cfg = modelfile.load_generator(final)
+    generator, saved_cfg = load_generator(final)
     assert saved_cfg == cfg
     assert modelfile.latest_checkpoint(tmp_path / "run").name == "step_00000004"
 

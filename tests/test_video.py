@@ -21,8 +21,8 @@ from colorgan.interfaces import video
 from colorgan.interfaces.cli import main
 from colorgan.io import modelfile
 from colorgan.models import generator_from_config
-from colorgan.pipeline import colorizer as inference
-from colorgan.pipeline import temporal
+from colorgan.pipeline import steps, temporal
+from colorgan.pipeline.colorizer import Colorizer
 from colorgan.pipeline.temporal import StabilizerSettings, TemporalStabilizer
 
 W, H, FPS = 64, 48, 12
@@ -150,7 +150,7 @@ def test_keeps_frames_size_timing_and_audio_and_reports_less_flicker(clips, mode
     assert report["measured"]["pairs"] == 23 and report["measured"]["scene_cuts"] == 0
     assert report["measured"]["reliable_pixel_fraction"] > 0.5
     assert stable["flicker"] < 0.7 * per_frame["flicker"]
-    assert abs(stable["colourfulness"] / per_frame["colourfulness"] - 1) < 0.10
+    assert abs(stable["colorfulness"] / per_frame["colorfulness"] - 1) < 0.10
 
 
 def test_audio_the_container_cannot_take_is_reencoded_to_aac(clips, model, tmp_path):
@@ -205,12 +205,12 @@ def test_variable_frame_rate_and_odd_sizes_kept(name, pts, size, codec, model, t
 def frames_and_predictions(path, colorizer):
     with av.open(str(path)) as c:
         Ls = [video._lightness(f) for f in c.decode(video=0)]
-    small = inference.resize(color.normalize_l(torch.from_numpy(np.stack(Ls))[:, None]), (H, W))
-    return color.denormalize_l(small[:, 0]).numpy(), colorizer.predict_ab(small).numpy()
+    small = steps.resize(color.normalize_l(torch.from_numpy(np.stack(Ls))[:, None]), (H, W))
+    return color.denormalize_l(small[:, 0]).numpy(), colorizer.predict(small).numpy()
 
 
 def test_scene_cut_restarts_from_the_per_frame_prediction(clips, model):
-    Ls, preds = frames_and_predictions(clips["cut"], inference.Colorizer.load(model))
+    Ls, preds = frames_and_predictions(clips["cut"], Colorizer.load(model))
     stabilizer = TemporalStabilizer(StabilizerSettings(strength=1.0))
     outs, cuts = zip(*[stabilizer.step(L, p) for L, p in zip(Ls, preds, strict=True)], strict=True)
     assert [i for i, cut in enumerate(cuts) if cut] == [0, 10]

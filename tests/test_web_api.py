@@ -29,7 +29,7 @@ from .conftest import make_photo
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
-from colorgan.interfaces.web.server import Settings, bind, create_app, uvicorn_server  # noqa: E402
+from colorgan.interfaces.web.server import ServerSettings, bind, create_app, uvicorn_server  # noqa: E402
 
 HOST = "127.0.0.1"  # the tests never listen on any other address
 TINY = ["data.size=32", "model.width=4", "model.gen_kwargs={num_downs: 4}"]
@@ -77,7 +77,7 @@ def gated_colorizer(model_path: Path) -> tuple[Colorizer, Gate]:
 @contextmanager
 def running(colorizer: Colorizer, **settings):
     """The app served by uvicorn in a thread on a free port of 127.0.0.1; yields (url, app)."""
-    chosen = Settings(**settings)
+    chosen = ServerSettings(**settings)
     app = create_app(colorizer, chosen)
     sock = bind(HOST, 0)
     server = uvicorn_server(app, chosen, log_level="warning")

@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 
 def tile_starts(length: int, tile: int, stride: int) -> list[int]:
@@ -47,12 +48,22 @@ def ramp(tile: int, overlap: int, rise: bool, fall: bool) -> np.ndarray:
     return weights
 
 
-def _reflect_to(arr: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Reflect-pad bottom/right up to (height, width); numpy repeats the reflection when needed."""
-    ph, pw = max(0, height - arr.shape[0]), max(0, width - arr.shape[1])
-    if ph == pw == 0:
-        return arr
-    return np.pad(arr, ((0, ph), (0, pw)), mode="reflect" if min(arr.shape) > 1 else "edge")
+def pad_bottom_right(x: torch.Tensor, bottom: int, right: int, mode="reflect") -> torch.Tensor:
+    """(..., H, W) padded by `bottom` rows and `right` columns. "reflect" mirrors the image
+    (repeatedly when the pad is wider than the image, which one reflect pad cannot do; a
+    side of 1 pixel is replicated); "zeros" pads with 0 (hint maps: no hint there)."""
+    if bottom == right == 0:
+        return x
+    shape = x.shape
+    x = x.reshape(1, -1, *shape[-2:])
+    if mode == "zeros":
+        x = F.pad(x, (0, right, 0, bottom))
+    while mode == "reflect" and (bottom > 0 or right > 0):
+        h, w = x.shape[-2:]
+        pb, pr = min(bottom, max(h - 1, 1)), min(right, max(w - 1, 1))
+        x = F.pad(x, (0, pr, 0, pb), mode="reflect" if min(h, w) > 1 else "replicate")
+        bottom, right = bottom - pb, right - pr
+    return x.reshape(*shape[:-2], *x.shape[-2:])
 
 
 def tiled_predict(
@@ -61,11 +72,17 @@ def tiled_predict(
     tile: int,
     stride: int,
     batch: int = 4,
+    extra: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Network L (H, W) -> blended ab (2, H, W), float32; `batch` tiles per network call."""
+    """Network L (H, W) -> blended ab (2, H, W), float32; `batch` tiles per network call.
+    extra: more input channels (C, H, W) cut into the same tiles (zero beyond the image),
+    given to predict after L: (B, 1 + C, tile, tile)."""
     height, width = l_norm.shape
-    padded = _reflect_to(l_norm, max(height, tile), max(width, tile))
-    ph, pw = padded.shape
+    ph, pw = max(height, tile), max(width, tile)
+    padded = pad_bottom_right(torch.from_numpy(l_norm), ph - height, pw - width).numpy()
+    if extra is not None:
+        more = pad_bottom_right(torch.from_numpy(extra), ph - height, pw - width, "zeros")
+        padded = np.concatenate([padded[None], more.numpy()])
     ys, xs = tile_starts(ph, tile, stride), tile_starts(pw, tile, stride)
     overlap = tile - stride
     wy = {y: ramp(tile, overlap, y > 0, y + tile < ph) for y in ys}
@@ -75,8 +92,10 @@ def tiled_predict(
     coords = [(y, x) for y in ys for x in xs]
     for start in range(0, len(coords), batch):
         chunk = coords[start : start + batch]
-        inputs = np.stack([padded[y : y + tile, x : x + tile] for y, x in chunk])
-        ab = predict(torch.from_numpy(inputs)[:, None]).numpy()
+        inputs = torch.from_numpy(
+            np.stack([padded[..., y : y + tile, x : x + tile] for y, x in chunk])
+        )
+        ab = predict(inputs if extra is not None else inputs[:, None]).numpy()
         for (y, x), pred in zip(chunk, ab, strict=True):
             weight = np.outer(wy[y], wx[x])
             acc[:, y : y + tile, x : x + tile] += pred * weight

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import random
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -42,8 +41,9 @@ from colorgan.evaluation.metrics import (
     quantize,
 )
 from colorgan.evaluation.report import markdown, save_grid, write_outputs
-from colorgan.io import modelfile
-from colorgan.pipeline.colorizer import run_padded
+from colorgan.io import images
+from colorgan.pipeline.colorizer import Colorizer
+from colorgan.pipeline.loading import LoadedModel, load_model
 from colorgan.training import data as data_mod
 
 PROTOCOL = (
@@ -63,12 +63,12 @@ THROUGHPUT_BATCHES = (1, 16)
 # --- the models under test ---------------------------------------------------------------------
 @dataclass
 class Candidate:
-    """One row of the table: a generator, or a baseline (`gray`, `truth`)."""
+    """One row of the table: a model (through the Colorizer's single pass, at the crop's
+    size), or a baseline (`gray`, `truth`)."""
 
     name: str
     kind: str  # "generator" or a baseline name
-    generator: nn.Module | None = None
-    color_space: str = "lab"
+    colorizer: Colorizer | None = None
     info: dict = field(default_factory=dict)
 
     @torch.no_grad()
@@ -78,44 +78,48 @@ class Candidate:
             return truth
         if self.kind == "gray":
             return output_to_rgb(l_norm, torch.zeros_like(l_norm).expand(-1, 2, -1, -1), "lab")
-        out = run_padded(self.generator, l_norm, getattr(self.generator, "size_multiple", 1))
-        return output_to_rgb(l_norm, out.float(), self.color_space)
+        if self.colorizer.color_space == "rgb":  # the protocol scores RGB models' own RGB
+            return output_to_rgb(l_norm, self.colorizer.forward(l_norm).to(l_norm.device), "rgb")
+        ab = self.colorizer.predict(l_norm).to(l_norm.device)
+        return output_to_rgb(l_norm, ab, "lab")
 
 
-def from_generator(name: str, generator: nn.Module, cfg, source: str) -> Candidate:
+def from_model(name: str, model: LoadedModel, source: str | None = None) -> Candidate:
+    """A Candidate for a loaded model (colorgan.pipeline.loading)."""
+    cfg = model.config
     info = {
-        "source": source,
+        "source": source or str(model.ref.path),
         "preset": cfg.preset,
         "generator": cfg.model.generator,
         "width": cfg.model.width,
         "color_space": cfg.model.color_space,
         "train_size": cfg.data.size,
         "train_steps": cfg.train.steps,
-        "parameters": sum(p.numel() for p in generator.parameters()),
+        "backend": model.backend,
     }
-    return Candidate(name, "generator", generator, cfg.model.color_space, info)
+    if isinstance(model.network, nn.Module):
+        info["parameters"] = sum(p.numel() for p in model.network.parameters())
+    return Candidate(name, "generator", Colorizer.from_model(model), info)
 
 
-def load_candidate(spec: str, device: torch.device) -> Candidate:
-    """A baseline name, "default" (the bundled model) or a run dir / checkpoint / file."""
+def load_candidate(spec: str, device, backend: str = "torch") -> Candidate:
+    """A baseline name, or any model reference ("default", a run dir / checkpoint / file,
+    an .onnx export: colorgan.io.modelfile.resolve_model)."""
     if spec in BASELINES:
         return Candidate(spec, spec, info={"source": "baseline"})
-    if spec == "default":
-        try:
-            file = modelfile.default_model_path()
-        except ColorganError as exc:
-            raise ColorganError(f"--model default: {exc}") from None
-    else:
-        file = modelfile.resolve_generator_file(spec)
-    generator, cfg = modelfile.load_generator(file, device)
-    return from_generator(spec, generator, cfg, str(file))
+    try:
+        model = load_model(spec, backend, device)
+    except ColorganError as exc:
+        raise ColorganError(f"--model {spec}: {exc}") from None
+    return from_model(spec, model)
 
 
 # --- images --------------------------------------------------------------------------------
 def load_eval_image(path: Path, size: int) -> torch.Tensor:
-    """The protocol's crop: the validation transform of colorgan.training.data (deterministic)."""
-    dataset = data_mod.ImageFolderDataset([path], size, train=False)
-    return dataset.load(Path(path), random.Random(0))
+    """The protocol's crop, sRGB (3, size, size) in [0, 1]: the validation transform of
+    colorgan.training.data (deterministic), on the package's one reader."""
+    im = images.open_rgb(path, min_short=size)
+    return data_mod.image_to_tensor(data_mod._scaled_crop(im, size, size, centre=True))
 
 
 def _batches(files, size: int, batch_size: int, skipped: list, bar):
@@ -135,7 +139,7 @@ def _batches(files, size: int, batch_size: int, skipped: list, bar):
 
 # --- settings and the networks of the feature metrics --------------------------------------
 @dataclass
-class Settings:
+class EvalSettings:
     size: int = 256
     eps: tuple[float, ...] = (0.02, 0.05)
     grid: int = 8
@@ -149,7 +153,7 @@ class Settings:
     split: str = ""  # how the images were kept apart from training data, if known
 
 
-def build_networks(settings: Settings) -> dict[str, nn.Module | MetricUnavailable]:
+def build_networks(settings: EvalSettings) -> dict[str, nn.Module | MetricUnavailable]:
     """Each feature metric's network, or the reason it is not available (never a crash)."""
     builders = {
         "lpips": lambda: lpips_network(weights=settings.lpips_weights),
@@ -250,7 +254,7 @@ def _summaries(candidates, scores, real, nets, unavailable, settings) -> list[di
 def evaluate(
     files: list[Path],
     candidates: list[Candidate],
-    settings: Settings,
+    settings: EvalSettings,
     out_dir: Path,
     networks: dict | None = None,
     overwrite: bool = False,
@@ -304,7 +308,7 @@ def evaluate(
     return report
 
 
-def _report(files, skipped, models, settings: Settings) -> dict:
+def _report(files, skipped, models, settings: EvalSettings) -> dict:
     return {
         "colorgan_version": __version__,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -385,7 +389,7 @@ def run_cli(args) -> int:
     if len({c.name for c in candidates}) < len(candidates):
         raise ColorganError("the same --model is given twice")
     out = Path(args.out or datetime.now().strftime("eval-%Y%m%d-%H%M%S"))
-    settings = Settings(
+    settings = EvalSettings(
         size=args.size,
         eps=tuple(args.eps),
         grid=args.grid,

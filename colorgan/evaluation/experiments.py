@@ -31,6 +31,7 @@ from colorgan.evaluation import evaluate as eval_mod
 from colorgan.evaluation.report import plot_curves, suite_markdown
 from colorgan.io import modelfile
 from colorgan.io.atomic import atomic_write_text
+from colorgan.pipeline.loading import load_model
 from colorgan.training import data as data_mod
 from colorgan.training import train as train_mod
 
@@ -237,12 +238,12 @@ def read_log(run_dir: Path) -> dict[str, dict[str, tuple[list, list]]]:
 
 def checkpoint_curves(runs, files, settings) -> dict[str, dict[str, tuple[list, list]]]:
     """Pixel metrics of every kept checkpoint of every run (cheap: no feature networks)."""
-    quick = eval_mod.Settings(**{**settings.__dict__, "grid": 0, "skip": eval_mod.OPTIONAL})
+    quick = eval_mod.EvalSettings(**{**settings.__dict__, "grid": 0, "skip": eval_mod.OPTIONAL})
     series: dict[str, dict[str, tuple[list, list]]] = {}
     for run in runs:
         for ckpt in sorted((run.out / "checkpoints").glob("step_*")):
-            gen, cfg = modelfile.load_generator(ckpt, settings.device)
-            cand = eval_mod.from_generator(run.preset, gen, cfg, str(ckpt))
+            model = load_model(ckpt, "torch", settings.device)
+            cand = eval_mod.from_model(run.preset, model, str(ckpt))
             rep = eval_mod.evaluate(files, [cand], quick, run.out, networks={}, write=False)
             step = int(ckpt.name.split("_")[1])
             for key in CHECKPOINT_METRICS:
@@ -388,7 +389,7 @@ def evaluate_suite(args, runs: list[Run], status: dict, files: list[Path], split
     if not trained:
         raise ColorganError("no preset could be trained; see the errors above")
     device = str(resolve_device(args.device or "auto"))
-    settings = eval_mod.Settings(
+    settings = eval_mod.EvalSettings(
         size=args.eval_size or args.size,
         grid=args.grid,
         device=device,
@@ -398,8 +399,8 @@ def evaluate_suite(args, runs: list[Run], status: dict, files: list[Path], split
     )
     candidates = [eval_mod.load_candidate("gray", device)]
     for run in trained:
-        gen, cfg = modelfile.load_generator(run.out, device)
-        candidates.append(eval_mod.from_generator(run.preset, gen, cfg, str(run.out)))
+        model = load_model(run.out, "torch", device)
+        candidates.append(eval_mod.from_model(run.preset, model, str(run.out)))
     report = eval_mod.evaluate(files, candidates, settings, Path(args.out) / "eval", overwrite=True)
     series = {} if args.no_checkpoint_curves else checkpoint_curves(trained, files, settings)
     return report, write_plots(Path(args.out), trained, series)

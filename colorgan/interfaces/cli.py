@@ -22,7 +22,7 @@ COMMANDS = {
     "experiments": ("colorgan.evaluation.experiments", "train and evaluate a suite of presets"),
     "data": ("colorgan.datasets.offline_photos", "build training data (offline-photos)"),
     "serve": ("colorgan.interfaces.web.server", "web page and REST API"),
-    "export": ("colorgan.pipeline.export", "export a generator (ONNX)"),
+    "export": ("colorgan.interfaces.export", "export a generator (ONNX)"),
     "video": ("colorgan.interfaces.video", "colorize a video without flicker"),
 }
 

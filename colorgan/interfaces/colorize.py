@@ -21,6 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from colorgan.core.errors import ColorganError
+from colorgan.interfaces import args as args_mod
 from colorgan.io import images as imageio
 
 log = logging.getLogger(__name__)
@@ -31,32 +32,14 @@ GLOB_CHARS = "*?["
 
 
 @dataclass
-class Job:
+class FileJob:
     src: Path
     out: Path
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not >= 1")
-    return value
-
-
-def _saturation(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is negative (0 = gray, 1 = as predicted)")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__.split("\n\n")[1].replace("\n", " ")
-    _file_arguments(parser.add_argument)
-    _colour_arguments(parser.add_argument)
-
-
-def _file_arguments(arg) -> None:
+    arg = parser.add_argument
     arg(
         "inputs",
         nargs="+",
@@ -70,12 +53,6 @@ def _file_arguments(arg) -> None:
         metavar="OUT",
         help="output folder, created if needed (default: ./colorized)",
     )
-    arg(
-        "--model",
-        default="default",
-        help="'default' (the bundled model), a training run folder, a checkpoint folder or a "
-        "generator .safetensors file",
-    )
     arg("-r", "--recursive", action="store_true", help="also look in subfolders of folders")
     arg(
         "--format",
@@ -86,49 +63,17 @@ def _file_arguments(arg) -> None:
     arg("--overwrite", action="store_true", help="replace existing results (never inputs)")
     arg(
         "--max-pixels",
-        type=_positive_int,
+        type=args_mod.positive_int,
         default=imageio.MAX_PIXELS,
         metavar="N",
         help=f"refuse images with more pixels (decompression-bomb guard; "
         f"default {imageio.MAX_PIXELS:,})",
     )
-
-
-def _colour_arguments(arg) -> None:
-    arg(
-        "--size",
-        type=_positive_int,
-        metavar="N",
-        help="working size: the network sees the photo with its long side at N pixels "
-        "(default: the model's working size); colour is applied at full resolution",
-    )
-    arg(
-        "--tile",
-        type=_positive_int,
-        metavar="N",
-        help="also colour overlapping N-pixel tiles at the photo's own resolution (finer "
-        "colour detail for big photos; N must be a multiple of the model's size multiple)",
-    )
-    arg("--stride", type=_positive_int, metavar="N", help="tile step (default: 3/4 of --tile)")
-    arg(
-        "--mode",
-        choices=("single", "tiles", "hybrid"),
-        help="single pass; tiles only; or hybrid = colour from the single pass, detail from "
-        "tiles (default: single, or hybrid when --tile is given)",
-    )
-    arg(
-        "--saturation",
-        type=_saturation,
-        default=1.0,
-        metavar="X",
-        help="scale the colour: 0 = gray, 1 = as predicted (default), >1 more colourful",
-    )
-    arg("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
-    arg(
-        "--backend",
-        default="auto",
-        help="auto, torch or onnx; auto = ONNX Runtime on the CPU (measured faster), torch on CUDA",
-    )
+    args_mod.add_model(arg)
+    args_mod.add_size(arg)
+    args_mod.add_tiles(arg)
+    args_mod.add_colour(arg)
+    args_mod.add_guidance(arg)
 
 
 # --- inputs -> jobs ------------------------------------------------------------------------
@@ -186,7 +131,7 @@ def _sources(text: str, recursive: bool, exclude: Path) -> list[tuple[Path, Path
 
 def collect_jobs(inputs: list[str], out_dir: Path, recursive: bool, fmt: str):
     """(jobs, errors): one job per distinct image; errors are one-line messages."""
-    jobs: list[Job] = []
+    jobs: list[FileJob] = []
     errors: list[str] = []
     exclude = out_dir.resolve()
     seen: set[Path] = set()
@@ -204,11 +149,11 @@ def collect_jobs(inputs: list[str], out_dir: Path, recursive: bool, fmt: str):
             seen.add(src.resolve())
             rel = src.relative_to(root)
             name = f"{rel.stem}{SUFFIX}{imageio.output_suffix(src, fmt)}"
-            jobs.append(Job(src, out_dir / rel.parent / name))
+            jobs.append(FileJob(src, out_dir / rel.parent / name))
     return jobs, errors
 
 
-def check_outputs(jobs: list[Job], overwrite: bool):
+def check_outputs(jobs: list[FileJob], overwrite: bool):
     """(jobs to run, skipped, errors): never onto an input, never two onto one file."""
     inputs = {job.src.resolve() for job in jobs}
     claimed: dict[Path, Path] = {}
@@ -237,36 +182,40 @@ def _one_line(src: Path, exc: BaseException) -> str:
 
 
 def _load_colorizer(args):
-    from colorgan.pipeline.colorizer import (
-        Colorizer,  # torch is imported only when there is work to do
-    )
+    """(Colorizer, Guide): the model and the checked hints and reference (usage errors)."""
+    from colorgan.pipeline.colorizer import Colorizer  # torch: only when there is work to do
 
     colorizer = Colorizer.load(
         args.model, device=args.device, working_size=args.size, backend=args.backend
     )
     colorizer.plan(args.mode, args.tile, args.stride)  # bad tile/stride: a usage error, now
-    return colorizer
+    return colorizer, colorizer.guide(args_mod.hints_from(args), args.reference)
 
 
-def run_jobs(jobs: list[Job], colorizer, args) -> tuple[int, list[str]]:
-    """Colour every job; a failure is reported and the batch goes on. -> (done, errors)."""
-    done, errors = 0, []
+def run_jobs(jobs: list[FileJob], colorizer, guide, args) -> tuple[int, list[str], int]:
+    """Colour every job; a failure is reported and the batch goes on.
+    -> (done, errors, how many of them were a hint outside that image)."""
+    from colorgan.pipeline.guidance import HintOutside
+
+    done, errors, outside = 0, [], 0
     verbose = len(jobs) <= LIST_EACH_MAX
     for job in tqdm(jobs, unit="img", desc="colorizing", file=sys.stderr, disable=None):
         try:
             photo = imageio.read_image(job.src, max_pixels=args.max_pixels)
             result = colorizer.colorize(
-                photo, args.saturation, tile=args.tile, stride=args.stride, mode=args.mode
-            )
+                photo, guide=guide, vividness=args.vividness, saturation=args.saturation,
+                tile=args.tile, stride=args.stride, mode=args.mode,
+            )  # fmt: skip
             imageio.write_image(job.out, result, overwrite=args.overwrite)
         except (ColorganError, OSError, RuntimeError, ValueError, MemoryError) as exc:
+            outside += isinstance(exc, HintOutside)
             errors.append(_one_line(job.src, exc))
             tqdm.write(errors[-1], file=sys.stderr)
             continue
         done += 1
         if verbose:
             tqdm.write(f"{job.src} -> {job.out}", file=sys.stdout)
-    return done, errors
+    return done, errors, outside
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -285,11 +234,13 @@ def run_cli(args: argparse.Namespace) -> int:
         print(f"error: {line}", file=sys.stderr)
     for job in skipped[:LIST_EACH_MAX]:
         print(f"skip: {job.src}: {job.out} exists (--overwrite replaces it)", file=sys.stderr)
-    done, failures = run_jobs(jobs, _load_colorizer(args), args) if jobs else (0, [])
+    done, failures, outside = run_jobs(jobs, *_load_colorizer(args), args) if jobs else (0, [], 0)
     failed = len(errors) + len(clashes) + len(failures)
     print(
         f"colorized {done} image{'s' * (done != 1)} into {out_dir}"
         + (f", {len(skipped)} skipped (results exist)" if skipped else "")
         + (f", {failed} failed" if failed else "")
     )
+    if jobs and done == 0 and outside == len(jobs):  # the hints do not fit: a usage error
+        return 2
     return 1 if failed else 0

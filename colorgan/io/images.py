@@ -6,11 +6,20 @@ the alpha channel and the metadata worth carrying to the result. Every way a fil
 bad (missing, empty, not an image, truncated, a decompression bomb) becomes one
 ColorganError line naming the file and the reason.
 
-Modes: 1/L/I;16/I/F are gray; RGB, CMYK, YCbCr, P and sepia/tinted photos are RGB (the
-colourizer takes only their lightness); RGBA, LA, PA and P with transparency keep alpha.
-16 bit: gray PNG/TIFF keep 16 bit through Pillow; 16-bit RGB TIFF is read with tifffile at
-full precision (Pillow reduces it to 8 bit); 16-bit RGB PNG is reduced to 8 bit by Pillow.
-Results are written as 8-bit sRGB (plus alpha).
+The policy, decided here once for every reader of the package (inference, evaluation,
+training data, the data builder):
+  * modes: 1/L/I;16/I/F are gray; RGB, CMYK, YCbCr, P and sepia/tinted photos are RGB (the
+    colourizer takes only their lightness); RGBA, LA, PA and P with transparency have alpha.
+  * alpha: `read_image` keeps it beside the pixels (the result gets it back); `open_rgb`
+    (training, evaluation, the data builder: they need a plain RGB photo) composites the
+    photo over white, the background a transparent cut-out is usually shown on.
+  * bit depth: integer gray is scaled by the FORMAT's depth, never guessed from the largest
+    value (a dark 16-bit scan is not an 8-bit one): I;16* is 16 bit; "I" is the TIFF's
+    BitsPerSample where the file says it, else 16 bit (Pillow opens 16-bit PNG/PGM that way,
+    PGM rescaled to 65535); "F" (float) holds [0, 1] and is clipped to it.
+    `read_image` keeps 16-bit gray (and 16-bit RGB TIFF, through tifffile) at full
+    precision; `open_rgb` reduces everything to 8 bit. 16-bit RGB PNG is 8 bit already in
+    Pillow. Results are written as 8-bit sRGB (plus alpha).
 
 Decompression bombs: a file whose pixel count is over the limit (MAX_PIXELS, 100 megapixels
 by default; the COLORGAN_MAX_PIXELS environment variable or `max_pixels=` changes it) is
@@ -20,17 +29,20 @@ refused before it is decoded. The limit is enforced through Pillow's own process
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import math
 import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from colorgan.core.errors import ColorganError
+from colorgan.io import imagemeta
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +62,6 @@ SAVE_FORMATS = {
     ".tiff": "TIFF",
     ".bmp": "BMP",
 }
-ORIENTATION = 0x0112
-# TIFF keeps its structure (strip offsets, bit depth...) in the same tags Pillow reports as
-# EXIF; only these descriptive tags and the Exif/GPS sub-directories are carried from TIFF.
-TIFF_DESCRIPTIVE = (270, 271, 272, 305, 306, 315, 33432)
-EXIF_SUB_IFDS = (0x8769, 0x8825)
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, MemoryError)
 GRAY_MODES = {"1", "L", "I;16", "I;16L", "I;16B", "I;16N", "I", "F"}
 
@@ -93,31 +100,73 @@ def read_image(src, max_pixels: int | None = None) -> Photo:
 
 
 def _read_file(path: Path, max_pixels: int) -> Photo:
-    if not path.exists():
-        raise ColorganError(f"{path}: no such file")
-    if path.is_dir():
-        raise ColorganError(f"{path}: is a folder, not an image")
-    if path.stat().st_size == 0:
-        raise ColorganError(f"{path}: empty file (0 bytes)")
-    Image.MAX_IMAGE_PIXELS = max_pixels
+    with opened(path, max_pixels) as im:
+        # read before decoding: recent Pillow turns TIFFs upright while loading them
+        orientation = im.getexif().get(imagemeta.ORIENTATION, 1)
+        im.load()  # decode now: truncation and corruption surface here, not later
+        return photo_from_pil(im, str(path), _tiff16_pixels(im, path, orientation))
+
+
+@contextlib.contextmanager
+def opened(src, max_pixels: int | None = None, name: str | None = None):
+    """The PIL image of a path, bytes or binary file, with every way it can be bad (missing,
+    empty, not an image, damaged, a decompression bomb) turned into one ColorganError line
+    naming it. Decoding inside the `with` block is covered too."""
+    if isinstance(src, bytes):
+        src = io.BytesIO(src)
+    path = Path(src) if isinstance(src, (str, os.PathLike)) else None
+    name = name or (str(path) if path is not None else "<image data>")
+    if path is not None:
+        if not path.exists():
+            raise ColorganError(f"{name}: no such file")
+        if path.is_dir():
+            raise ColorganError(f"{name}: is a folder, not an image")
+        if path.stat().st_size == 0:
+            raise ColorganError(f"{name}: empty file (0 bytes)")
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS if max_pixels is None else max_pixels
     try:
         with warnings.catch_warnings():
             # Pillow only warns between 1x and 2x its limit; here the limit is the limit.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                # read before decoding: recent Pillow turns TIFFs upright while loading them
-                orientation = im.getexif().get(ORIENTATION, 1)
-                im.load()  # decode now: truncation and corruption surface here, not later
-                return photo_from_pil(im, str(path), _tiff16_pixels(im, path, orientation))
+            with Image.open(src) as im:
+                yield im
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ColorganError(
-            f"{path}: refused as a possible decompression bomb ({exc}); raise the limit with "
+            f"{name}: refused as a possible decompression bomb ({exc}); raise the limit with "
             f"--max-pixels or COLORGAN_MAX_PIXELS"
         ) from None
     except UnidentifiedImageError:
-        raise ColorganError(f"{path}: not an image file (or a format Pillow cannot read)") from None
+        raise ColorganError(f"{name}: not an image file (or a format Pillow cannot read)") from None
     except DECODE_ERRORS as exc:
-        raise ColorganError(f"{path}: damaged or unreadable image ({exc})") from None
+        raise ColorganError(f"{name}: damaged or unreadable image ({exc})") from None
+
+
+def open_rgb(src, min_short: int | None = None, max_pixels: int | None = None, name=None):
+    """A path, bytes or binary file -> 8-bit RGB PIL image, EXIF orientation applied, alpha
+    composited over white, integer gray scaled by its real depth (the module's policy).
+    min_short: a JPEG is decoded at a reduced DCT scale (1/2, 1/4, 1/8: several times faster
+    for big photos) as long as its short side stays >= min_short. Errors: ColorganError."""
+    with opened(src, max_pixels, name) as im:
+        if min_short and im.format == "JPEG" and min_short < min(im.size):
+            factor = min_short / min(im.size)
+            im.draft("RGB", (math.ceil(im.width * factor), math.ceil(im.height * factor)))
+        im.load()  # decoding errors surface here, inside `opened`
+        rgb = to_rgb8(im)  # before turning: the turned copy forgets the format's bit depth
+        turn = imagemeta.TRANSPOSE.get(im.getexif().get(imagemeta.ORIENTATION, 1))
+        return rgb if turn is None else rgb.transpose(turn)
+
+
+def to_rgb8(im: Image.Image) -> Image.Image:
+    """Any PIL mode -> 8-bit RGB by the module's policy (alpha over white, real bit depth)."""
+    if im.mode in GRAY_MODES and im.mode not in ("1", "L"):
+        gray = _gray_array(im)
+        top = 65535.0 if gray.dtype == np.uint16 else 1.0
+        im = Image.fromarray((gray.astype(np.float32) * (255.0 / top) + 0.5).astype(np.uint8))
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return im if im.mode == "RGB" else im.convert("RGB")
 
 
 def _tiff16_pixels(im: Image.Image, path: Path, orientation: int) -> np.ndarray | None:
@@ -136,30 +185,14 @@ def _tiff16_pixels(im: Image.Image, path: Path, orientation: int) -> np.ndarray 
         arr = np.moveaxis(arr, 0, -1)  # planar (separate) storage
     if arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[-1] not in (3, 4):
         return None
-    return _orient_array(arr, orientation)
-
-
-def _orient_array(arr: np.ndarray, orientation: int) -> np.ndarray:
-    """EXIF orientation on a numpy array (hand-written: Pillow has no 16-bit RGB image type
-    to call ImageOps.exif_transpose on). Same results as Pillow, checked in the tests."""
-    swap = np.swapaxes(arr, 0, 1)
-    ops = {
-        2: lambda: arr[:, ::-1],
-        3: lambda: arr[::-1, ::-1],
-        4: lambda: arr[::-1],
-        5: lambda: swap,
-        6: lambda: swap[:, ::-1],
-        7: lambda: swap[::-1, ::-1],
-        8: lambda: swap[::-1],
-    }
-    return np.ascontiguousarray(ops[orientation]()) if orientation in ops else arr
+    return imagemeta.orient_array(arr, orientation)
 
 
 def photo_from_pil(im: Image.Image, source: str = "<PIL image>", pixels16=None) -> Photo:
     """Orientation applied, mode sorted into gray/RGB + alpha, metadata collected."""
-    orientation = im.getexif().get(ORIENTATION, 1)
-    exif = _exif_to_carry(im)
-    icc = _rgb_icc_profile(im.info.get("icc_profile"), source)
+    orientation = im.getexif().get(imagemeta.ORIENTATION, 1)
+    exif = imagemeta.exif_to_carry(im)
+    icc = imagemeta.rgb_icc_profile(im.info.get("icc_profile"), source)
     fmt = im.format
     if pixels16 is not None:
         alpha = (pixels16[..., 3] >> 8).astype(np.uint8) if pixels16.shape[-1] == 4 else None
@@ -188,51 +221,31 @@ def _split_mode(im: Image.Image, source: str) -> tuple[np.ndarray, np.ndarray | 
         raise ColorganError(f"{source}: image mode {mode} is not supported ({exc})") from None
 
 
+def bit_depth(im: Image.Image) -> int:
+    """Bits per sample of an integer gray image, from its format (see the module's policy)."""
+    if im.mode.startswith("I;16"):
+        return 16
+    if im.mode == "I" and im.format == "TIFF":
+        bits = im.tag_v2.get(258, (16,))
+        return int(max(bits) if isinstance(bits, tuple) else bits)
+    return 16 if im.mode == "I" else 8
+
+
 def _gray_array(im: Image.Image) -> np.ndarray:
+    """uint8 (1, L), uint16 (16-bit and deeper integers, scaled to 0..65535) or float32."""
     if im.mode in ("1", "L"):
         return np.asarray(im.convert("L"))
     arr = np.asarray(im)
-    if im.mode == "F":  # float TIFF: [0, 1] if it fits, else the 16-bit range
-        arr = arr / (1.0 if arr.max(initial=0) <= 1.0 else 65535.0)
+    if im.mode == "F":  # float gray holds [0, 1]
         return np.clip(arr, 0, 1).astype(np.float32)
-    # I;16* and 32-bit "I" (how Pillow may open 16-bit PNG): values are 0..65535
-    return np.clip(arr, 0, 65535).astype(np.uint16)
-
-
-def _exif_to_carry(im: Image.Image) -> bytes | None:
-    if not im.getexif():
-        return None
-    exif = Image.Exif()  # a copy: the image's own EXIF (orientation!) is left as it is
-    exif.load(im.getexif().tobytes())
-    if im.format == "TIFF":
-        kept = Image.Exif()
-        for tag in TIFF_DESCRIPTIVE:
-            if tag in exif:
-                kept[tag] = exif[tag]
-        for tag in EXIF_SUB_IFDS:
-            if exif.get_ifd(tag):
-                kept[tag] = exif.get_ifd(tag)
-        exif = kept
-    if not exif:
-        return None
-    exif[ORIENTATION] = 1  # the pixels are already turned the right way up
-    try:
-        return exif.tobytes()
-    except Exception as exc:  # noqa: BLE001  (odd maker tags Pillow cannot re-encode)
-        log.warning("EXIF of this image is not carried over (%s)", exc)
-        return None
-
-
-def _rgb_icc_profile(icc: bytes | None, source: str) -> bytes | None:
-    """Keep an RGB profile (the result is RGB); a gray or CMYK profile cannot describe it."""
-    if not icc:
-        return None
-    try:
-        space = ImageCms.ImageCmsProfile(io.BytesIO(icc)).profile.xcolor_space.strip()
-    except (OSError, ImageCms.PyCMSError, TypeError):
-        log.debug("%s: unreadable ICC profile dropped", source)
-        return None
-    return icc if space == "RGB" else None
+    bits = bit_depth(im)
+    signed = im.format == "TIFF" and im.tag_v2.get(339, (1,)) in (2, (2,))
+    if bits == 32 and not signed and arr.dtype == np.int32:
+        arr = arr.view(np.uint32)  # Pillow's "I" is signed: unsigned 32-bit wraps around
+    top = 2 ** (bits - signed) - 1
+    if top == 65535:
+        return np.clip(arr, 0, 65535).astype(np.uint16)
+    return np.round(np.clip(arr.astype(np.float64), 0, top) * (65535 / top)).astype(np.uint16)
 
 
 def photo_from_array(arr: np.ndarray) -> Photo:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import yaml
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from colorgan.core import config as config_mod
@@ -68,22 +69,6 @@ def read_generator_config(path: Path):
     return config_mod.from_dict(yaml.safe_load(meta[CONFIG_META_KEY]))
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu"):
-    """(generator in eval mode, Config) from a run dir, checkpoint dir or generator file."""
-    from colorgan.models import generator_from_config  # models import torch.nn layers
-
-    file = resolve_generator_file(path)
-    cfg = read_generator_config(file)
-    generator = generator_from_config(cfg.model, cfg.data.size, load_pretrained=False)
-    state = load_file(str(file))
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    try:
-        generator.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ColorganError(f"{file}: weights do not fit {cfg.model.generator} ({exc})") from None
-    return generator.to(device).eval(), cfg
-
-
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
     pointer = Path(run_dir) / "checkpoints" / "latest"
     if not pointer.is_file():
@@ -94,18 +79,67 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 
 def default_model_path() -> Path:
     """The bundled model, after checking its SHA-256 against the one shipped beside it."""
+    return _verified_default()[0]
+
+
+def _verified_default() -> tuple[Path, str]:
+    """(the bundled model, its SHA-256), checked against the digest shipped beside it."""
     if not DEFAULT_MODEL.is_file():
         raise ColorganError(NO_DEFAULT_MODEL)
     if not DEFAULT_SHA256.is_file():
         raise ColorganError(f"{DEFAULT_SHA256}: missing; cannot verify the bundled model")
     expected = DEFAULT_SHA256.read_text().split()[0].lower()
-    digest = hashlib.sha256()
-    with open(DEFAULT_MODEL, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != expected:
+    digest = file_sha256(DEFAULT_MODEL)
+    if digest != expected:
         raise ColorganError(
-            f"{DEFAULT_MODEL}: SHA-256 {digest.hexdigest()} does not match {expected}; "
+            f"{DEFAULT_MODEL}: SHA-256 {digest} does not match {expected}; "
             "the bundled model is damaged, reinstall colorgan"
         )
-    return DEFAULT_MODEL
+    return DEFAULT_MODEL, digest
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- the one model-reference resolver -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What a model reference names, resolved once: the file to load and how to read it."""
+
+    path: Path  # the generator .safetensors, or an .onnx file
+    kind: str  # "safetensors" or "onnx"
+    label: str  # the reference as the user gave it, for messages
+    sha256: str | None = None  # known digest (the bundled model's, checked on resolving)
+
+    def digest(self) -> str:
+        """The file's SHA-256: the known one, else computed now (a cache key, say)."""
+        return self.sha256 or file_sha256(self.path)
+
+
+def resolve_model(ref: str | Path | ModelRef) -> ModelRef:
+    """ "default" (the bundled model, its SHA-256 checked here, once), a run dir, a
+    checkpoint dir, a generator .safetensors or an exported .onnx file -> ModelRef.
+    Loading it is colorgan.pipeline.loading's (it builds networks; this layer reads files)."""
+    if isinstance(ref, ModelRef):
+        return ref
+    if str(ref) == "default":
+        path, digest = _verified_default()
+        return ModelRef(path, "safetensors", "default", digest)
+    path = Path(ref).expanduser()
+    if path.suffix.lower() == ".onnx":
+        if not path.is_file():
+            raise ColorganError(f"ONNX model not found: {path}")
+        return ModelRef(path, "onnx", str(ref))
+    return ModelRef(resolve_generator_file(path), "safetensors", str(ref))
+
+
+def size_multiple(network) -> int:
+    """What a network's input H and W must be multiples of (1 when it does not say)."""
+    return int(getattr(network, "size_multiple", 1))

@@ -1,12 +1,13 @@
-"""Colorizer: the one inference path every interface (CLI, web, video, ONNX) goes through.
+"""Colorizer: the one colour pipeline every interface (CLI, web, video, evaluate) goes through.
 
     from colorgan import Colorizer
-    colorizer = Colorizer.load("runs/my_model")          # or "default", or a .safetensors
+    colorizer = Colorizer.load("runs/my_model")          # or "default", a .safetensors, a .onnx
     colorizer.colorize("grandma.jpg").save("grandma_color.png")
+    colorizer.colorize("car.jpg", hints=[Hint(120, 300, "#c0182a")], reference="red_car.jpg")
 
 How a photo of any size is coloured (full resolution, the input's lightness kept exactly):
-  1. L (CIE lightness) of the whole photo at its own resolution (colorgan.core.color).
-  2. The network predicts ab at a working size (default: the model's working size):
+  1. L (CIE lightness) of the whole photo at its own resolution (steps.lightness).
+  2. The network predicts ab (`predict`, batched by working shape in `predict_many`):
      * "single": the photo resized so its long side is the working size (aspect ratio kept),
        reflect-padded to a multiple of the generator's `size_multiple`, one pass.
      * "tiles": overlapping tiles of `tile` pixels cut from the photo at its own resolution,
@@ -17,26 +18,31 @@ How a photo of any size is coloured (full resolution, the input's lightness kept
        so colour variations at the single pass's scale and coarser come from it (up to the
        slight blur of one up/down round trip) and tiles cannot disagree on colour, while
        finer colour edges come from the tiles.
+     A distribution-head model returns logits over ab bins at half size: they are decoded
+     by the annealed mean at temperature `vividness` (colorgan.core.abbins) and upsampled
+     to the input's size (bilinear), so every mode above sees plain ab.
   3. ab is upsampled (bilinear) to the photo's size, scaled by `saturation`, put together
      with the full-resolution L and converted to sRGB. Colours outside the sRGB gamut get
      less chroma (same L and hue) instead of being clipped, because clipping changes L.
 So the result's L equals the input's up to 8-bit rounding of the output.
 
+Guidance (a model with `model.guidance`; colorgan.pipeline.guidance): hints and reference go
+to the single pass. In "hybrid" mode the colour comes from that pass, so hints steer it there;
+the tiles get the reference and no hints (their detail cannot change the colour at the single
+pass's scale). In "tiles" mode each tile gets the reference and the hints that fall in it, as
+patches of `size` pixels at the photo's own resolution (the tiles' resolution).
+
 Memory: full-size arrays are float32/uint8 numpy, colour conversions run on ~1 MP strips,
 tiles go through the network a few at a time, all under torch.inference_mode.
-
-`predict_ab` is the tensor-level core; the network is any callable (B,1,H,W)->(B,C,H,W)
-passed to Colorizer(), so an ONNX Runtime session can replace the torch module without
-touching any pre- or post-processing here.
+The network is any callable with the generator's contract, so an ONNX Runtime session
+(colorgan.pipeline.export.OnnxGenerator) replaces the torch module with no change here.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import copy
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -46,127 +52,24 @@ from PIL import Image
 from colorgan.core import color, tiling
 from colorgan.core.devices import resolve_device
 from colorgan.core.errors import ColorganError
-from colorgan.io import images as imageio
-from colorgan.io import modelfile
+from colorgan.io import images
+from colorgan.pipeline import guidance, steps
+from colorgan.pipeline.guidance import Guide, Hint
+from colorgan.pipeline.steps import (
+    check_saturation,
+    check_vividness,
+    lightness,
+    upsample_ab,
+    working_shape,
+)
 
 log = logging.getLogger(__name__)
 
-Network = Callable[[torch.Tensor], torch.Tensor]
+Network = Callable[..., torch.Tensor]
 MODES = ("single", "tiles", "hybrid")
-STRIP_PIXELS = 1 << 20  # colour conversions run on strips of ~1 MP: ~100 MB of temporaries
-
-
-BACKENDS = ("auto", "torch", "onnx")
-
-
-def resolve_backend(backend: str, device: torch.device, path) -> str:
-    """ "auto" -> "onnx" on the CPU when onnxruntime is installed (or for a .onnx file)."""
-    if backend not in BACKENDS:
-        raise ColorganError(f"backend={backend!r}; valid: {', '.join(BACKENDS)}")
-    if str(path).endswith(".onnx"):
-        if device.type != "cpu":
-            raise ColorganError(f"{path}: an ONNX model runs on the CPU; drop --device")
-        return "onnx"
-    if backend == "onnx" and device.type != "cpu":
-        raise ColorganError("backend onnx runs on the CPU; use --backend torch with CUDA")
-    if backend == "auto":
-        onnx_ok = importlib.util.find_spec("onnxruntime") is not None
-        return "onnx" if device.type == "cpu" and onnx_ok else "torch"
-    return backend
-
-
-# --- geometry ------------------------------------------------------------------------------
-
-
-def working_shape(height: int, width: int, size: int) -> tuple[int, int]:
-    """(h, w) with the long side = size and the aspect ratio kept (rounded, at least 1)."""
-    scale = size / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Reflect-pad bottom/right to multiples of `multiple`; repeated when the pad is wider
-    than the image (a single reflect pad must be smaller than the side it mirrors)."""
-    while True:
-        h, w = x.shape[-2:]
-        ph, pw = -h % multiple, -w % multiple
-        if ph == pw == 0:
-            return x
-        mode = "reflect" if min(h, w) > 1 else "replicate"
-        x = F.pad(x, (0, min(pw, max(w - 1, 1)), 0, min(ph, max(h - 1, 1))), mode=mode)
-
-
-def run_padded(network, x: torch.Tensor, multiple: int, channels: int | None = None):
-    """network(x) for any H, W: x padded up to `multiple`, the output checked (4-D, the
-    padded size, `channels` if given) and cropped back to x's size."""
-    h, w = x.shape[-2:]
-    padded = pad_to_multiple(x, multiple)
-    out = network(padded)
-    wrong_channels = channels is not None and out.shape[1] != channels
-    if out.ndim != 4 or tuple(out.shape[-2:]) != tuple(padded.shape[-2:]) or wrong_channels:
-        raise ColorganError(
-            f"the network returned shape {tuple(out.shape)} for input {tuple(padded.shape)}; "
-            f"expected {channels or 'its'} channels at the input's size"
-        )
-    return out[..., :h, :w]
-
-
-def resize(x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """Bilinear, antialiased when shrinking (no aliasing in the network's view of L)."""
-    if tuple(x.shape[-2:]) == tuple(shape):
-        return x
-    return F.interpolate(x, size=shape, mode="bilinear", align_corners=False, antialias=True)
-
-
-# --- lightness and composition (colour maths only through colorgan.core.color) ----------------
-
-
-@lru_cache(maxsize=2)
-def _gray_lut(levels: int) -> np.ndarray:
-    """L of every gray level: a gray photo's lightness is a table lookup, exact and instant."""
-    ramp = torch.linspace(0.0, 1.0, levels).view(1, 1, 1, levels).expand(1, 3, 1, levels)
-    return color.rgb_to_lab(ramp)[0, 0, 0].numpy().astype(np.float32)
-
-
-def lightness(photo: imageio.Photo) -> np.ndarray:
-    """CIE L in [0, 100] of the photo at full resolution, float32 (H, W)."""
-    px = photo.pixels
-    if px.ndim == 2 and px.dtype in (np.uint8, np.uint16):
-        return _gray_lut(256 if px.dtype == np.uint8 else 65536)[px]
-    out = np.empty(px.shape[:2], np.float32)
-    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(px.dtype, 1.0)
-    for rows in _strips(px.shape[0], px.shape[1]):
-        x = torch.from_numpy(px[rows].astype(np.float32) / scale)
-        x = x[None, None].expand(1, 3, -1, -1) if x.ndim == 2 else x.permute(2, 0, 1)[None]
-        out[rows] = color.rgb_to_lab(x.contiguous())[0, 0].numpy()  # contiguous: ~25 % faster
-    return out
-
-
-def _strips(height: int, width: int) -> list[slice]:
-    step = max(1, STRIP_PIXELS // max(width, 1))
-    return [slice(y, min(y + step, height)) for y in range(0, height, step)]
-
-
-def compose(L: np.ndarray, ab: np.ndarray, saturation: float = 1.0, device="cpu") -> np.ndarray:
-    """Full-res L (H,W) in [0,100] + network ab (2,H,W) in [-1,1] -> uint8 sRGB (H,W,3)."""
-    out = np.empty((*L.shape, 3), np.uint8)
-    for rows in _strips(*L.shape):
-        lum = torch.from_numpy(L[rows]).to(device)[None, None]
-        chroma = color.denormalize_ab(torch.from_numpy(ab[:, rows]).to(device)[None] * saturation)
-        rgb = color.lab_to_rgb_in_gamut(torch.cat([lum, chroma], dim=1))
-        out[rows] = (rgb[0].permute(1, 2, 0) * 255.0).round().to(torch.uint8).cpu().numpy()
-    return out
-
-
-def upsample_ab(ab: torch.Tensor, shape: tuple[int, int]) -> np.ndarray:
-    """(2,h,w) -> (2,H,W) float32 numpy, bilinear (ab is smooth; bicubic would overshoot)."""
-    if tuple(ab.shape[-2:]) == tuple(shape):
-        return ab.float().cpu().numpy()
-    up = F.interpolate(ab[None].float().cpu(), size=shape, mode="bilinear", align_corners=False)
-    return up[0].numpy()
-
-
-# --- the colourizer ------------------------------------------------------------------------
+HEADS = ("ab", "distribution")
+VIVIDNESS_IGNORED = "vividness applies to distribution-head models only; this one ignores it"
+__all__ = ["Colorizer", "Hint", "MODES"]
 
 
 class Colorizer:
@@ -181,9 +84,15 @@ class Colorizer:
         working_size: int = 256,
         device: str | torch.device = "cpu",
         tile_batch: int = 4,
+        head: str = "ab",
+        guided: bool = False,
+        temperature: float = 1.0,
+        bins=None,
     ) -> None:
         if color_space not in color.COLOR_SPACES:
             raise ColorganError(f"color_space={color_space!r}; valid: {color.COLOR_SPACES}")
+        if head not in HEADS:
+            raise ColorganError(f"head={head!r}; valid: {', '.join(HEADS)}")
         if working_size < 1 or size_multiple < 1 or tile_batch < 1:
             raise ColorganError("working_size, size_multiple and tile_batch must be >= 1")
         self.network = network
@@ -192,53 +101,138 @@ class Colorizer:
         self.working_size = int(working_size)
         self.device = resolve_device(device)
         self.tile_batch = tile_batch
+        self.head = head
+        self.guided = bool(guided)  # the network takes (l_norm, hint, ref)
+        self.temperature = check_vividness(temperature)  # the model's default vividness
+        self._bins = bins  # colorgan.core.abbins unless given (tests pass small stand-ins)
 
     @classmethod
-    def load(
-        cls, path_or_name: str | Path = "default", device="cpu", working_size=None,
-        backend: str = "torch",
-    ):  # fmt: skip
+    def load(cls, model="default", device="auto", working_size=None, backend="auto"):
         """The bundled model ("default"), a run dir, checkpoint dir, generator .safetensors or
-        .onnx file; weights come only through safetensors or ONNX (never pickle). backend:
-        "torch", "onnx" (ONNX Runtime on the CPU) or "auto" (onnx on CPU when onnxruntime is
-        installed: measured 3-5x faster there, benchmarks/backends.py). working_size defaults
-        to the training size."""
-        device = resolve_device(device)
-        path = modelfile.default_model_path() if str(path_or_name) == "default" else path_or_name
-        backend = resolve_backend(backend, device, path)
-        if backend == "onnx":
-            from colorgan.pipeline.export import (
-                onnx_generator,  # the [onnx] extra, imported only here
-            )
+        .onnx file (colorgan.pipeline.loading). backend: "auto" (as every command: ONNX
+        Runtime on the CPU when installed, measured 3-5x faster there; torch on CUDA),
+        "torch" or "onnx". working_size defaults to the model's."""
+        from colorgan.pipeline.loading import load_model  # builds models: only when loading
 
-            net = onnx_generator(path)  # a .onnx file, or the model exported once, cached
-            cfg, multiple, device = net.config, net.size_multiple, torch.device("cpu")
-        else:
-            net, cfg = modelfile.load_generator(path, device)
-            multiple = getattr(net, "size_multiple", 1)
+        return cls.from_model(load_model(model, backend, device), working_size)
+
+    @classmethod
+    def from_model(cls, loaded, working_size: int | None = None) -> Colorizer:
+        m = loaded.config.model
         return cls(
-            net,
-            color_space=cfg.model.color_space,
-            size_multiple=multiple,
-            working_size=working_size or cfg.model.working_size or cfg.data.size,
-            device=device,
+            loaded.network,
+            color_space=m.color_space,
+            size_multiple=loaded.size_multiple,
+            working_size=working_size or m.working_size or loaded.config.data.size,
+            device=loaded.device,
+            head=getattr(m, "head", "ab"),  # configs written before the distribution head
+            guided=getattr(m, "guidance", False),
+            temperature=getattr(m, "temperature", None) or 1.0,
         )
 
+    def with_working_size(self, size: int | None) -> Colorizer:
+        """The same network at another working size: a new object (the web server shares
+        one Colorizer between threads), or self when nothing changes."""
+        if size is None or size == self.working_size:
+            return self
+        if size < 1:
+            raise ColorganError(f"working size {size}: must be >= 1")
+        other = copy.copy(self)
+        other.working_size = int(size)
+        return other
+
+    @property
+    def bins(self):
+        if self._bins is None:
+            from colorgan.core import abbins  # the distribution head's bins
+
+            self._bins = abbins
+        return self._bins
+
+    # --- one network pass (tensors) --------------------------------------------------------
+
     @torch.inference_mode()
-    def predict_ab(self, l_norm: torch.Tensor) -> torch.Tensor:
-        """Network L (B,1,H,W) in [-1,1] -> network ab (B,2,H,W) in [-1,1], float32 on CPU.
-        Pads to the generator's size multiple, crops back; RGB-mode output -> its ab."""
-        channels = color.out_channels(self.color_space)
+    def forward(self, l_norm: torch.Tensor, hint=None, ref=None) -> torch.Tensor:
+        """The network's own output for L (B,1,H,W) in [-1,1] (padded to its size multiple
+        and cropped back), float32 on the CPU: ab (B,2,H,W), RGB (B,3,H,W) or logits
+        (B,Q,H/2,W/2) for a distribution head. hint (B,3,H,W), ref (B,Q+1): guided only."""
         x = l_norm.float().to(self.device)
-        out = run_padded(self.network, x, self.size_multiple, channels).float()
+        extra = ()
+        if self.guided:
+            hint = torch.zeros(len(x), 3, *x.shape[-2:]) if hint is None else hint
+            ref = torch.zeros(len(x), self.bins.Q + 1) if ref is None else ref
+            ref = ref.float().expand(len(x), -1) if ref.ndim == 1 else ref.float()
+            extra = (hint.float().to(self.device), ref.to(self.device))
+        elif hint is not None or ref is not None:
+            raise ColorganError(
+                "this model takes no hints or reference (it was trained without guidance)"
+            )
+        if self.head == "distribution":
+            out = steps.run_padded(self.network, x, self.size_multiple, scale=2, extra=extra)
+        else:
+            channels = color.out_channels(self.color_space)
+            out = steps.run_padded(self.network, x, self.size_multiple, channels, extra=extra)
+        return out.float().cpu()
+
+    @torch.inference_mode()
+    def predict(self, l_norm, hint=None, ref=None, vividness=None) -> torch.Tensor:
+        """Network ab (B,2,H,W) in [-1,1], float32 on the CPU, at the input's size, for
+        L (B,1,H,W) in [-1,1]; RGB output -> its ab; logits -> annealed mean at
+        `vividness` (default: the model's temperature), upsampled bilinearly."""
+        out = self.forward(l_norm, hint, ref)
+        if self.head == "distribution":
+            ab = torch.as_tensor(self.bins.annealed_mean(out, self._temperature(vividness)))
+            return F.interpolate(ab.float(), size=l_norm.shape[-2:], mode="bilinear")
+        if vividness is not None:
+            steps.warn_once(VIVIDNESS_IGNORED)
         if self.color_space == "rgb":
             out = color.normalize_ab(color.rgb_to_lab(color.norm_to_rgb(out))[:, 1:])
-        return out.cpu()
+        return out
 
-    def _working_l(self, L: np.ndarray) -> torch.Tensor:
-        """Full-res L -> the single pass's network input (1, h, w), long side = working size."""
-        shape = working_shape(*L.shape, self.working_size)
-        return resize(color.normalize_l(torch.from_numpy(L))[None, None], shape)[0]
+    def _temperature(self, vividness) -> float:
+        return self.temperature if vividness is None else check_vividness(vividness)
+
+    # --- guidance ------------------------------------------------------------------------------
+
+    def guide(self, hints=None, reference=None) -> Guide:
+        """Validated hints (Hint, dict or "X,Y,#RRGGBB[,SIZE]") and reference (a path, PIL
+        image, array or Photo; read once here, then reused for every photo or frame)."""
+        hints = guidance.parse_hints(hints)
+        if (hints or reference is not None) and not self.guided:
+            raise ColorganError(
+                "this model takes no hints or reference (it was trained without guidance)"
+            )
+        ref = None if reference is None else guidance.reference_vector(reference, self.bins)
+        return Guide(hints, ref)
+
+    def _as_guide(self, guide, hints, reference) -> Guide:
+        if guide is not None and (hints or reference is not None):
+            raise ColorganError("pass either guide= or hints=/reference=, not both")
+        return guide if guide is not None else self.guide(hints, reference)
+
+    # --- single passes of many photos, batched ---------------------------------------------
+
+    @torch.inference_mode()
+    def predict_many(self, Ls: Sequence[np.ndarray], guides=None, vividness=None, batch_size=8):
+        """Working-size ab (2,h,w) of each full-resolution L (H,W) in [0,100]; one network
+        call per `batch_size` photos of the same working shape. guides: one Guide (or None)
+        per photo: a photo without one gets zero hints and reference (automatic colour)."""
+        guides = list(guides) if guides is not None else [None] * len(Ls)
+        inputs = [steps.working_l(L, self.working_size) for L in Ls]
+        out: list = [None] * len(inputs)
+        by_shape: dict[tuple, list[int]] = {}
+        for i, x in enumerate(inputs):
+            by_shape.setdefault(tuple(x.shape), []).append(i)
+        for shape, idx in by_shape.items():
+            for start in range(0, len(idx), batch_size):
+                chunk = idx[start : start + batch_size]
+                hint, ref = guidance.batch([(Ls[i].shape, guides[i]) for i in chunk], shape, self)
+                ab = self.predict(torch.stack([inputs[i] for i in chunk]), hint, ref, vividness)
+                for i, a in zip(chunk, ab, strict=True):
+                    out[i] = a
+        return out
+
+    # --- one photo ------------------------------------------------------------------------------
 
     def plan(self, mode: str | None, tile: int | None, stride: int | None):
         """Validated (mode, tile, stride): mode defaults to "single", or "hybrid" with a tile."""
@@ -260,63 +254,131 @@ class Colorizer:
         return mode, tile, stride
 
     @torch.inference_mode()
-    def ab(self, L: np.ndarray, mode=None, tile=None, stride=None, small=None) -> np.ndarray:
+    def ab(self, L, mode=None, tile=None, stride=None, *, guide=None, vividness=None,
+           small=None, adjust=None) -> np.ndarray:  # fmt: skip
         """Full-resolution network ab (2,H,W) float32 for full-resolution L (H,W) in [0,100].
-        small: the single pass's prediction if already made (colorize_batch batches them)."""
+        small: the single pass's ab if already made (predict_many batches them).
+        adjust: a function applied to the working-size colour (2,h,w) numpy before the
+        full-size ab is made from it (video: the temporal stabiliser); in "tiles" mode the
+        working-size colour is the tiles' ab averaged onto the single pass's grid, and the
+        change adjust makes to it is added back, upsampled, to the tiles' ab."""
         mode, tile, stride = self.plan(mode, tile, stride)
-        shape = L.shape
-        if mode != "tiles":
-            small = small if small is not None else self.predict_ab(self._working_l(L)[None])[0]
-            if mode == "single":
-                return upsample_ab(small, shape)
-        l_norm = color.normalize_l(torch.from_numpy(L)).numpy()
-        ab = tiling.tiled_predict(self.predict_ab, l_norm, tile, stride, self.tile_batch)
+        shape, work = L.shape, working_shape(*L.shape, self.working_size)
+        if mode != "tiles" and small is None:
+            small = self.predict_many([L], [guide], vividness)[0]
+        if mode != "tiles" and adjust is not None:
+            small = torch.from_numpy(adjust(small.numpy()))
+        if mode == "single":
+            return upsample_ab(small, shape)
+        ab = self._tiled(L, tile, stride, guide if mode == "tiles" else _ref_only(guide), vividness)
         if mode == "hybrid":
-            low = F.interpolate(torch.from_numpy(ab)[None], size=small.shape[-2:], mode="area")
-            ab -= upsample_ab(low[0], shape)
+            ab -= upsample_ab(steps.area_down(ab, small.shape[-2:]), shape)
             ab += upsample_ab(small, shape)
+        elif adjust is not None:
+            coarse = steps.area_down(ab, work).numpy()
+            ab += upsample_ab(torch.from_numpy(adjust(coarse) - coarse), shape)
         return ab
 
-    def colorize(self, image, saturation: float = 1.0, tile=None, stride=None, mode=None):
-        """A path, PIL image, numpy array or imageio.Photo -> colour PIL image (RGB, or RGBA
-        when the input had alpha), same size, EXIF/ICC in .info (imageio.write_image saves
-        them). saturation scales ab: 0 gray, 1 as the model predicts, >1 more colourful."""
-        return self._finish(imageio.read_image(image), saturation, (mode, tile, stride))
+    def _tiled(self, L, tile, stride, guide, vividness) -> np.ndarray:
+        l_norm = color.normalize_l(torch.from_numpy(L)).numpy()
+        ref = guide.reference if guide else None
+        extra = None
+        if guide and guide.hints:
+            extra = guidance.hint_map(guide.hints, L.shape, L.shape).numpy()
 
-    @torch.inference_mode()
-    def _finish(self, photo, saturation, plan, small=None, L=None) -> Image.Image:
-        if saturation < 0:
-            raise ColorganError(f"saturation={saturation}: must be >= 0")
-        L = lightness(photo) if L is None else L
-        ab = self.ab(L, *plan, small=small)
-        return imageio.to_pil(compose(L, ab, saturation, self.device), photo)
+        def run(x: torch.Tensor) -> torch.Tensor:
+            hint = x[:, 1:] if x.shape[1] > 1 else None
+            return self.predict(x[:, :1], hint, ref, vividness)
 
-    @torch.inference_mode()
+        return tiling.tiled_predict(run, l_norm, tile, stride, self.tile_batch, extra)
+
+    def compose(self, L: np.ndarray, ab: np.ndarray, saturation=1.0) -> np.ndarray:
+        """Full-res L (H,W) in [0,100] + ab (2,H,W) scaled by saturation -> uint8 sRGB."""
+        return steps.compose(L, ab, check_saturation(saturation), self.device)
+
+    def finish(self, photo: images.Photo, L: np.ndarray, ab: np.ndarray, saturation=1.0):
+        """The result: full-res L + ab (scaled by saturation) -> PIL image with the photo's
+        alpha and metadata (EXIF/ICC in .info, written by images.write_image)."""
+        return images.to_pil(self.compose(L, ab, saturation), photo)
+
+    def colorize(self, image, *, hints=None, reference=None, vividness=None, saturation=1.0,
+                 tile=None, stride=None, mode=None, guide=None) -> Image.Image:  # fmt: skip
+        """A path, PIL image, numpy array or images.Photo -> colour PIL image (RGB, or RGBA
+        when the input had alpha), same size, EXIF/ICC in .info.
+        hints: Hint objects, dicts {"x","y","color"[,"size"]} or "X,Y,#RRGGBB[,SIZE]";
+        reference: a photo whose colours to follow (guided models); vividness: the
+        distribution head's temperature in (0, 1], lower = more vivid; saturation scales
+        ab: 0 gray, 1 as the model predicts, >1 more colourful. guide: an already
+        validated Guide (self.guide(...)) instead of hints/reference."""
+        guide = self._as_guide(guide, hints, reference)
+        check_saturation(saturation)
+        photo = images.read_image(image)
+        L = lightness(photo)
+        ab = self.ab(L, mode, tile, stride, guide=guide, vividness=vividness)
+        return self.finish(photo, L, ab, saturation)
+
     def colorize_batch(
-        self, images: Iterable, saturation=1.0, tile=None, stride=None, mode=None, batch_size=8
-    ) -> list[Image.Image]:
-        """Many images; single-pass network calls are batched across images of the same
-        working shape. Holds every input in memory: for folders of big photos loop colorize()."""
-        photos = [imageio.read_image(im) for im in images]
-        plan = (mode, tile, stride)
+        self,
+        inputs: Iterable,
+        *,
+        hints=None,
+        reference=None,
+        vividness=None,
+        saturation=1.0,
+        tile=None,
+        stride=None,
+        mode=None,
+        batch_size=8,
+    ):
+        """Many images with the same settings (and guide); single passes batched across
+        images of the same working shape. Holds every input in memory: for folders of big
+        photos loop colorize()."""
+        guide = self.guide(hints, reference)
+        check_saturation(saturation)
+        photos = [images.read_image(im) for im in inputs]
         Ls = [lightness(p) for p in photos]
-        smalls: list[torch.Tensor | None] = [None] * len(photos)
-        if self.plan(*plan)[0] != "tiles":
-            smalls = self._batched_small([self._working_l(L) for L in Ls], batch_size)
+        smalls: list = [None] * len(photos)
+        if self.plan(mode, tile, stride)[0] != "tiles":
+            smalls = self.predict_many(Ls, [guide] * len(Ls), vividness, batch_size)
         return [
-            self._finish(p, saturation, plan, s, L)
+            self.finish(
+                p,
+                L,
+                self.ab(L, mode, tile, stride, guide=guide, vividness=vividness, small=s),
+                saturation,
+            )  # fmt: skip
             for p, s, L in zip(photos, smalls, Ls, strict=True)
         ]
 
-    def _batched_small(self, inputs: Sequence[torch.Tensor], batch_size: int) -> list:
-        out: list = [None] * len(inputs)
-        by_shape: dict[tuple, list[int]] = {}
-        for i, x in enumerate(inputs):
-            by_shape.setdefault(tuple(x.shape), []).append(i)
-        for idx in by_shape.values():
-            for start in range(0, len(idx), batch_size):
-                chunk = idx[start : start + batch_size]
-                ab = self.predict_ab(torch.stack([inputs[i] for i in chunk]))
-                for i, a in zip(chunk, ab, strict=True):
-                    out[i] = a
+    @torch.inference_mode()
+    def suggest(self, image, x, y, k: int = 5, *, hints=None, reference=None, guide=None):
+        """The k most likely colours at pixel (x, y) of the photo: [("#rrggbb", probability)],
+        most likely first, from the distribution head's prediction there (with the other
+        hints and reference), each with the photo's own lightness at that point."""
+        if self.head != "distribution":
+            raise ColorganError(
+                "suggested colours need a model with a distribution head; this one predicts "
+                "one colour per pixel"
+            )
+        if not 1 <= k <= 64:
+            raise ColorganError(f"k={k}: ask for 1 to 64 suggestions")
+        guide = self._as_guide(guide, hints, reference)
+        photo = images.read_image(image)
+        L = lightness(photo)
+        guidance.check_inside((Hint(x, y, "#000000"),), L.shape)
+        small = steps.working_l(L, self.working_size)
+        hint, ref = guidance.batch([(L.shape, guide)], small.shape[-2:], self)
+        logits = self.forward(small[None], hint, ref)[0]
+        col, row = steps.to_working(x, y, L.shape, tuple(logits.shape[-2:]))
+        lum = float(L[int(y), int(x)])
+        out = []
+        for ab, p in self.bins.top_colors(logits[:, row, col], k):
+            ab = color.denormalize_ab(torch.as_tensor(ab, dtype=torch.float32))
+            lab = torch.cat([torch.tensor([lum]), ab]).view(1, 3, 1, 1)
+            rgb = (color.lab_to_rgb_in_gamut(lab).view(3) * 255).round().int().tolist()
+            out.append((guidance.to_hex(rgb), float(p)))
         return out
+
+
+def _ref_only(guide):
+    return Guide((), guide.reference) if guide and guide.reference is not None else None

@@ -1,7 +1,6 @@
-"""`colorgan export`: a generator as a self-describing ONNX file, and `OnnxGenerator`, the
-ONNX Runtime network the Colorizer can use in place of the torch module.
-
-    colorgan export runs/my_model --format onnx -o my_model.onnx
+"""A generator as a self-describing ONNX file (`to_onnx`, behind `colorgan export`), and
+`OnnxGenerator`, the ONNX Runtime network the Colorizer can use in place of the torch module
+(colorgan.pipeline.loading exports and caches it on first use).
 
 The file maps input "l_norm" (B, 1, H, W) float32 in [-1, 1] to "out" (B, C, H, W) in
 [-1, 1], exactly as the torch generator does (C = 2 for ab, 3 for the RGB mode). Batch,
@@ -23,10 +22,8 @@ architecture). Measured on a 2-core machine with width-4 generators.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,7 +133,7 @@ def to_onnx(
         raise ColorganError(f"--opset {opset}: choose {OPSETS.start}..{OPSETS.stop - 1}")
     generator = generator.cpu().eval()
     name = cfg.model.generator
-    m = int(getattr(generator, "size_multiple", 1))
+    m = modelfile.size_multiple(generator)
     side = m * math.ceil(max(cfg.data.size, 32) / m)  # the training size, >= 32 px
     example = _probe((1, 1, side, side), 0)
     # other batch sizes, non-square, other sizes: what a traced-in constant would break
@@ -231,73 +228,3 @@ class OnnxGenerator:
         x = l_norm.detach().to("cpu", torch.float32).contiguous().numpy()
         (out,) = self.session.run([OUTPUT], {INPUT: x})
         return torch.from_numpy(out).to(l_norm.device)
-
-
-def generator_file(model: str | Path) -> Path:
-    """The generator .safetensors behind "default", a run dir, a checkpoint dir or a file."""
-    if str(model) == "default":
-        return modelfile.default_model_path()
-    return modelfile.resolve_generator_file(model)
-
-
-def onnx_generator(model: str | Path, opset: int = DEFAULT_OPSET) -> OnnxGenerator:
-    """An OnnxGenerator for an .onnx file, or for a torch model: exported on first use and
-    kept in ~/.cache/colorgan/onnx under the hash of its weights file (an export takes
-    seconds; a cached one loads in well under one)."""
-    if str(model).endswith(".onnx"):
-        return OnnxGenerator(model)
-    file = generator_file(model)
-    digest = hashlib.sha256(file.read_bytes()).hexdigest()[:32]
-    cache = _cache_dir() / f"{digest}-opset{opset}-torch{torch.__version__}.onnx"
-    if cache.is_file():
-        return OnnxGenerator(cache)
-    generator, cfg = modelfile.load_generator(file)
-    exported = to_onnx(generator, cfg, opset).model
-    try:  # write-and-rename: two colorize processes may export at once
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.name}.tmp-{os.getpid()}")
-        tmp.write_bytes(exported)
-        os.replace(tmp, cache)
-    except OSError:  # a read-only home only costs the next run another export
-        pass
-    return OnnxGenerator(exported)
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "colorgan" / "onnx"
-
-
-# --- command line ------------------------------------------------------------------------------
-
-
-def export_file(model, out, opset: int = DEFAULT_OPSET, force: bool = False) -> ExportReport:
-    """Export `model` to the file `out` (written whole, then renamed: never half a file)."""
-    out = Path(out).expanduser()
-    if out.exists() and not force:
-        raise ColorganError(f"{out} exists; choose another -o or pass --force to replace it")
-    if not out.parent.is_dir():
-        raise ColorganError(f"-o {out}: folder {out.parent} does not exist")
-    generator, cfg = modelfile.load_generator(generator_file(model))
-    report = to_onnx(generator, cfg, opset)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(report.model)
-    os.replace(tmp, out)
-    return report
-
-
-def add_arguments(p) -> None:
-    p.add_argument("model", help='"default", a run dir, a checkpoint dir or a .safetensors')
-    p.add_argument("--format", choices=["onnx"], default="onnx", help="export format")
-    p.add_argument("-o", "--output", required=True, help="file to write (e.g. model.onnx)")
-    p.add_argument(
-        "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})"
-    )
-    p.add_argument("--force", action="store_true", help="replace --output if it exists")
-
-
-def run_cli(args) -> int:
-    report = export_file(args.model, args.output, args.opset, args.force)
-    size_mb = len(report.model) / 1e6
-    print(f"wrote {args.output} ({size_mb:.1f} MB): {report.summary()}")
-    return 0

@@ -29,7 +29,8 @@ flow resized to it): ab is upsampled bilinearly to full resolution afterwards an
 warping at full size would only add cost, and the full-resolution L stays exact.
 
 SequenceColorizer puts it together for frames in order (colorgan.interfaces.video feeds it decoded
-frames): one network call per batch, the stabiliser, the composition at full resolution.
+frames) through the Colorizer: one network call per batch, the stabiliser on each frame's
+working-size colour, the composition at full resolution.
 
 The flicker score (FlickerMeter) uses Farneback flow, a different estimator from the
 stabiliser's, so the score does not just reward agreeing with the stabiliser's own flow.
@@ -45,7 +46,8 @@ import numpy as np
 import torch
 
 from colorgan.core import color
-from colorgan.pipeline import colorizer as inference
+from colorgan.pipeline import steps
+from colorgan.pipeline.guidance import Guide
 
 HIST_BINS = 64
 FLOW_SIZE = 256
@@ -190,14 +192,16 @@ class FlickerMeter:
 
     def __init__(self, names: list[str], l_tolerance: float = 4.0):
         self.names = names
-        from colorgan.evaluation import metrics  # torchmetrics is slow to import; only --report needs it
+        from colorgan.evaluation import (
+            metrics,
+        )  # torchmetrics is slow to import; only --report needs it
 
         self._colorfulness = metrics.colorfulness
         self.flow = Flow("farneback")
         self.l_tolerance = l_tolerance
         self._prev: tuple[np.ndarray, dict] | None = None
         self._sum = dict.fromkeys(names, 0.0)
-        self._colourfulness = dict.fromkeys(names, 0.0)
+        self._colorfulness_sum = dict.fromkeys(names, 0.0)
         self.pixels = 0
         self.frames = 0
         self.pairs = 0
@@ -209,7 +213,7 @@ class FlickerMeter:
         rgb = tensors.float() / 255.0
         ab = color.rgb_to_lab(rgb)[:, 1:].permute(0, 2, 3, 1).numpy()  # (N, H, W, 2)
         for name, c in zip(self.names, self._colorfulness(rgb).tolist(), strict=True):
-            self._colourfulness[name] += c
+            self._colorfulness_sum[name] += c
         self.frames += 1
         cur = to_u8(L)
         if self._prev is not None and not cut and self._prev[0].shape == cur.shape:
@@ -230,11 +234,11 @@ class FlickerMeter:
             self._sum[name] += float(diff[mask].sum())
 
     def summary(self) -> dict:
-        """name -> {"flicker", "colourfulness"}, plus counts of what was measured."""
+        """name -> {"flicker", "colorfulness"}, plus counts of what was measured."""
         out: dict = {
             name: {
                 "flicker": self._sum[name] / self.pixels if self.pixels else None,
-                "colourfulness": self._colourfulness[name] / self.frames if self.frames else None,
+                "colorfulness": self._colorfulness_sum[name] / self.frames if self.frames else None,
             }
             for name in self.names
         }
@@ -251,55 +255,73 @@ class FlickerMeter:
 
 
 class SequenceColorizer:
-    """Lightness of frames in order -> coloured uint8 RGB frames (H, W, 3), stabilised over
-    time unless stabilize=False. measure=True also compares per-frame and stabilised colour
-    whatever the output is (FlickerMeter, on both renderings with the long side at
-    flow_size, so scores of models with different working sizes compare)."""
+    """Lightness of frames in order -> coloured uint8 RGB frames (H, W, 3), through the
+    Colorizer's own pipeline (modes, tiles, guidance, vividness, saturation), stabilised
+    over time unless stabilize=False: the stabiliser adjusts each frame's working-size colour
+    (Colorizer.ab's `adjust`) before it becomes full-size ab. measure=True also compares
+    per-frame and stabilised colour whatever the output is (FlickerMeter, on both renderings
+    with the long side at flow_size, so scores of models with different working sizes
+    compare). guide: the clip's Guide (colorizer.guide(hints, reference)); its reference
+    applies to every frame, its hints to the first frame only: the stabiliser carries their
+    colour along the motion (until a scene cut, where colour restarts from the network)."""
 
-    def __init__(
-        self,
-        colorizer,
-        settings: StabilizerSettings,
-        stabilize=True,
-        measure=False,
-        saturation: float = 1.0,
-    ) -> None:
+    def __init__(self, colorizer, settings: StabilizerSettings, stabilize=True, measure=False,
+                 saturation: float = 1.0, *, plan=(None, None, None), guide=None,
+                 vividness=None) -> None:  # fmt: skip
         self.colorizer = colorizer
         self.settings = settings
         self.stabilize = stabilize
         self.saturation = saturation
+        self.plan = colorizer.plan(*plan)
+        self.guide = guide
+        self.vividness = vividness
         use = stabilize or measure
         self.stabilizer = TemporalStabilizer(settings) if use else None
         self.meter = FlickerMeter(VARIANTS, settings.l_tolerance) if measure else None
         self.shots = 0  # counted by the stabiliser: cuts + 1
         self.measure_seconds = 0.0  # time spent measuring, so fps can leave it out
+        self.frames = 0
 
     def __call__(self, Ls: list[np.ndarray]) -> list[np.ndarray]:
         """Full-resolution L (H, W) in [0, 100] of the next frames -> their colour frames."""
         h, w = Ls[0].shape
+        guides = [self._guide(self.frames + i) for i in range(len(Ls))]
+        self.frames += len(Ls)
+        smalls = [None] * len(Ls)
+        if self.plan[0] != "tiles":
+            smalls = self.colorizer.predict_many(Ls, guides, self.vividness, len(Ls))
         l_norm = color.normalize_l(torch.from_numpy(np.stack(Ls))[:, None])
-        small = inference.resize(l_norm, inference.working_shape(h, w, self.colorizer.working_size))
-        preds = self.colorizer.predict_ab(small).numpy()
-        flow_shape = inference.working_shape(h, w, min(self.settings.flow_size, max(h, w)))
-        l_flow = color.denormalize_l(inference.resize(l_norm, flow_shape))[:, 0].numpy()
-        return [self._one(*frame) for frame in zip(Ls, l_flow, preds, strict=True)]
+        flow_shape = steps.working_shape(h, w, min(self.settings.flow_size, max(h, w)))
+        l_flow = color.denormalize_l(steps.resize(l_norm, flow_shape))[:, 0].numpy()
+        return [self._one(*frame) for frame in zip(Ls, l_flow, smalls, guides, strict=True)]
 
-    def _one(self, L: np.ndarray, l_flow: np.ndarray, pred: np.ndarray) -> np.ndarray:
-        variants = {"per_frame": pred}
-        if self.stabilizer is not None:
-            variants["stabilized"], cut = self.stabilizer.step(l_flow, pred)
-            self.shots += cut
-        if self.meter is not None:
-            start = time.perf_counter()
-            rendered = {k: self._render(l_flow, ab) for k, ab in variants.items()}
-            self.meter.add(l_flow, rendered, cut)
-            self.measure_seconds += time.perf_counter() - start
-        return self._render(L, variants["stabilized" if self.stabilize else "per_frame"])
+    def _guide(self, index: int):
+        if not self.guide or index == 0:
+            return self.guide
+        return Guide((), self.guide.reference) if self.guide.reference is not None else None
+
+    def _one(self, L, l_flow, small, guide) -> np.ndarray:
+        def adjust(pred: np.ndarray) -> np.ndarray:
+            variants = {"per_frame": pred}
+            cut = False
+            if self.stabilizer is not None:
+                variants["stabilized"], cut = self.stabilizer.step(l_flow, pred)
+                self.shots += cut
+            if self.meter is not None:
+                start = time.perf_counter()
+                rendered = {k: self._render(l_flow, ab) for k, ab in variants.items()}
+                self.meter.add(l_flow, rendered, cut)
+                self.measure_seconds += time.perf_counter() - start
+            return variants["stabilized" if self.stabilize else "per_frame"]
+
+        ab = self.colorizer.ab(L, *self.plan, guide=guide, vividness=self.vividness,
+                               small=small, adjust=adjust)  # fmt: skip
+        return self.colorizer.compose(L, ab, self.saturation)
 
     def _render(self, L: np.ndarray, ab: np.ndarray) -> np.ndarray:
         """Working-size ab upsampled to L's size, composed with L (kept exactly)."""
-        ab = inference.upsample_ab(torch.from_numpy(ab), L.shape)
-        return inference.compose(L, ab, self.saturation, self.colorizer.device)
+        ab = steps.upsample_ab(torch.from_numpy(ab), L.shape)
+        return self.colorizer.compose(L, ab, self.saturation)
 
 
 def report_line(report: dict) -> str:
@@ -308,7 +330,7 @@ def report_line(report: dict) -> str:
     if pf["flicker"] is None:
         return "flicker: not measured (no two consecutive frames within one shot)"
     less = 100.0 * (1.0 - st["flicker"] / pf["flicker"]) if pf["flicker"] else 0.0
-    cf_pf, cf_st = pf["colourfulness"], st["colourfulness"]
+    cf_pf, cf_st = pf["colorfulness"], st["colorfulness"]
     change = 100.0 * (cf_st / cf_pf - 1.0) if cf_pf else 0.0
     return (
         f"flicker (mean |delta ab| along the flow): per-frame {pf['flicker']:.3f}, stabilised "

@@ -57,18 +57,18 @@ from starlette.exceptions import HTTPException
 
 from colorgan import __version__
 from colorgan.core.errors import ColorganError
+from colorgan.interfaces import args as args_mod
 from colorgan.interfaces.web.work import (
     FolderFileResponse,
-    Job,
-    Settings,
+    ServerSettings,
+    UploadJob,
     WorkSlots,
     check_headers,
     read_upload,
     safe_name,
-    sized,
 )
 from colorgan.io import images as imageio
-from colorgan.pipeline.colorizer import BACKENDS, Colorizer
+from colorgan.pipeline.colorizer import Colorizer
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +130,8 @@ async def colorize(
         form, upload = await read_upload(request, state.settings)
         folder = Path(tempfile.mkdtemp(dir=state.tmp.name))
         label = safe_name(upload.filename)
-        job = Job(
-            sized(state.colorizer, size), upload.file, folder, label,
+        job = UploadJob(
+            state.colorizer.with_working_size(size), upload.file, folder, label,
             saturation, mode, format, state.settings.max_pixels,
         )  # fmt: skip
         started = time.perf_counter()
@@ -193,9 +193,9 @@ async def lifespan(app: FastAPI):
     app.state.tmp.cleanup()
 
 
-def create_app(colorizer: Colorizer, settings: Settings | None = None) -> FastAPI:
+def create_app(colorizer: Colorizer, settings: ServerSettings | None = None) -> FastAPI:
     """The ASGI app around an already loaded Colorizer (tests pass stand-in networks)."""
-    settings = settings or Settings()
+    settings = settings or ServerSettings()
     app = FastAPI(
         title="colorgan",
         summary="Colour black-and-white photos",
@@ -243,7 +243,7 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def uvicorn_server(app: FastAPI, settings: Settings, log_level: str = "info"):
+def uvicorn_server(app: FastAPI, settings: ServerSettings, log_level: str = "info"):
     import uvicorn
 
     config = uvicorn.Config(
@@ -257,60 +257,37 @@ def uvicorn_server(app: FastAPI, settings: Settings, log_level: str = "info"):
     return uvicorn.Server(config)
 
 
-def _count(minimum: int):
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text} is not >= {minimum}")
-        return value
-
-    return parse
-
-
-def _megabytes(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not > 0")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    number = args_mod.number
     parser.description = "Serve a web page and a REST API that colour photos."
     arg = parser.add_argument
     arg("--host", default="127.0.0.1", help="address to listen on (default: this computer only)")
-    arg("--port", type=_count(0), default=7860, help="TCP port (default: 7860)")
-    arg("--model", default="default", help="'default', a run folder or a generator file")
-    arg("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
-    arg(
-        "--backend",
-        choices=BACKENDS,
-        default="auto",
-        help="network runtime; auto = ONNX Runtime on the CPU (faster, measured), torch on CUDA",
-    )
+    arg("--port", type=number(int, 0, 65535), default=7860, help="TCP port (default: 7860)")
+    args_mod.add_model(arg)
     arg(
         "--max-upload-mb",
-        type=_megabytes,
+        type=number(float, 0.001),
         default=50.0,
         metavar="N",
         help="refuse uploads over N MB (default: 50)",
     )
     arg(
         "--workers",
-        type=_count(1),
+        type=number(int, 1),
         default=1,
         metavar="N",
         help="photos coloured at the same time (default: 1)",
     )
     arg(
         "--queue",
-        type=_count(0),
+        type=number(int, 0),
         default=8,
         metavar="N",
         help="photos that may wait for a worker; beyond that the server answers 503 (default: 8)",
     )
     arg(
         "--max-pixels",
-        type=_count(1),
+        type=number(int, 1),
         default=imageio.MAX_PIXELS,
         metavar="N",
         help=f"refuse larger images (default {imageio.MAX_PIXELS:,})",
@@ -318,7 +295,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    settings = Settings(
+    settings = ServerSettings(
         str(args.model), args.max_upload_mb, args.workers, args.queue, args.max_pixels
     )
     sock = bind(args.host, args.port)

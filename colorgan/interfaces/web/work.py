@@ -28,7 +28,7 @@ OCTET_STREAM = "application/octet-stream"  # what clients send when they do not 
 
 
 @dataclass(frozen=True)
-class Settings:
+class ServerSettings:
     model: str = "default"  # how /api/health names the model
     max_upload_mb: float = 50.0
     workers: int = 1
@@ -67,7 +67,7 @@ class WorkSlots:
 
 
 @dataclass
-class Job:
+class UploadJob:
     """One photo's work, done in a worker thread (blocking file IO and the network)."""
 
     colorizer: Colorizer
@@ -119,21 +119,6 @@ def safe_name(client_name: str | None) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")[:100] or "photo"
 
 
-def sized(colorizer: Colorizer, size: int | None) -> Colorizer:
-    """The same network at another working size; a new object, since the shared one is used
-    by other threads at the same time."""
-    if size is None or size == colorizer.working_size:
-        return colorizer
-    return Colorizer(
-        colorizer.network,
-        color_space=colorizer.color_space,
-        size_multiple=colorizer.size_multiple,
-        working_size=size,
-        device=colorizer.device,
-        tile_batch=colorizer.tile_batch,
-    )
-
-
 # --- reading the upload --------------------------------------------------------------------
 
 
@@ -141,7 +126,7 @@ class UploadTooLarge(Exception):
     pass
 
 
-def too_large(settings: Settings) -> HTTPException:
+def too_large(settings: ServerSettings) -> HTTPException:
     return HTTPException(413, f"upload over the {settings.max_upload_mb:g} MB limit")
 
 
@@ -162,7 +147,7 @@ def counted(receive, limit: int):
     return receive_counted
 
 
-def check_headers(request: Request, settings: Settings) -> None:
+def check_headers(request: Request, settings: ServerSettings) -> None:
     """Refusals that need no body: wrong content type, declared size over the limit."""
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise HTTPException(
@@ -175,7 +160,7 @@ def check_headers(request: Request, settings: Settings) -> None:
         raise too_large(settings)
 
 
-async def read_upload(request: Request, settings: Settings) -> tuple[FormData, UploadFile]:
+async def read_upload(request: Request, settings: ServerSettings) -> tuple[FormData, UploadFile]:
     limit = settings.max_upload_bytes + FORM_OVERHEAD
     try:
         form = await Request(request.scope, counted(request.receive, limit)).form(

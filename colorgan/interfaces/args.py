@@ -1,0 +1,126 @@
+"""Command-line options shared by the commands that colour (colorize, video, serve, evaluate):
+one spelling, one help text and one validator each. Each builder takes `arg`, a parser's
+(or argument group's) add_argument.
+
+Values that need the model or a file to check (hints, a reference photo) are kept as text
+here and checked in the command's run_cli, so a bad one is one `error:` line (exit 2), not
+argparse's usage dump.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+MODEL_HELP = (
+    "'default' (the bundled model), a training run folder, a checkpoint folder, a generator "
+    ".safetensors file or an exported .onnx file"
+)
+
+
+def number(kind: type, low: float, high: float = math.inf):
+    """argparse type: a number of `kind` between low and high (inclusive)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if not low <= value <= high:  # NaN fails too
+            if high == math.inf:
+                raise argparse.ArgumentTypeError(f"{text} is not >= {low}")
+            raise argparse.ArgumentTypeError(f"{text} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
+positive_int = number(int, 1)
+
+
+def add_model(arg, model_help: str = MODEL_HELP) -> None:
+    """--model, --device, --backend."""
+    arg("--model", default="default", help=model_help)
+    arg("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
+    arg(
+        "--backend",
+        choices=("auto", "torch", "onnx"),
+        default="auto",
+        help="network runtime; auto = ONNX Runtime on the CPU (measured faster), torch on CUDA",
+    )
+
+
+def add_size(arg, what: str = "photo") -> None:
+    arg(
+        "--size",
+        type=positive_int,
+        metavar="N",
+        help=f"working size: the network sees the {what} with its long side at N pixels "
+        "(default: the model's working size); colour is applied at full resolution",
+    )
+
+
+def add_tiles(arg) -> None:
+    """--tile, --stride, --mode (colorgan.pipeline.colorizer's modes)."""
+    arg(
+        "--tile",
+        type=positive_int,
+        metavar="N",
+        help="also colour overlapping N-pixel tiles at the full resolution (finer colour "
+        "detail for big pictures; N must be a multiple of the model's size multiple)",
+    )
+    arg("--stride", type=positive_int, metavar="N", help="tile step (default: 3/4 of --tile)")
+    arg(
+        "--mode",
+        choices=("single", "tiles", "hybrid"),
+        help="single pass; tiles only; or hybrid = colour from the single pass, detail from "
+        "tiles (default: single, or hybrid when --tile is given)",
+    )
+
+
+def add_colour(arg) -> None:
+    """--saturation and --vividness."""
+    arg(
+        "--saturation",
+        type=number(float, 0),
+        default=1.0,
+        metavar="X",
+        help="scale the colour: 0 = gray, 1 = as predicted (default), >1 more colourful",
+    )
+    arg(
+        "--vividness",
+        type=number(float, 0.01, 1.0),
+        metavar="T",
+        help="distribution-head models: the temperature of the colour decoding, 1 = faithful "
+        "(muted where unsure), lower = more vivid (default: the model's)",
+    )
+
+
+def add_guidance(arg, points: bool = True, first_frame: bool = False) -> None:
+    """--hint (points=True), --hints FILE.json, --reference REF."""
+    where = " on the first frame (carried through the shot)" if first_frame else ""
+    if points:
+        arg(
+            "--hint",
+            action="append",
+            default=[],
+            metavar="X,Y,#RRGGBB[,SIZE]",
+            help="a colour at pixel X,Y of the input (0,0 = top left), optionally as a SIZE "
+            "pixel patch at the working size (default 3); repeatable",
+        )
+    arg(
+        "--hints",
+        metavar="FILE",
+        help=f'colour hints{where} from a JSON list of {{"x", "y", "color", "size"}}',
+    )
+    arg("--reference", metavar="REF", help="an image whose colours to follow")
+
+
+def hints_from(args) -> tuple:
+    """The hints of --hint and --hints (checked: ColorganError naming a bad one)."""
+    from colorgan.pipeline import guidance  # torch: only for commands that colour
+
+    hints = guidance.parse_hints(getattr(args, "hint", None) or [])
+    if getattr(args, "hints", None):
+        hints += guidance.read_hints_file(args.hints)
+    return hints

@@ -1,0 +1,232 @@
+"""What a person tells the colourizer: colour hints at points of the photo, and a reference
+photo whose colours to follow. Turned here into the network's guidance inputs
+(docs: /CONTRACT of `model.guidance`, summarised):
+
+  hint map (3, h, w) at the working size: channels a, b (normalised ab, colorgan.core.color)
+      and a mask in {0, 1}; a hint is a square patch of `size` working-size pixels centred on
+      its point, holding the hint colour's ab; zeros elsewhere (= no hint).
+  reference (Q + 1,): the reference photo's ab histogram over the Q bins of
+      colorgan.core.abbins (sums to 1), then a flag 1.0; all zeros = no reference.
+
+Hint coordinates are pixels of the INPUT photo (x to the right, y down, 0-based; it may be
+12 MP while the network sees 256 px): they are mapped like the resize maps pixel centres.
+Colours: "#rrggbb" (or "#rgb") or an (r, g, b) tuple of 0-255, converted sRGB -> Lab; only
+their ab is used (the photo keeps its own lightness).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from colorgan.core import color
+from colorgan.core.errors import ColorganError
+from colorgan.io import images
+from colorgan.pipeline.steps import to_working
+
+DEFAULT_SIZE = 3  # working-size pixels, as in training (SIGGRAPH 2017: patches of 1-9 px)
+MAX_SIZE = 64
+REFERENCE_SIDE = 128  # long side of the reference photo its histogram is taken at
+HEX = re.compile(r"#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})")
+
+
+def parse_color(value) -> tuple[int, int, int]:
+    """ "#rrggbb", "#rgb" or (r, g, b) with 0-255 -> (r, g, b); else a ColorganError."""
+    if isinstance(value, str):
+        match = HEX.fullmatch(value.strip())
+        if match:
+            digits = match.group(1)
+            digits = "".join(c * 2 for c in digits) if len(digits) == 3 else digits
+            return tuple(int(digits[i : i + 2], 16) for i in (0, 2, 4))
+    elif isinstance(value, Iterable) and not isinstance(value, (bytes, dict)):
+        parts = list(value)
+        ok = len(parts) == 3 and all(isinstance(v, (int, np.integer)) for v in parts)
+        if ok and all(0 <= v <= 255 for v in parts):
+            return tuple(int(v) for v in parts)
+    raise ColorganError(f"hint colour {value!r}: use #rrggbb or (r, g, b) with values 0-255")
+
+
+def to_hex(rgb) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A colour at a point: x, y in the input photo's pixels; size: the patch's side in
+    working-size pixels. Checked on creation (colour, size); the point is checked against
+    each photo it is used on."""
+
+    x: float
+    y: float
+    color: str | tuple[int, int, int]
+    size: int = DEFAULT_SIZE
+
+    def __post_init__(self) -> None:
+        for name in ("x", "y"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ColorganError(f"hint {name}={v!r}: must be a number (pixels)")
+        parse_color(self.color)
+        if isinstance(self.size, bool) or not isinstance(self.size, int):
+            raise ColorganError(f"hint size={self.size!r}: must be a whole number of pixels")
+        if not 1 <= self.size <= MAX_SIZE:
+            raise ColorganError(f"hint size={self.size}: must be between 1 and {MAX_SIZE}")
+
+    @property
+    def rgb(self) -> tuple[int, int, int]:
+        return parse_color(self.color)
+
+    @classmethod
+    def parse(cls, value) -> Hint:
+        """A Hint, a dict {"x", "y", "color"[, "size"]} (JSON, REST) or the command line's
+        "X,Y,#RRGGBB[,SIZE]"."""
+        if isinstance(value, Hint):
+            return value
+        if isinstance(value, dict):
+            unknown = set(value) - {"x", "y", "color", "size"}
+            missing = {"x", "y", "color"} - set(value)
+            if unknown or missing:
+                what = f"unknown keys {sorted(unknown)}" if unknown else f"no {sorted(missing)}"
+                raise ColorganError(f"hint {value!r}: {what}; use x, y, color and size")
+            return cls(value["x"], value["y"], value["color"], value.get("size", DEFAULT_SIZE))
+        if isinstance(value, str):
+            return _parse_text(value)
+        raise ColorganError(f"hint {value!r}: use Hint(x, y, color) or a dict")
+
+
+def _parse_text(text: str) -> Hint:
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) not in (3, 4):
+        raise ColorganError(f"--hint {text!r}: use X,Y,#RRGGBB or X,Y,#RRGGBB,SIZE")
+    try:
+        x, y = float(parts[0]), float(parts[1])
+        size = int(parts[3]) if len(parts) == 4 else DEFAULT_SIZE
+    except ValueError:
+        raise ColorganError(f"--hint {text!r}: X, Y and SIZE must be numbers") from None
+    return Hint(int(x) if x.is_integer() else x, int(y) if y.is_integer() else y, parts[2], size)
+
+
+def parse_hints(values) -> tuple[Hint, ...]:
+    """None, one hint or a list of hints (Hint, dict or "X,Y,#RRGGBB[,SIZE]") -> tuple."""
+    if values is None:
+        return ()
+    if isinstance(values, (Hint, dict, str)):
+        values = [values]
+    return tuple(Hint.parse(v) for v in values)
+
+
+def read_hints_file(path: str | Path) -> tuple[Hint, ...]:
+    """A JSON file holding a list of {"x", "y", "color", "size"} objects."""
+    path = Path(path).expanduser()
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise ColorganError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise ColorganError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(data, list):
+        raise ColorganError(f"{path}: must hold a list of {{x, y, color, size}} objects")
+    try:
+        return parse_hints(data)
+    except ColorganError as exc:
+        raise ColorganError(f"{path}: {exc}") from None
+
+
+def hint_ab(hints: tuple[Hint, ...]) -> torch.Tensor:
+    """(N, 2) normalised ab of the hints' colours."""
+    rgb = torch.tensor([h.rgb for h in hints], dtype=torch.float32) / 255.0
+    lab = color.rgb_to_lab(rgb.T[None, :, :, None])  # (1, 3, N, 1)
+    return color.normalize_ab(lab[0, 1:, :, 0]).T
+
+
+class HintOutside(ColorganError):
+    """A hint's point lies outside the photo it is used on."""
+
+
+def check_inside(hints: tuple[Hint, ...], full: tuple[int, int]) -> None:
+    height, width = full
+    for h in hints:
+        if not (0 <= h.x < width and 0 <= h.y < height):
+            raise HintOutside(
+                f"hint at ({h.x}, {h.y}) is outside the image ({width}x{height} pixels)"
+            )
+
+
+def hint_map(hints: tuple[Hint, ...], full: tuple[int, int], work: tuple[int, int]):
+    """(3, h, w) hint map at the working shape `work` for a photo of shape `full` (later
+    hints win where patches overlap); a hint outside the photo is a ColorganError."""
+    check_inside(hints, full)
+    out = torch.zeros(3, *work)
+    if not hints:
+        return out
+    for hint, ab in zip(hints, hint_ab(hints), strict=True):
+        col, row = to_working(hint.x, hint.y, full, work)
+        top, left = row - (hint.size - 1) // 2, col - (hint.size - 1) // 2
+        rows = slice(max(top, 0), max(top + hint.size, 0))
+        cols = slice(max(left, 0), max(left + hint.size, 0))
+        out[:2, rows, cols] = ab[:, None, None]
+        out[2, rows, cols] = 1.0
+    return out
+
+
+def reference_rgb(src) -> torch.Tensor:
+    """The reference photo (path, PIL image, array or Photo) as sRGB (3, h, w) in [0, 1]
+    with its long side at most REFERENCE_SIDE; an unreadable one is a ColorganError naming
+    it (the images module's policy: alpha over white)."""
+    if isinstance(src, (str, Path)):
+        try:
+            im = images.open_rgb(src, min_short=REFERENCE_SIDE)
+        except ColorganError as exc:
+            raise ColorganError(f"reference {exc}") from None
+    elif isinstance(src, Image.Image):
+        im = images.to_rgb8(src)
+    else:
+        photo = images.read_image(src)
+        px = photo.pixels
+        scale = {np.dtype(np.uint8): 1, np.dtype(np.uint16): 1 / 257}.get(px.dtype, 255)
+        px = np.clip(px.astype(np.float32) * scale + 0.5, 0, 255).astype(np.uint8)
+        im = Image.fromarray(px).convert("RGB")
+    im.thumbnail((REFERENCE_SIDE, REFERENCE_SIDE), Image.Resampling.BICUBIC)
+    arr = np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255.0
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def reference_vector(src, bins) -> torch.Tensor:
+    """(Q + 1,): the reference's ab histogram over bins (colorgan.core.abbins) and flag 1."""
+    _, ab = color.rgb_to_l_ab(reference_rgb(src)[None])
+    hist = torch.as_tensor(bins.histogram(ab[0]), dtype=torch.float32).reshape(-1)
+    return torch.cat([hist, torch.ones(1)])
+
+
+@dataclass(frozen=True)
+class Guide:
+    """Hints and reference of one photo (or clip), validated; empty = automatic colour."""
+
+    hints: tuple[Hint, ...] = ()
+    reference: torch.Tensor | None = None  # (Q + 1,)
+
+    def __bool__(self) -> bool:
+        return bool(self.hints) or self.reference is not None
+
+
+def batch(items, shape, colorizer) -> tuple:
+    """(hint maps (B,3,h,w) or None, references (B,Q+1) or None) for [(full shape, Guide
+    or None)] at working shape `shape`; None where no photo has any (automatic colour)."""
+    if not any(g for _, g in items):
+        return None, None
+    hints = torch.stack([hint_map(g.hints if g else (), full, shape[-2:]) for full, g in items])
+    refs = None
+    if any(g is not None and g.reference is not None for _, g in items):
+        zero = torch.zeros(colorizer.bins.Q + 1)
+        refs = torch.stack(
+            [g.reference if g and g.reference is not None else zero for _, g in items]
+        )
+    return hints, refs

@@ -1,0 +1,113 @@
+"""From a model reference to a network the Colorizer can run: a torch module, or an ONNX
+Runtime session (colorgan.pipeline.export.OnnxGenerator) with the same contract.
+
+    model = load_model("default")            # backend "auto": ONNX Runtime on the CPU
+    model.network, model.config, model.size_multiple, model.device, model.backend
+
+The reference is resolved once by colorgan.io.modelfile.resolve_model ("default" is checked
+against its SHA-256 there, once per load: the ONNX cache reuses that digest as its key).
+Weights come only through safetensors or ONNX: loading a model never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from safetensors.torch import load_file
+
+from colorgan.core import config as config_mod
+from colorgan.core.devices import resolve_device
+from colorgan.core.errors import ColorganError
+from colorgan.io import modelfile
+from colorgan.io.cache import cache_dir
+from colorgan.models import generator_from_config
+
+BACKENDS = ("auto", "torch", "onnx")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    network: Callable  # (B,1,H,W) [, hint, ref] -> the generator's output
+    config: config_mod.Config
+    size_multiple: int
+    device: torch.device
+    backend: str  # "torch" or "onnx"
+    ref: modelfile.ModelRef
+
+
+def load_generator(ref, device: str | torch.device = "cpu"):
+    """(torch generator in eval mode, Config) from any safetensors model reference."""
+    ref = modelfile.resolve_model(ref)
+    if ref.kind != "safetensors":
+        raise ColorganError(f"{ref.label}: an ONNX file has no torch weights; pass the run dir")
+    cfg = modelfile.read_generator_config(ref.path)
+    generator = generator_from_config(cfg.model, cfg.data.size, load_pretrained=False)
+    state = load_file(str(ref.path))
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    try:
+        generator.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ColorganError(
+            f"{ref.path}: weights do not fit {cfg.model.generator} ({exc})"
+        ) from None
+    return generator.to(resolve_device(device)).eval(), cfg
+
+
+def choose_backend(backend: str, device: str | torch.device, ref: modelfile.ModelRef):
+    """(backend, device): "auto" = ONNX Runtime on the CPU when onnxruntime is installed
+    (measured 3-5x faster there, benchmarks/backends.py), torch on CUDA; an .onnx file runs
+    in ONNX Runtime on the CPU ("auto" device included)."""
+    if backend not in BACKENDS:
+        raise ColorganError(f"backend={backend!r}; valid: {', '.join(BACKENDS)}")
+    if ref.kind == "onnx":
+        if str(device) not in ("auto", "cpu") or backend == "torch":
+            raise ColorganError(f"{ref.label}: an ONNX model runs in ONNX Runtime on the CPU")
+        return "onnx", torch.device("cpu")
+    device = resolve_device(device)
+    if backend == "onnx" and device.type != "cpu":
+        raise ColorganError("backend onnx runs on the CPU; use --backend torch with CUDA")
+    if backend == "auto":
+        onnx_ok = importlib.util.find_spec("onnxruntime") is not None
+        backend = "onnx" if device.type == "cpu" and onnx_ok else "torch"
+    return backend, device
+
+
+def load_model(ref="default", backend: str = "auto", device="auto") -> LoadedModel:
+    """Any model reference -> LoadedModel on the chosen backend (see choose_backend)."""
+    ref = modelfile.resolve_model(ref)
+    backend, device = choose_backend(backend, device, ref)
+    if backend == "onnx":
+        net = onnx_generator(ref)
+        return LoadedModel(net, net.config, net.size_multiple, device, backend, ref)
+    net, cfg = load_generator(ref, device)
+    return LoadedModel(net, cfg, modelfile.size_multiple(net), device, backend, ref)
+
+
+def onnx_generator(ref, opset: int | None = None):
+    """An OnnxGenerator for an .onnx file, or for a torch model: exported on first use and
+    kept in cache_dir("onnx") under the SHA-256 of its weights file (an export takes
+    seconds; a cached one loads in well under one)."""
+    from colorgan.pipeline import export  # onnx and onnxruntime: the [onnx] extra
+
+    ref = modelfile.resolve_model(ref)
+    if ref.kind == "onnx":
+        return export.OnnxGenerator(ref.path)
+    opset = opset or export.DEFAULT_OPSET
+    name = f"{ref.digest()[:32]}-opset{opset}-torch{torch.__version__}.onnx"
+    cache = cache_dir("onnx") / name
+    if cache.is_file():
+        return export.OnnxGenerator(cache)
+    generator, cfg = load_generator(ref)
+    exported = export.to_onnx(generator, cfg, opset).model
+    try:  # write-and-rename: two colorize processes may export at once
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.tmp-{os.getpid()}")
+        tmp.write_bytes(exported)
+        os.replace(tmp, cache)
+    except OSError:  # a read-only home only costs the next run another export
+        pass
+    return export.OnnxGenerator(exported)
