@@ -29,8 +29,7 @@ from colorgan.core.devices import resolve_device
 from colorgan.core.errors import ColorganError
 from colorgan.evaluation import evaluate as eval_mod
 from colorgan.evaluation.report import plot_curves, suite_markdown
-from colorgan.io import modelfile
-from colorgan.io.atomic import atomic_write_text
+from colorgan.io import atomic, modelfile
 from colorgan.pipeline.loading import load_model
 from colorgan.training import data as data_mod
 from colorgan.training import train as train_mod
@@ -324,7 +323,7 @@ def write_commands(out: Path, runs: list[Run], args) -> None:
         "",
         "`eval_files.txt` lists the held-out images evaluated, one path a line.",
     ]
-    (out / "commands.md").write_text("\n".join(lines) + "\n")
+    atomic.write_text(out / "commands.md", "\n".join(lines) + "\n")
 
 
 # --- command line ------------------------------------------------------------------------------
@@ -417,10 +416,10 @@ def run_cli(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     plan = make_plan(args)
-    atomic_write_text(out / "plan.json", json.dumps(plan, indent=1) + "\n")
+    atomic.write_text(out / "plan.json", json.dumps(plan, indent=1) + "\n")
     runs = build_runs(args, plan["steps"])
     files, split, _ = held_out_images(runs, args.eval_data)  # before training: fail early
-    (out / "eval_files.txt").write_text("".join(f"{f}\n" for f in files))
+    atomic.write_text(out / "eval_files.txt", "".join(f"{f}\n" for f in files))
     write_commands(out, runs, args)
     status = train_all(runs)
     report, plots = evaluate_suite(args, runs, status, files, split)
@@ -442,6 +441,6 @@ def run_cli(args) -> int:
         "batch_size": runs[0].cfg.train.batch_size,
         "speed_steps": SPEED_STEPS,
     }
-    (out / "report.md").write_text(suite_markdown(suite, rows, report, plots))
+    atomic.write_text(out / "report.md", suite_markdown(suite, rows, report, plots))
     print(f"report: {out / 'report.md'}")
     return 0

@@ -5,6 +5,7 @@ with the Agg backend: no display needed)."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 from torchvision.utils import make_grid
+
+from colorgan.io import atomic
 
 # column key -> (table header, better): the order of the table
 COLUMNS = {
@@ -53,7 +56,9 @@ def save_grid(path: Path, columns: list[tuple[str, torch.Tensor]], n: int) -> No
     for i, (label, _) in enumerate(columns):
         text = label if len(label) * 6 <= cell_w else label[: max(1, cell_w // 6 - 1)] + "~"
         draw.text((PAD + i * cell_w, 1), text, fill="black")
-    canvas.save(path)
+    png = io.BytesIO()
+    canvas.save(png, format="PNG")
+    atomic.write_bytes(path, png.getbuffer())
 
 
 def plot_curves(
@@ -92,7 +97,9 @@ def plot_curves(
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    png = io.BytesIO()
+    fig.savefig(png, dpi=100, format="png")
+    atomic.write_bytes(path, png.getbuffer())
     plt.close(fig)
     return True
 
@@ -205,13 +212,14 @@ def markdown(report: dict, title: str = "colorgan evaluation") -> str:
 def write_outputs(out_dir: Path, report: dict) -> None:
     rows = report["rows"]
     body = {k: v for k, v in report.items() if k != "rows"}
-    (out_dir / "report.json").write_text(json.dumps(_json_safe(body), indent=1) + "\n")
-    (out_dir / "report.md").write_text(markdown(report))
+    atomic.write_text(out_dir / "report.json", json.dumps(_json_safe(body), indent=1) + "\n")
+    atomic.write_text(out_dir / "report.md", markdown(report))
     keys = list(dict.fromkeys(k for r in rows for k in r))
-    with (out_dir / "per_image.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic.write_text(out_dir / "per_image.csv", table.getvalue())
 
 
 def suite_markdown(suite: dict, rows: list[tuple], report: dict, plots: list[str]) -> str:

@@ -7,10 +7,10 @@ What the file holds and how it is checked: colorgan.pipeline.export.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from colorgan.core.errors import ColorganError
+from colorgan.io import atomic
 from colorgan.pipeline.export import DEFAULT_OPSET, ExportReport, to_onnx
 from colorgan.pipeline.loading import load_generator
 
@@ -24,9 +24,11 @@ def export_file(model, out, opset: int = DEFAULT_OPSET, force: bool = False) -> 
         raise ColorganError(f"-o {out}: folder {out.parent} does not exist")
     generator, cfg = load_generator(model)
     report = to_onnx(generator, cfg, opset)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(report.model)
-    os.replace(tmp, out)
+    try:
+        atomic.write_bytes(out, report.model, overwrite=force)
+    except atomic.TargetExists:  # appeared while it was exported
+        message = f"{out} exists; choose another -o or pass --force to replace it"
+        raise ColorganError(message) from None
     return report
 
 

@@ -42,7 +42,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from colorgan.core.errors import ColorganError
-from colorgan.io import imagemeta
+from colorgan.io import atomic, imagemeta
 
 log = logging.getLogger(__name__)
 
@@ -295,25 +295,21 @@ def output_suffix(src: Path, fmt: str) -> str:
     return {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg"}[fmt]
 
 
-def _place(tmp: Path, path: Path, overwrite: bool) -> None:
-    """Move the finished temp file to its name. Without overwrite, a hard link: it fails if
-    the name appeared meanwhile (say, another run), so nothing is ever clobbered."""
-    if overwrite:
-        os.replace(tmp, path)
-        return
+def encode_image(image: Image.Image, path: Path, fmt: str, options: dict) -> memoryview:
+    """The file's bytes, encoded in memory: Pillow writes some formats (JPEG) to a real
+    file with unchecked write() calls; io.atomic writes these bytes checked."""
+    buf = io.BytesIO()
     try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise
-    except OSError:  # no hard links on this filesystem (FAT, some shares): check, rename
-        if path.exists():
-            raise FileExistsError(path) from None
-        os.replace(tmp, path)
+        image.save(buf, format=fmt, **options)
+    except (OSError, ValueError) as exc:  # Pillow raises ValueError for some bad metadata
+        raise ColorganError(f"{path}: cannot write ({exc})") from None
+    return buf.getbuffer()
 
 
 def write_image(path: str | Path, image: Image.Image, overwrite: bool = False) -> Path:
-    """Save with the metadata in image.info; atomic (temp file + rename), never clobbering an
-    existing file unless overwrite. JPEG/BMP cannot hold alpha: it is dropped with a warning."""
+    """Save with the metadata in image.info; checked and atomic (colorgan.io.atomic), never
+    clobbering an existing file unless overwrite. JPEG/BMP cannot hold alpha: it is dropped
+    with a warning."""
     path = Path(path)
     fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -336,14 +332,9 @@ def write_image(path: str | Path, image: Image.Image, overwrite: bool = False) -
         if image.info.get(key) and fmt != "BMP":
             kwargs[key] = image.info[key]
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    data = encode_image(image, path, fmt, kwargs)
     try:
-        image.save(tmp, format=fmt, **kwargs)
-        _place(tmp, path, overwrite)
-    except FileExistsError:
+        atomic.write_bytes(path, data, overwrite=overwrite)
+    except atomic.TargetExists:
         raise ColorganError(f"{path}: exists (use --overwrite to replace it)") from None
-    except (OSError, ValueError) as exc:  # Pillow raises ValueError for some bad metadata
-        raise ColorganError(f"{path}: cannot write ({exc})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

@@ -6,18 +6,18 @@ a generator file) to that file. Nothing is unpickled, so loading a model never r
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import safetensors.torch
 import torch
 import yaml
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 from torch import nn
 
 from colorgan.core import config as config_mod
 from colorgan.core.errors import ColorganError
+from colorgan.io import atomic
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_MODEL = ASSETS / "default_model.safetensors"
@@ -37,10 +37,17 @@ def save_generator(path: Path, generator: nn.Module, cfg, dtype: torch.dtype | N
     tensors = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
     if dtype is not None:
         tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
-    meta = {CONFIG_META_KEY: cfg.to_yaml(), "format": FORMAT}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    atomic.write_bytes(path, safetensors_bytes(tensors, generator_metadata(cfg)), durable=True)
+
+
+def generator_metadata(cfg) -> dict[str, str]:
+    """What makes a generator file self-describing: the config that rebuilds it."""
+    return {CONFIG_META_KEY: cfg.to_yaml(), "format": FORMAT}
+
+
+def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> bytes:
+    """A safetensors file in memory, for io.atomic to write checked."""
+    return safetensors.torch.save(tensors, metadata=metadata)
 
 
 def resolve_generator_file(path: str | Path) -> Path:

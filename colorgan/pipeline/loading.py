@@ -12,7 +12,6 @@ Weights come only through safetensors or ONNX: loading a model never unpickles a
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,7 +21,7 @@ from safetensors.torch import load_file
 from colorgan.core import config as config_mod
 from colorgan.core.devices import resolve_device
 from colorgan.core.errors import ColorganError
-from colorgan.io import modelfile
+from colorgan.io import atomic, modelfile
 from colorgan.io.cache import cache_dir
 from colorgan.models import generator_from_config
 
@@ -103,11 +102,9 @@ def onnx_generator(ref, opset: int | None = None):
         return export.OnnxGenerator(cache)
     generator, cfg = load_generator(ref)
     exported = export.to_onnx(generator, cfg, opset).model
-    try:  # write-and-rename: two colorize processes may export at once
+    try:  # checked write-and-rename: two colorize processes may export at once
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.name}.tmp-{os.getpid()}")
-        tmp.write_bytes(exported)
-        os.replace(tmp, cache)
-    except OSError:  # a read-only home only costs the next run another export
+        atomic.write_bytes(cache, exported)
+    except (OSError, ColorganError):  # a read-only or full home costs the next run an export
         pass
     return export.OnnxGenerator(exported)
