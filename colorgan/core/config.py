@@ -81,6 +81,7 @@ class TrainConfig:
     log_every: int = 10
     sample_every: int = 200
     ckpt_every: int = 200
+    ckpt_minutes: float = 10.0  # also checkpoint at least this often (0: by steps only)
     keep_checkpoints: int = 3
     val_batches: int = 8  # validation batches at each epoch end
 
@@ -241,6 +242,7 @@ def validate(cfg: Config) -> None:
         (cfg.train.log_every >= 1 and cfg.train.ckpt_every >= 1, "*_every must be >= 1"),
         (cfg.train.sample_every >= 1, "train.sample_every must be >= 1"),
         (cfg.train.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1"),
+        (cfg.train.ckpt_minutes >= 0, "train.ckpt_minutes must be >= 0 (0 = by steps only)"),
     ]
     for ok, message in checks:
         if not ok:

@@ -35,6 +35,7 @@ from tqdm import tqdm
 from colorgan.core.color import rgb_to_lab
 from colorgan.core.config import DataConfig
 from colorgan.core.errors import ColorganError
+from colorgan.io import atomic
 from colorgan.io.images import DECODE_ERRORS, IMAGE_EXTENSIONS  # one list of what counts as a photo
 
 log = logging.getLogger(__name__)
@@ -214,10 +215,8 @@ def scan_chroma(files: Sequence[Path], cache: Path | None = None) -> dict[Path, 
     keep = {stamps[f]: known[stamps[f]] for f in stamps if stamps[f] in known}  # drop the gone
     try:  # write-and-rename: ranks of a distributed run may scan the same folder at once
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(keep))
-        tmp.replace(cache)
-    except OSError as exc:  # a read-only home only costs the next run a rescan
+        atomic.write_text(cache, json.dumps(keep))
+    except (OSError, ColorganError) as exc:  # a read-only home only costs the next run a rescan
         log.debug("chroma cache not written to %s: %s", cache, exc)
     found.update(gone)
     return {f: found[f] if f in found else known[stamps[f]] for f in map(Path, files)}

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +22,7 @@ import torch
 
 from colorgan.core import config as config_mod
 from colorgan.core.errors import ColorganError
-from colorgan.io import modelfile
-from colorgan.io.atomic import atomic_write_text
+from colorgan.io import atomic, modelfile
 from colorgan.training import checkpoint as ckpt_mod
 from colorgan.training import distributed
 from colorgan.training.distributed import unwrap
@@ -32,24 +33,23 @@ log = logging.getLogger(__name__)
 def start(cfg, out: Path, resume: bool, parts) -> int:
     """Step to start from: 0 for a new run, the saved step when resuming. Every rank checks
     and loads; only rank 0 writes."""
-    latest = modelfile.latest_checkpoint(out)
     if not resume:
-        if latest is not None or (out / modelfile.GENERATOR_FILE).exists():
+        if ckpt_mod.candidates(out) or (out / modelfile.GENERATOR_FILE).exists():
             raise ColorganError(
                 f"{out} already holds a run; pass --resume to continue it or choose another --out"
             )
         if parts.dist.is_main:
             out.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(out / "config.yaml", cfg.to_yaml())
+            atomic.write_text(out / "config.yaml", cfg.to_yaml())
         parts.extra["pretrain_steps"] = config_mod.pretrain_steps(cfg)
         return 0
-    if latest is None:
-        raise ColorganError(f"nothing to resume in {out}: no complete checkpoint")
-    saved = ckpt_mod.load_checkpoint(latest, _modules(parts), _optimizers(parts))
+    ckpt, saved, skipped = ckpt_mod.load_newest(out, _modules(parts), _optimizers(parts))
     step = int(saved["step"])
+    if skipped:  # one line: which checkpoint, and why the newer ones were not used
+        log.warning("resuming from %s (step %d); skipped %s", ckpt, step, "; ".join(skipped))
     parts.extra["pretrain_steps"] = _switch_step(cfg, step, saved.get("pretrain_steps"))
     if parts.dist.is_main:  # the run's config says what it is now (e.g. more train.steps)
-        atomic_write_text(out / "config.yaml", cfg.to_yaml())
+        atomic.write_text(out / "config.yaml", cfg.to_yaml())
     _restore_rng(saved, parts, step)
     for name, scaler in parts.scalers.items():
         if f"scaler_{name}" in saved:
@@ -60,6 +60,31 @@ def start(cfg, out: Path, resume: bool, parts) -> int:
             step, step * cfg.train.batch_size, saved.get("world_size", 1), parts.dist.world,
         )  # fmt: skip
     return step
+
+
+class CheckpointSchedule:
+    """When the loop checkpoints: every train.ckpt_every steps, but at most half a run apart
+    (a run shorter than ckpt_every was lost whole to a kill), at least every
+    train.ckpt_minutes, and at the last step. Under torchrun the clock is compared at
+    log steps, which every rank reaches together, and any rank's clock decides for all,
+    since a checkpoint is a collective."""
+
+    def __init__(self, train_cfg, distributed_run: bool) -> None:
+        self.every = max(1, min(train_cfg.ckpt_every, math.ceil(train_cfg.steps / 2)))
+        self.steps = train_cfg.steps
+        self.seconds = train_cfg.ckpt_minutes * 60.0
+        self.sync_every = train_cfg.log_every if distributed_run else 1
+        self.last = time.monotonic()
+
+    def due(self, step: int) -> bool:
+        if step % self.every == 0 or step == self.steps:
+            return True
+        if self.seconds <= 0 or step % self.sync_every:
+            return False
+        return distributed.any_over_ranks(time.monotonic() - self.last >= self.seconds)
+
+    def saved(self) -> None:
+        self.last = time.monotonic()
 
 
 def _switch_step(cfg, step: int, saved: int | None) -> int:

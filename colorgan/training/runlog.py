@@ -3,6 +3,7 @@ a JSON-lines log (read by `colorgan experiments` for its curves) and the progres
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -12,6 +13,29 @@ from torchvision.utils import make_grid, save_image
 from tqdm import tqdm
 
 from colorgan.core.color import output_to_rgb, rgb_to_l_ab
+from colorgan.io import atomic
+
+
+def keep_log_until(path: Path, step: int) -> None:
+    """A (re)started run's log: only the records of steps up to the one it starts from, so
+    the steps a killed run logged after its last checkpoint do not appear twice (and a new
+    run into a folder where a run died before its first checkpoint starts empty). A line
+    cut off by the kill is dropped with them."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if (
+            isinstance(record, dict)
+            and isinstance(record.get("step"), int)
+            and record["step"] <= step
+        ):
+            kept.append(line + "\n")
+    atomic.write_text(path, "".join(kept))
 
 
 class RunLog:
@@ -22,7 +46,10 @@ class RunLog:
         self.bar = tqdm(
             total=total, initial=initial, unit="step", disable=not enabled, dynamic_ncols=True
         )
-        self.jsonl = (out_dir / "log.jsonl").open("a") if enabled else None
+        self.jsonl = None
+        if enabled:
+            keep_log_until(out_dir / "log.jsonl", initial)
+            self.jsonl = (out_dir / "log.jsonl").open("a")
 
     def scalars(self, step: int, values: dict[str, float], prefix: str = "train") -> None:
         if not self.enabled:
@@ -55,7 +82,9 @@ class RunLog:
         grid = make_grid(rows, nrow=3, padding=2, pad_value=1.0)
         self.writer.add_image("samples", grid, step)
         (self.out_dir / "samples").mkdir(exist_ok=True)
-        save_image(grid, self.out_dir / "samples" / f"step_{step:08d}.png")
+        png = io.BytesIO()
+        save_image(grid, png, format="png")
+        atomic.write_bytes(self.out_dir / "samples" / f"step_{step:08d}.png", png.getbuffer())
 
     def close(self) -> None:
         self.bar.close()

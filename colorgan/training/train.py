@@ -293,6 +293,7 @@ def _loop(parts, loader, val_loader, fixed, runlog, out, step) -> None:
     # the ranks; so the global step alone is the data position, for any number of processes.
     batches = epochs(loader, start_step=step)
     epoch = None
+    schedule = resume_mod.CheckpointSchedule(cfg, parts.dist.active)
     while step < cfg.steps:
         t_wait = time.perf_counter()
         new_epoch, rgb = next(batches)
@@ -311,8 +312,9 @@ def _loop(parts, loader, val_loader, fixed, runlog, out, step) -> None:
         if step % cfg.sample_every == 0:
             generator = unwrap(parts.generator)
             runlog.samples(step, generator, fixed.to(parts.device), parts.cfg.model.color_space)
-        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+        if schedule.due(step):
             resume_mod.save(parts, out, step)
+            schedule.saved()
     _validate_and_log(parts, val_loader, runlog, step, epoch)
 
 
