@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,12 +31,14 @@ from colorgan.interfaces.videofile import (
     CONTAINERS,
     Writer,
     batches,
+    check_written,
     frames,
+    missing_frames,
     open_input,
     output_path,
     reason,
 )
-from colorgan.io import images
+from colorgan.io import atomic, images
 from colorgan.pipeline import steps
 from colorgan.pipeline.colorizer import Colorizer
 from colorgan.pipeline.guidance import check_inside
@@ -71,6 +72,7 @@ class VideoResult:
     shots: int  # scenes found (cuts + 1); 0 without the stabiliser, which finds them
     measure_seconds: float = 0.0  # part of `seconds` spent measuring flicker (--report)
     report: dict | None = None
+    shortfall: str | None = None  # what is missing from the input (see missing_frames)
 
     @property
     def fps(self) -> float:
@@ -88,14 +90,14 @@ def _lightness(frame) -> np.ndarray:
     return steps.lightness(images.Photo(rgb))
 
 
-def _encode_all(container, vstream, writer: Writer, colour: SequenceColorizer, src, batch) -> int:
+def _encode_all(container, vstream, writer, colour, src, batch, damaged=None) -> int:
     total = vstream.frames or None
     bar = tqdm(total=total, unit="frame", desc=src.name, file=sys.stderr, disable=None)
     count, next_pts = 0, 0
     rate = vstream.average_rate or vstream.guessed_rate or Fraction(25)
     default_step = max(1, round(1 / (rate * vstream.time_base)))  # one frame, in time_base
     with bar:
-        for chunk in batches(frames(container, vstream, writer), batch):
+        for chunk in batches(frames(container, vstream, writer, damaged), batch):
             Ls = [_lightness(f) for f in chunk]
             if any(L.shape != (writer.video.height, writer.video.width) for L in Ls):
                 raise ColorganError(f"{src}: the frame size changes mid-video; not supported")
@@ -118,8 +120,6 @@ def colorize_video(src, dst, colorizer, options: VideoOptions | None = None) -> 
     dst = output_path(src, Path(dst), options.overwrite)
     guide = colorizer.guide(options.hints, options.reference)  # bad ones: before any work
     container, vstream = open_input(src)
-    tmp = dst.with_name(f".{dst.stem}.partial-{os.getpid()}{dst.suffix}")
-    writer = None
     try:
         ctx = vstream.codec_context
         check_inside(guide.hints, (ctx.height, ctx.width))
@@ -133,26 +133,42 @@ def colorize_video(src, dst, colorizer, options: VideoOptions | None = None) -> 
         raise
     start = time.perf_counter()
     try:
-        writer = Writer(tmp, CONTAINERS[dst.suffix.lower()], container, vstream, options.crf)
-        count = _encode_all(container, vstream, writer, colour, src, options.batch)
-        writer.close()
-        if dst.exists() and not options.overwrite:  # appeared while we worked
-            raise ColorganError(f"{dst}: exists (--overwrite replaces it)")
-        os.replace(tmp, dst)
-    except av.FFmpegError as exc:
-        raise ColorganError(f"{src}: {reason(exc)}") from None
-    except OSError as exc:
-        raise ColorganError(f"{dst}: cannot write ({reason(exc)})") from None
+        count, shortfall = _write(src, dst, container, vstream, colour, options)
     finally:
         container.close()
-        if tmp.exists():  # anything but success: no half-written file stays behind
-            if writer is not None:
-                with contextlib.suppress(av.FFmpegError, OSError, ValueError):
-                    writer.container.close()
-            tmp.unlink()
     seconds = time.perf_counter() - start
     report = colour.meter.summary() if colour.meter is not None else None
-    return VideoResult(dst, count, seconds, colour.shots, colour.measure_seconds, report)
+    result = VideoResult(dst, count, seconds, colour.shots, colour.measure_seconds, report)
+    result.shortfall = shortfall
+    return result
+
+
+def _write(src: Path, dst: Path, container, vstream, colour, options: VideoOptions):
+    """Decode, colour and encode into dst, checked and atomic: an error or Ctrl-C leaves
+    neither the output nor its .partial file. -> (frames, what the input lacked or None)."""
+    writer, damaged = None, []
+    fmt = CONTAINERS[dst.suffix.lower()]
+    try:
+        with atomic.writing(dst, overwrite=options.overwrite, kind="partial") as tmp:
+            try:
+                writer = Writer(tmp, fmt, container, vstream, options.crf)
+                count = _encode_all(container, vstream, writer, colour, src, options.batch, damaged)
+                writer.close()
+            except BaseException:  # close the half-written file before it is removed
+                if writer is not None:
+                    with contextlib.suppress(av.FFmpegError, OSError, ValueError):
+                        writer.container.close()
+                raise
+            end = check_written(tmp, dst, count)
+    except atomic.TargetExists:  # appeared while we worked
+        raise ColorganError(f"{dst}: exists (--overwrite replaces it)") from None
+    except av.FFmpegError as exc:
+        if getattr(exc, "errno", None) in atomic.NO_ROOM:  # the output's disk, not the input
+            raise atomic.failure(dst, exc) from None
+        raise ColorganError(f"{src}: {reason(exc)}") from None
+    except OSError as exc:
+        raise atomic.failure(dst, exc) from None
+    return count, missing_frames(container, vstream, count, end, damaged)
 
 
 # --- command line --------------------------------------------------------------------------
@@ -170,6 +186,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: IN's folder, named <stem>_color.mp4 or the input's container)",
     )
     arg("--overwrite", action="store_true", help="replace an existing output (never the input)")
+    arg(
+        "--allow-truncated",
+        action="store_true",
+        help="exit 0 even when the input ends before its declared length or has damaged "
+        "data (the warning is printed either way)",
+    )
     args_mod.add_model(arg)
     args_mod.add_size(arg, "each frame")
     args_mod.add_tiles(arg)
@@ -236,6 +258,7 @@ def run_cli(args: argparse.Namespace) -> int:
         f"colorized {result.frames} frames into {dst} in {result.seconds:.1f} s "
         f"({result.fps:.1f} frames/s" + (f", {result.shots} shots)" if result.shots else ")")
     )
+    code = truncation_exit(src, result, args.allow_truncated)
     if result.report is not None:
         report = {
             "input": str(src),
@@ -244,6 +267,20 @@ def run_cli(args: argparse.Namespace) -> int:
             "cut_threshold": args.cut_threshold,
             **result.report,
         }
-        report_path.write_text(json.dumps(report, indent=2) + "\n")
+        atomic.write_text(report_path, json.dumps(report, indent=2) + "\n")
         print(report_line(result.report) + f" [{report_path}]")
-    return 0
+    return code
+
+
+def truncation_exit(src: Path, result: VideoResult, allowed: bool) -> int:
+    """Warn about an input that gave fewer frames than it declares; exit code 1 for it
+    unless --allow-truncated (the output, all that could be coloured, is kept)."""
+    if result.shortfall is None:
+        return 0
+    print(
+        f"warning: {src}: {result.shortfall}: the input is truncated or damaged; the output "
+        f"has {result.frames} frames"
+        + ("" if allowed else " (exit code 1; --allow-truncated accepts this)"),
+        file=sys.stderr,
+    )
+    return 0 if allowed else 1

@@ -167,8 +167,9 @@ class Writer:
         self.container.close()
 
 
-def frames(container, vstream, writer: Writer):
-    """Decoded video frames in order; audio packets go to the writer on the way."""
+def frames(container, vstream, writer: Writer, damaged: list | None = None):
+    """Decoded video frames in order; audio packets go to the writer on the way; the time
+    of each damaged packet skipped is appended to `damaged`."""
     audio = [s for s in container.streams.audio if s.index in writer.audio]
     for packet in container.demux(vstream, *audio):
         if packet.stream.index != vstream.index:
@@ -181,8 +182,50 @@ def frames(container, vstream, writer: Writer):
                 f"{float(packet.pts * packet.time_base):.2f} s" if packet.pts is not None else "?"
             )
             log.warning("damaged video data at %s skipped: %s", when, reason(exc))
+            if damaged is not None:
+                damaged.append(when)
             continue
         yield from frames
+
+
+def check_written(path: Path, dst: Path, count: int) -> float:
+    """The finished file holds every frame encoded (FFmpeg reports most write errors, but
+    a file that lost its end must never get the output's name). -> its end, in seconds."""
+    found, end = 0, 0.0
+    try:
+        with av.open(str(path)) as written:
+            for p in written.demux(video=0):
+                if p.size:
+                    found += 1
+                    if p.pts is not None:
+                        end = max(end, float((p.pts + (p.duration or 0)) * p.time_base))
+    except (av.FFmpegError, OSError) as exc:
+        why = reason(exc)
+        raise ColorganError(f"{dst}: cannot write (unreadable after writing: {why})") from None
+    if found != count:
+        raise ColorganError(f"{dst}: cannot write (the file holds {found} of {count} frames)")
+    return end
+
+
+def missing_frames(container, vstream, decoded: int, end: float, damaged: list) -> str | None:
+    """None when the input gave every frame it declares, else a one-line account: frames
+    decoded against the frame count in its header or, for containers that store only a
+    duration (MKV), where the decoded video ends against that duration; damaged packets."""
+    problems = []
+    rate = float(vstream.average_rate or vstream.guessed_rate or 25)
+    if vstream.frames:
+        if decoded < vstream.frames - 1:  # an edit list may hide a frame the header counts
+            problems.append(f"decoded {decoded} of {vstream.frames} frames")
+    elif container.duration:
+        declared = container.duration / av.time_base
+        if declared - end > max(2.0 / rate, 0.02 * declared):  # the last frame's length
+            problems.append(
+                f"decoded {decoded} of about {round(declared * rate)} frames "
+                f"(the video stops at {end:.2f} s of {declared:.2f} s)"
+            )
+    if damaged:
+        problems.append(f"{len(damaged)} damaged packet(s) skipped (first at {damaged[0]})")
+    return "; ".join(problems) or None
 
 
 def batches(frames, size: int):
