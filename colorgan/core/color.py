@@ -11,7 +11,8 @@ Ranges (all tensors are float, shape (..., C, H, W), any batch shape):
   * network RGB     : [-1, 1], C = 3  (the RGB comparison mode: rgb * 2 - 1)
 
 The conversion itself is kornia's (differentiable, runs on CPU and CUDA, checked
-against scikit-image in tests/test_color.py).
+against scikit-image in tests/test_color.py). This module is the reference: the image-size
+path without torch, colorgan.core.fastcolor, is tested against it.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ import torch
 from kornia.color import lab_to_rgb as _kornia_lab_to_rgb
 from kornia.color import rgb_to_lab as _kornia_rgb_to_lab
 
-L_MAX = 100.0
-AB_SCALE = 110.0
+from colorgan.core.fastcolor import AB_SCALE, L_MAX  # defined there: no torch needed for them
 
 COLOR_SPACES = ("lab", "rgb")
 GAMUT_STEPS = 12  # bisection steps on chroma: within 0.03 % of the gamut boundary
