@@ -31,6 +31,7 @@ import numpy as np
 
 from colorgan.core import blocks
 from colorgan.core.blocks import scratch
+from colorgan.core.resample import bilinear_taps
 
 L_MAX = 100.0
 AB_SCALE = 110.0  # network ab in [-1, 1] <-> Lab a, b (the sRGB gamut fits inside +-110)
@@ -269,15 +270,6 @@ def _encode(rgb: np.ndarray, out: np.ndarray) -> None:
     codes = scratch.get("codes", rgb.shape, np.uint16)
     np.copyto(codes, rgb, casting="unsafe")
     np.take(_encode_table(), codes, out=out)
-
-
-def bilinear_taps(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Source indices i0, i1 and weight w1 (of i1) of each output sample, for bilinear
-    resizing with half-pixel centres and clamped edges (torch's align_corners=False, Pillow's
-    and OpenCV's bilinear upsampling agree)."""
-    src = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
-    i0 = np.floor(src).astype(np.intp)
-    return i0, np.minimum(i0 + 1, n_in - 1), (src - i0).astype(np.float32)
 
 
 def _upsampled_rows(ab, rows, taps_y, taps_x, scale, out) -> None:

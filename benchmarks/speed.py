@@ -1,0 +1,173 @@
+"""Speed against fixed floors, each ratio measured side by side in one run: one markdown table.
+
+    python benchmarks/speed.py                       # every section, the default model
+    python benchmarks/speed.py --sections photo,cold --rounds 7
+
+Sections (each row says what it compares and the command that reproduces it):
+  photo  12 MP JPEG end to end in a warm process (read_image, Colorizer.colorize, write_image)
+         against Pillow decoding and encoding the same JPEG (quality 95, as write_image),
+         rounds interleaved; and the CLI's peak memory (VmHWM) on that photo, in a fresh
+         process. Inputs: a colour (RGB) photo-like JPEG and a gray one (a B&W scan).
+  cold   `colorgan colorize photo512.jpg` in a fresh process, ONNX export already cached,
+         against `python -c "import onnxruntime, PIL.Image"`, rounds interleaved, medians.
+Timings are wall seconds, medians of --rounds. On a machine shared with other jobs they move
+with the load (printed); the ratios, measured in alternating rounds, move much less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import peak_rss_mb  # benchmarks/common.py (scripts run from this folder)
+from inference import make_photo
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "castle_clinton_1961.jpg"
+SECTIONS = ("photo", "cold")
+COMMAND = "python benchmarks/speed.py"
+
+
+def row(what: str, ours: float, floor_name: str, floor: float, unit: str, cmd: str) -> None:
+    ratio = f"{ours / floor:.1f}x" if floor else "-"
+    print(f"| {what} | {ours:.2f} {unit} | {floor_name} {floor:.2f} {unit} | {ratio} | `{cmd}` |")
+
+
+def gray_photo(path: Path, size=(4000, 3000)) -> None:
+    """The bundled B&W example scaled to 12 MP, saved as a gray JPEG (a scanned print)."""
+    Image.open(EXAMPLE).convert("L").resize(size, Image.BICUBIC).save(path, quality=92)
+
+
+def interleaved(jobs: dict, rounds: int) -> dict[str, float]:
+    """Median wall seconds of each job, the jobs alternating round by round."""
+    times: dict[str, list[float]] = {name: [] for name in jobs}
+    for _ in range(rounds):
+        for name, job in jobs.items():
+            start = time.perf_counter()
+            job()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+# --- photo: end to end against decode + encode ----------------------------------------------
+
+
+def photo_section(tmp: Path, args) -> None:
+    from colorgan.io import images as imageio
+    from colorgan.pipeline.colorizer import Colorizer
+
+    colorizer = Colorizer.load(args.model, backend=args.backend)
+    for label, make in (("colour", make_photo), ("gray", gray_photo)):
+        src = tmp / f"photo12_{label}.jpg"
+        make(src, 3000, 4000) if make is make_photo else make(src)
+        out = tmp / f"photo12_{label}_color.jpg"
+
+        def floor(src=src):
+            im = Image.open(src)
+            im.load()
+            im.save(io.BytesIO(), "JPEG", quality=95)
+
+        def ours(src=src, out=out):
+            imageio.write_image(out, colorizer.colorize(imageio.read_image(src)), overwrite=True)
+
+        ours()  # warm-up: thread pools, tables, ONNX session
+        t = interleaved({"floor": floor, "ours": ours}, args.rounds)
+        row(
+            f"12 MP {label} JPEG, end to end, warm process",
+            t["ours"], "Pillow decode + encode", t["floor"], "s",
+            f"{COMMAND} --sections photo --rounds {args.rounds}",
+        )  # fmt: skip
+        peak = cli_peak_mb(src, tmp / "cli_out", args)
+        print(f"| 12 MP {label} JPEG, CLI peak memory (VmHWM) | {peak:.0f} MB | - | - | "
+              f"`{COMMAND} --sections photo` |", flush=True)  # fmt: skip
+
+
+CLI_PEAK = """
+import sys
+from colorgan.interfaces.cli import main
+sys.path.insert(0, sys.argv.pop(1))
+from common import peak_rss_mb
+rc = main(sys.argv[1:])
+print("PEAK", peak_rss_mb(), rc)
+"""
+
+
+def cli_peak_mb(src: Path, out: Path, args) -> float:
+    cmd = [sys.executable, "-c", CLI_PEAK, str(Path(__file__).parent), "colorize", str(src)]
+    cmd += ["--out", str(out), "--overwrite", "--model", args.model, "--backend", args.backend]
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    line = next((x for x in run.stdout.splitlines() if x.startswith("PEAK")), None)
+    if run.returncode != 0 or line is None or line.split()[2] != "0":
+        raise SystemExit(f"CLI run failed ({' '.join(cmd)}):\n{run.stdout}\n{run.stderr}")
+    return float(line.split()[1])
+
+
+# --- cold: CLI start to finish against importing its two libraries ----------------------------
+
+
+def cli_script() -> Path:
+    """The `colorgan` console script of this interpreter (not a pyenv shim, whose bash adds
+    ~0.1 s that is not colorgan's)."""
+    script = Path(sys.executable).with_name("colorgan")
+    if not script.is_file():
+        raise SystemExit(f"{script}: no colorgan script beside {sys.executable}; pip install -e .")
+    return script
+
+
+def cold_section(tmp: Path, args) -> None:
+    src = tmp / "photo512.jpg"
+    make_photo(src, 512, 512)
+    cmd = [str(cli_script()), "colorize", str(src), "--out", str(tmp / "cold"), "--overwrite"]
+    cmd += ["--model", args.model, "--backend", args.backend]
+    floor = [sys.executable, "-c", "import onnxruntime, PIL.Image"]
+    subprocess.run(cmd, check=True, capture_output=True)  # caches the ONNX export
+    t = interleaved(
+        {
+            "floor": lambda: subprocess.run(floor, check=True),
+            "ours": lambda: subprocess.run(cmd, check=True, capture_output=True),
+        },
+        args.rounds,
+    )
+    row(
+        "`colorgan colorize photo512.jpg`, cold process, ONNX export cached",
+        t["ours"], '`python -c "import onnxruntime, PIL.Image"`', t["floor"], "s",
+        f"{COMMAND} --sections cold --rounds {args.rounds}",
+    )  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--backend", default="auto", help="auto (the CLI's), torch or onnx")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help=", ".join(SECTIONS))
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    sections = args.sections.split(",")
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        raise SystemExit(f"unknown sections {sorted(unknown)}; valid: {', '.join(SECTIONS)}")
+    print(
+        f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"python {platform.python_version()}; load average at start "
+        f"{os.getloadavg()[0]:.1f}\n\n| measurement | colorgan | floor | ratio | command |\n"
+        "|---|---|---|---|---|",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in sections:
+            {"photo": photo_section, "cold": cold_section}[name](Path(tmp), args)
+    print(f"\nload average at end {os.getloadavg()[0]:.1f}; this process peaked at "
+          f"{peak_rss_mb():.0f} MB")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
