@@ -153,3 +153,10 @@ def test_lightness_matches_the_reference(dtype, channels):
     ours, ref = fastcolor.lightness(px), _kornia_l(px)
     assert ours.dtype == np.float32 and ours.shape == px.shape[:2]
     assert np.abs(ours - ref).max() < L_EXACT
+
+
+def test_rgb_to_lab_matches_the_reference():
+    rgb = np.random.default_rng(4).random((2, 3, 17, 23)).astype(np.float32)
+    rgb[0, :, 0, 0] = 0  # black: the linear segment
+    ref = color.rgb_to_lab(torch.from_numpy(rgb)).numpy()
+    assert np.abs(fastcolor.rgb_to_lab(rgb) - ref).max() < L_EXACT

@@ -38,7 +38,14 @@ AB_SCALE = 110.0  # network ab in [-1, 1] <-> Lab a, b (the sRGB gamut fits insi
 
 # kornia's constants (colorgan.core.color is kornia): D65 white, sRGB primaries.
 WHITE_X, WHITE_Z = 0.95047, 1.08883
-RGB_TO_Y = (0.212671, 0.715160, 0.072169)
+RGB_TO_XYZ = np.array(
+    [
+        [0.412453, 0.357580, 0.180423],
+        [0.212671, 0.715160, 0.072169],
+        [0.019334, 0.119193, 0.950227],
+    ]
+)
+RGB_TO_Y = tuple(RGB_TO_XYZ[1])
 XYZ_TO_RGB = np.array(
     [
         [3.2404813432005266, -1.5371515162713185, -0.4985363261688878],
@@ -123,6 +130,19 @@ def lightness(pixels: np.ndarray) -> np.ndarray:
 
     blocks.parallel(block, blocks.row_blocks(pixels.shape[0], width))
     return out
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB in [0, 1], channels first (..., 3, H, W) -> Lab (..., 3, H, W) float32. For small
+    arrays (the network's RGB-mode output at working size): plain float64 numpy."""
+    lin = srgb_to_linear(np.clip(rgb, 0.0, 1.0))
+    xyz = np.einsum("ij,...jhw->...ihw", RGB_TO_XYZ, lin)
+    xyz /= np.array([WHITE_X, 1.0, WHITE_Z])[:, None, None]
+    f = np.where(xyz > Y_KNEE, np.cbrt(np.maximum(xyz, Y_KNEE)), LIN_SLOPE * xyz + F_OFFSET)
+    fx, fy, fz = f[..., 0, :, :], f[..., 1, :, :], f[..., 2, :, :]
+    return np.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], -3).astype(
+        np.float32
+    )
 
 
 # --- Lab -> sRGB, inside the gamut ------------------------------------------------------------
