@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from colorgan.core import resample
+from colorgan.core import resample, tiling
 
 SHAPES = [((37, 53), (8, 11)), ((5, 300), (5, 20)), ((100, 1), (7, 1)), ((9, 9), (20, 30)),
           ((300, 400), (192, 256)), ((1, 1), (3, 2))]  # fmt: skip
@@ -45,12 +45,23 @@ def test_resize_antialiased_of_a_one_pixel_wide_photo_is_not_constant():
     np.testing.assert_allclose(out, [1, 3, 5, 7, 9], atol=0.75)
 
 
-@pytest.mark.parametrize("shape", [(5, 7), (1, 9), (9, 1), (3, 3), (16, 16)])
-@pytest.mark.parametrize("multiple", [1, 4, 16])
-def test_pad_to_multiple_matches_the_torch_loop(shape, multiple):
-    from colorgan.pipeline.colorizer import pad_to_multiple as torch_pad
+def _torch_pad(x: torch.Tensor, bottom: int, right: int) -> torch.Tensor:
+    """The torch padding the Colorizer used: F.pad reflect, repeated while the pad is wider
+    than the image, replicate for 1-pixel sides."""
+    while bottom > 0 or right > 0:
+        h, w = x.shape[-2:]
+        pb, pr = min(bottom, max(h - 1, 1)), min(right, max(w - 1, 1))
+        x = F.pad(x, (0, pr, 0, pb), mode="reflect" if min(h, w) > 1 else "replicate")
+        bottom, right = bottom - pb, right - pr
+    return x
 
+
+@pytest.mark.parametrize("shape", [(5, 7), (1, 9), (9, 1), (3, 3), (16, 16), (1, 1)])
+@pytest.mark.parametrize("pad", [(0, 0), (3, 0), (11, 13), (40, 2)])
+def test_pad_bottom_right_matches_torch(shape, pad):
     x = _planes(shape, 3)[None]
-    ours = resample.pad_to_multiple(x, multiple)
-    assert ours.shape[-2] % multiple == 0 and ours.shape[-1] % multiple == 0
-    np.testing.assert_array_equal(ours, torch_pad(torch.from_numpy(x), multiple).numpy())
+    ours = tiling.pad_bottom_right(x, *pad)
+    assert ours.shape == (1, 2, shape[0] + pad[0], shape[1] + pad[1])
+    np.testing.assert_array_equal(ours, _torch_pad(torch.from_numpy(x), *pad).numpy())
+    zeros = tiling.pad_bottom_right(x, *pad, mode="zeros")
+    assert (zeros[..., shape[0] :, :] == 0).all() and (zeros[..., shape[1] :] == 0).all()

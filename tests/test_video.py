@@ -205,8 +205,8 @@ def test_variable_frame_rate_and_odd_sizes_kept(name, pts, size, codec, model, t
 def frames_and_predictions(path, colorizer):
     with av.open(str(path)) as c:
         Ls = [video._lightness(f) for f in c.decode(video=0)]
-    small = steps.resize(color.normalize_l(torch.from_numpy(np.stack(Ls))[:, None]), (H, W))
-    return color.denormalize_l(small[:, 0]).numpy(), colorizer.predict(small).numpy()
+    small = steps.resize(color.normalize_l(np.stack(Ls))[:, None], (H, W))
+    return color.denormalize_l(small[:, 0]), colorizer.predict(small)
 
 
 def test_scene_cut_restarts_from_the_per_frame_prediction(clips, model):

@@ -17,11 +17,16 @@ path without torch, colorgan.core.fastcolor, is tested against it.
 
 from __future__ import annotations
 
-import torch
-from kornia.color import lab_to_rgb as _kornia_lab_to_rgb
-from kornia.color import rgb_to_lab as _kornia_rgb_to_lab
+from typing import TYPE_CHECKING
 
 from colorgan.core.fastcolor import AB_SCALE, L_MAX  # defined there: no torch needed for them
+
+if TYPE_CHECKING:
+    import torch
+
+# torch and kornia are imported by the functions that need them: the normalisation helpers
+# below are plain arithmetic on numpy arrays too, and the ONNX inference path (numpy only)
+# uses them without paying for importing torch (seconds).
 
 COLOR_SPACES = ("lab", "rgb")
 GAMUT_STEPS = 12  # bisection steps on chroma: within 0.03 % of the gamut boundary
@@ -29,12 +34,16 @@ GAMUT_STEPS = 12  # bisection steps on chroma: within 0.03 % of the gamut bounda
 
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     """sRGB in [0, 1] -> CIE Lab (L in [0, 100]), differentiable."""
-    return _kornia_rgb_to_lab(rgb)
+    from kornia.color import rgb_to_lab as kornia_rgb_to_lab
+
+    return kornia_rgb_to_lab(rgb)
 
 
 def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     """CIE Lab -> sRGB in [0, 1]; colours outside the sRGB gamut are clipped."""
-    return _kornia_lab_to_rgb(lab, clip=True)
+    from kornia.color import lab_to_rgb as kornia_lab_to_rgb
+
+    return kornia_lab_to_rgb(lab, clip=True)
 
 
 def _outside_gamut(rgb: torch.Tensor) -> torch.Tensor:
@@ -46,6 +55,8 @@ def _outside_gamut(rgb: torch.Tensor) -> torch.Tensor:
 def lab_to_rgb_in_gamut(lab: torch.Tensor) -> torch.Tensor:
     """Lab (B,3,H,W) -> sRGB; out-of-gamut pixels keep L and hue and lose just enough chroma
     (bisection on a chroma factor), where clipping RGB would change their lightness."""
+    import torch
+
     rgb = lab_to_rgb(lab)
     bad = _outside_gamut(rgb)
     if not bool(bad.any()):
@@ -91,6 +102,8 @@ def rgb_to_l_ab(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def l_ab_to_rgb(l_norm: torch.Tensor, ab_norm: torch.Tensor) -> torch.Tensor:
     """(network L, network ab) -> sRGB [0, 1] with gamut clipping."""
+    import torch
+
     lab = torch.cat([denormalize_l(l_norm), denormalize_ab(ab_norm)], dim=-3)
     return lab_to_rgb(lab)
 
@@ -101,7 +114,9 @@ def rgb_to_norm(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def norm_to_rgb(x: torch.Tensor) -> torch.Tensor:
-    return ((x + 1.0) / 2.0).clamp(0.0, 1.0)
+    """[-1, 1] -> sRGB [0, 1], clamped (a tensor or a numpy array)."""
+    rgb = (x + 1.0) / 2.0
+    return rgb.clip(0.0, 1.0)
 
 
 def model_target(rgb: torch.Tensor, color_space: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,7 +8,7 @@ Shapes: a plane (H, W) or a stack (..., H, W). Output float32.
                          value, torch 2.14): Pillow, and so this, does not.
   * bilinear           : torch bilinear, align_corners=False, no antialias (clamped edges)
   * area               : torch mode="area" (adaptive average pooling)
-  * pad_to_multiple    : reflect padding bottom/right, repeated while wider than the image
+(Padding is colorgan.core.tiling.pad_bottom_right.)
 """
 
 from __future__ import annotations
@@ -62,17 +62,3 @@ def _area_axis(x: np.ndarray, n_out: int, axis: int) -> np.ndarray:
 def area(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """(..., H, W) -> (..., *shape), each output the mean of its input cells (torch "area")."""
     return _area_axis(_area_axis(x.astype(np.float32, copy=False), shape[0], -2), shape[1], -1)
-
-
-def pad_to_multiple(x: np.ndarray, multiple: int) -> np.ndarray:
-    """Reflect-pad the last two axes at the bottom/right to multiples of `multiple`, repeating
-    the reflection while the pad is wider than the image (edge-replicate for 1-pixel sides),
-    exactly as the torch path's F.pad loop does."""
-    while True:
-        h, w = x.shape[-2:]
-        ph, pw = -h % multiple, -w % multiple
-        if ph == pw == 0:
-            return x
-        mode = "reflect" if min(h, w) > 1 else "edge"
-        pad = [(0, 0)] * (x.ndim - 2) + [(0, min(ph, max(h - 1, 1))), (0, min(pw, max(w - 1, 1)))]
-        x = np.pad(x, pad, mode=mode)

@@ -19,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 
 def tile_starts(length: int, tile: int, stride: int) -> list[int]:
@@ -48,26 +46,27 @@ def ramp(tile: int, overlap: int, rise: bool, fall: bool) -> np.ndarray:
     return weights
 
 
-def pad_bottom_right(x: torch.Tensor, bottom: int, right: int, mode="reflect") -> torch.Tensor:
+def pad_bottom_right(x: np.ndarray, bottom: int, right: int, mode="reflect") -> np.ndarray:
     """(..., H, W) padded by `bottom` rows and `right` columns. "reflect" mirrors the image
-    (repeatedly when the pad is wider than the image, which one reflect pad cannot do; a
-    side of 1 pixel is replicated); "zeros" pads with 0 (hint maps: no hint there)."""
+    without repeating the edge pixel (torch's "reflect"), again and again when the pad is
+    wider than the image (as padding a padded image would); a side of 1 pixel is
+    replicated; "zeros" pads with 0 (hint maps: no hint there)."""
     if bottom == right == 0:
         return x
-    shape = x.shape
-    x = x.reshape(1, -1, *shape[-2:])
+    lead = [(0, 0)] * (x.ndim - 2)
     if mode == "zeros":
-        x = F.pad(x, (0, right, 0, bottom))
-    while mode == "reflect" and (bottom > 0 or right > 0):
+        return np.pad(x, [*lead, (0, bottom), (0, right)])
+    while bottom > 0 or right > 0:
         h, w = x.shape[-2:]
         pb, pr = min(bottom, max(h - 1, 1)), min(right, max(w - 1, 1))
-        x = F.pad(x, (0, pr, 0, pb), mode="reflect" if min(h, w) > 1 else "replicate")
+        kind = "reflect" if min(h, w) > 1 else "edge"
+        x = np.pad(x, [*lead, (0, pb), (0, pr)], mode=kind)
         bottom, right = bottom - pb, right - pr
-    return x.reshape(*shape[:-2], *x.shape[-2:])
+    return x
 
 
 def tiled_predict(
-    predict: Callable[[torch.Tensor], torch.Tensor],
+    predict: Callable[[np.ndarray], np.ndarray],
     l_norm: np.ndarray,
     tile: int,
     stride: int,
@@ -79,10 +78,10 @@ def tiled_predict(
     given to predict after L: (B, 1 + C, tile, tile)."""
     height, width = l_norm.shape
     ph, pw = max(height, tile), max(width, tile)
-    padded = pad_bottom_right(torch.from_numpy(l_norm), ph - height, pw - width).numpy()
+    padded = pad_bottom_right(l_norm, ph - height, pw - width)
     if extra is not None:
-        more = pad_bottom_right(torch.from_numpy(extra), ph - height, pw - width, "zeros")
-        padded = np.concatenate([padded[None], more.numpy()])
+        more = pad_bottom_right(extra, ph - height, pw - width, "zeros")
+        padded = np.concatenate([padded[None], more])
     ys, xs = tile_starts(ph, tile, stride), tile_starts(pw, tile, stride)
     overlap = tile - stride
     wy = {y: ramp(tile, overlap, y > 0, y + tile < ph) for y in ys}
@@ -92,10 +91,8 @@ def tiled_predict(
     coords = [(y, x) for y in ys for x in xs]
     for start in range(0, len(coords), batch):
         chunk = coords[start : start + batch]
-        inputs = torch.from_numpy(
-            np.stack([padded[..., y : y + tile, x : x + tile] for y, x in chunk])
-        )
-        ab = predict(inputs if extra is not None else inputs[:, None]).numpy()
+        inputs = np.stack([padded[..., y : y + tile, x : x + tile] for y, x in chunk])
+        ab = np.asarray(predict(inputs if extra is not None else inputs[:, None]))
         for (y, x), pred in zip(chunk, ab, strict=True):
             weight = np.outer(wy[y], wx[x])
             acc[:, y : y + tile, x : x + tile] += pred * weight

@@ -8,16 +8,18 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import safetensors.torch
-import torch
 import yaml
 from safetensors import SafetensorError, safe_open
-from torch import nn
 
 from colorgan.core import config as config_mod
 from colorgan.core.errors import ColorganError
 from colorgan.io import atomic
+
+if TYPE_CHECKING:  # torch is imported where weights are written: reading needs none
+    import torch
+    from torch import nn
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_MODEL = ASSETS / "default_model.safetensors"
@@ -47,6 +49,8 @@ def generator_metadata(cfg) -> dict[str, str]:
 
 def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> bytes:
     """A safetensors file in memory, for io.atomic to write checked."""
+    import safetensors.torch  # torch: only where weights are written
+
     return safetensors.torch.save(tensors, metadata=metadata)
 
 
@@ -67,7 +71,7 @@ def resolve_generator_file(path: str | Path) -> Path:
 
 def read_generator_config(path: Path):
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:  # metadata only: no torch
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
         raise ColorganError(f"{path}: not a safetensors file ({exc})") from None

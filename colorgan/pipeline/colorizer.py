@@ -32,10 +32,14 @@ the tiles get the reference and no hints (their detail cannot change the colour 
 pass's scale). In "tiles" mode each tile gets the reference and the hints that fall in it, as
 patches of `size` pixels at the photo's own resolution (the tiles' resolution).
 
-Memory: full-size arrays are float32/uint8 numpy, colour conversions run on ~1 MP strips,
-tiles go through the network a few at a time, all under torch.inference_mode.
-The network is any callable with the generator's contract, so an ONNX Runtime session
-(colorgan.pipeline.export.OnnxGenerator) replaces the torch module with no change here.
+Arrays: everything here is numpy (float32 network inputs and outputs, full-size L and the
+uint8 result); colour conversion at full size is colorgan.core.fastcolor (row blocks on both
+cores, no full-size temporaries; in "single" mode ab is upsampled a block at a time while
+composing, never held at full size). The network is any callable with the generator's
+contract: torch tensors in and out (a torch module or a test's stand-in: the arrays go
+through torch for it, under inference_mode), or numpy arrays when it says `numpy_io = True`
+(colorgan.pipeline.onnxrun.OnnxGenerator, ONNX Runtime): then colouring a photo never
+imports torch. forward and predict answer in the kind they are given (tensor or array).
 """
 
 from __future__ import annotations
@@ -43,14 +47,13 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
-from colorgan.core import color, tiling
-from colorgan.core.devices import resolve_device
+from colorgan.core import color, fastcolor, resample, tiling
+from colorgan.core.devices import device_name
 from colorgan.core.errors import ColorganError
 from colorgan.io import images
 from colorgan.pipeline import guidance, steps
@@ -65,7 +68,7 @@ from colorgan.pipeline.steps import (
 
 log = logging.getLogger(__name__)
 
-Network = Callable[..., torch.Tensor]
+Network = Callable  # (B,1,H,W) [, hint, ref] -> output; torch tensors, or numpy if numpy_io
 MODES = ("single", "tiles", "hybrid")
 HEADS = ("ab", "distribution")
 VIVIDNESS_IGNORED = "vividness applies to distribution-head models only; this one ignores it"
@@ -82,7 +85,7 @@ class Colorizer:
         color_space: str = "lab",
         size_multiple: int = 1,
         working_size: int = 256,
-        device: str | torch.device = "cpu",
+        device="cpu",
         tile_batch: int = 4,
         head: str = "ab",
         guided: bool = False,
@@ -99,7 +102,7 @@ class Colorizer:
         self.color_space = color_space
         self.size_multiple = int(size_multiple)
         self.working_size = int(working_size)
-        self.device = resolve_device(device)
+        self.device = device_name(device)  # a string: "cpu", "cuda", "cuda:1"
         self.tile_batch = tile_batch
         self.head = head
         self.guided = bool(guided)  # the network takes (l_norm, hint, ref)
@@ -149,44 +152,54 @@ class Colorizer:
             self._bins = abbins
         return self._bins
 
-    # --- one network pass (tensors) --------------------------------------------------------
+    # --- one network pass (arrays; tensors in -> tensors out) -----------------------------
 
-    @torch.inference_mode()
-    def forward(self, l_norm: torch.Tensor, hint=None, ref=None) -> torch.Tensor:
+    def forward(self, l_norm, hint=None, ref=None):
         """The network's own output for L (B,1,H,W) in [-1,1] (padded to its size multiple
         and cropped back), float32 on the CPU: ab (B,2,H,W), RGB (B,3,H,W) or logits
-        (B,Q,H/2,W/2) for a distribution head. hint (B,3,H,W), ref (B,Q+1): guided only."""
-        x = l_norm.float().to(self.device)
+        (B,Q,H/2,W/2) for a distribution head. hint (B,3,H,W), ref (B,Q+1): guided only.
+        numpy arrays in -> numpy out; torch tensors in -> tensors out."""
+        return _like(self._forward(_array(l_norm), _array(hint), _array(ref)), l_norm)
+
+    def _forward(self, x: np.ndarray, hint=None, ref=None) -> np.ndarray:
         extra = ()
         if self.guided:
-            hint = torch.zeros(len(x), 3, *x.shape[-2:]) if hint is None else hint
-            ref = torch.zeros(len(x), self.bins.Q + 1) if ref is None else ref
-            ref = ref.float().expand(len(x), -1) if ref.ndim == 1 else ref.float()
-            extra = (hint.float().to(self.device), ref.to(self.device))
+            hint = np.zeros((len(x), 3, *x.shape[-2:]), np.float32) if hint is None else hint
+            ref = np.zeros((len(x), self.bins.Q + 1), np.float32) if ref is None else ref
+            ref = np.broadcast_to(ref, (len(x), ref.shape[-1])) if ref.ndim == 1 else ref
+            extra = (hint, np.ascontiguousarray(ref))
         elif hint is not None or ref is not None:
             raise ColorganError(
                 "this model takes no hints or reference (it was trained without guidance)"
             )
+        net = self.network
+        if not getattr(net, "numpy_io", False):
+            net = partial(_torch_call, net, self.device)
         if self.head == "distribution":
-            out = steps.run_padded(self.network, x, self.size_multiple, scale=2, extra=extra)
+            out = steps.run_padded(net, x, self.size_multiple, scale=2, extra=extra)
         else:
             channels = color.out_channels(self.color_space)
-            out = steps.run_padded(self.network, x, self.size_multiple, channels, extra=extra)
-        return out.float().cpu()
+            out = steps.run_padded(net, x, self.size_multiple, channels, extra=extra)
+        return np.asarray(out, np.float32)
 
-    @torch.inference_mode()
-    def predict(self, l_norm, hint=None, ref=None, vividness=None) -> torch.Tensor:
+    def predict(self, l_norm, hint=None, ref=None, vividness=None):
         """Network ab (B,2,H,W) in [-1,1], float32 on the CPU, at the input's size, for
         L (B,1,H,W) in [-1,1]; RGB output -> its ab; logits -> annealed mean at
-        `vividness` (default: the model's temperature), upsampled bilinearly."""
-        out = self.forward(l_norm, hint, ref)
+        `vividness` (default: the model's temperature), upsampled bilinearly.
+        numpy arrays in -> numpy out; torch tensors in -> tensors out."""
+        ab = self._predict(_array(l_norm), _array(hint), _array(ref), vividness)
+        return _like(ab, l_norm)
+
+    def _predict(self, x: np.ndarray, hint=None, ref=None, vividness=None) -> np.ndarray:
+        out = self._forward(x, hint, ref)
         if self.head == "distribution":
-            ab = torch.as_tensor(self.bins.annealed_mean(out, self._temperature(vividness)))
-            return F.interpolate(ab.float(), size=l_norm.shape[-2:], mode="bilinear")
+            ab = np.asarray(self.bins.annealed_mean(out, self._temperature(vividness)))
+            return resample.bilinear(ab.astype(np.float32), x.shape[-2:])
         if vividness is not None:
             steps.warn_once(VIVIDNESS_IGNORED)
         if self.color_space == "rgb":
-            out = color.normalize_ab(color.rgb_to_lab(color.norm_to_rgb(out))[:, 1:])
+            lab = fastcolor.rgb_to_lab(color.norm_to_rgb(out))
+            out = color.normalize_ab(lab[:, 1:]).astype(np.float32)
         return out
 
     def _temperature(self, vividness) -> float:
@@ -212,7 +225,6 @@ class Colorizer:
 
     # --- single passes of many photos, batched ---------------------------------------------
 
-    @torch.inference_mode()
     def predict_many(self, Ls: Sequence[np.ndarray], guides=None, vividness=None, batch_size=8):
         """Working-size ab (2,h,w) of each full-resolution L (H,W) in [0,100]; one network
         call per `batch_size` photos of the same working shape. guides: one Guide (or None)
@@ -227,7 +239,8 @@ class Colorizer:
             for start in range(0, len(idx), batch_size):
                 chunk = idx[start : start + batch_size]
                 hint, ref = guidance.batch([(Ls[i].shape, guides[i]) for i in chunk], shape, self)
-                ab = self.predict(torch.stack([inputs[i] for i in chunk]), hint, ref, vividness)
+                x = np.stack([inputs[i] for i in chunk])
+                ab = self._predict(x, hint, ref, vividness)
                 for i, a in zip(chunk, ab, strict=True):
                     out[i] = a
         return out
@@ -253,10 +266,11 @@ class Colorizer:
             raise ColorganError(f"stride={stride}: must be between 1 and the tile size {tile}")
         return mode, tile, stride
 
-    @torch.inference_mode()
     def ab(self, L, mode=None, tile=None, stride=None, *, guide=None, vividness=None,
-           small=None, adjust=None) -> np.ndarray:  # fmt: skip
+           small=None, adjust=None, full_size=True) -> np.ndarray:  # fmt: skip
         """Full-resolution network ab (2,H,W) float32 for full-resolution L (H,W) in [0,100].
+        full_size=False: in "single" mode the working-size ab (2,h,w) instead, for compose,
+        which upsamples it block by block (a 12 MP photo's full-size ab is 96 MB).
         small: the single pass's ab if already made (predict_many batches them).
         adjust: a function applied to the working-size colour (2,h,w) numpy before the
         full-size ab is made from it (video: the temporal stabiliser); in "tiles" mode the
@@ -267,34 +281,35 @@ class Colorizer:
         if mode != "tiles" and small is None:
             small = self.predict_many([L], [guide], vividness)[0]
         if mode != "tiles" and adjust is not None:
-            small = torch.from_numpy(adjust(small.numpy()))
+            small = np.asarray(adjust(small), np.float32)
         if mode == "single":
-            return upsample_ab(small, shape)
+            return upsample_ab(small, shape) if full_size else small
         ab = self._tiled(L, tile, stride, guide if mode == "tiles" else _ref_only(guide), vividness)
         if mode == "hybrid":
             ab -= upsample_ab(steps.area_down(ab, small.shape[-2:]), shape)
             ab += upsample_ab(small, shape)
         elif adjust is not None:
-            coarse = steps.area_down(ab, work).numpy()
-            ab += upsample_ab(torch.from_numpy(adjust(coarse) - coarse), shape)
+            coarse = steps.area_down(ab, work)
+            ab += upsample_ab(adjust(coarse) - coarse, shape)
         return ab
 
     def _tiled(self, L, tile, stride, guide, vividness) -> np.ndarray:
-        l_norm = color.normalize_l(torch.from_numpy(L)).numpy()
+        l_norm = color.normalize_l(L.astype(np.float32, copy=False))
         ref = guide.reference if guide else None
         extra = None
         if guide and guide.hints:
-            extra = guidance.hint_map(guide.hints, L.shape, L.shape).numpy()
+            extra = guidance.hint_map(guide.hints, L.shape, L.shape)
 
-        def run(x: torch.Tensor) -> torch.Tensor:
+        def run(x: np.ndarray) -> np.ndarray:
             hint = x[:, 1:] if x.shape[1] > 1 else None
-            return self.predict(x[:, :1], hint, ref, vividness)
+            return self._predict(x[:, :1], hint, ref, vividness)
 
         return tiling.tiled_predict(run, l_norm, tile, stride, self.tile_batch, extra)
 
     def compose(self, L: np.ndarray, ab: np.ndarray, saturation=1.0) -> np.ndarray:
-        """Full-res L (H,W) in [0,100] + ab (2,H,W) scaled by saturation -> uint8 sRGB."""
-        return steps.compose(L, ab, check_saturation(saturation), self.device)
+        """Full-res L (H,W) in [0,100] + ab (2,H,W), or smaller (upsampled bilinearly on the
+        way), scaled by saturation -> uint8 sRGB (H,W,3)."""
+        return steps.compose(L, ab, check_saturation(saturation))
 
     def finish(self, photo: images.Photo, L: np.ndarray, ab: np.ndarray, saturation=1.0):
         """The result: full-res L + ab (scaled by saturation) -> PIL image with the photo's
@@ -314,7 +329,7 @@ class Colorizer:
         check_saturation(saturation)
         photo = images.read_image(image)
         L = lightness(photo)
-        ab = self.ab(L, mode, tile, stride, guide=guide, vividness=vividness)
+        ab = self.ab(L, mode, tile, stride, guide=guide, vividness=vividness, full_size=False)
         return self.finish(photo, L, ab, saturation)
 
     def colorize_batch(
@@ -344,13 +359,21 @@ class Colorizer:
             self.finish(
                 p,
                 L,
-                self.ab(L, mode, tile, stride, guide=guide, vividness=vividness, small=s),
+                self.ab(
+                    L,
+                    mode,
+                    tile,
+                    stride,
+                    guide=guide,
+                    vividness=vividness,
+                    small=s,
+                    full_size=False,
+                ),
                 saturation,
             )  # fmt: skip
             for p, s, L in zip(photos, smalls, Ls, strict=True)
         ]
 
-    @torch.inference_mode()
     def suggest(self, image, x, y, k: int = 5, *, hints=None, reference=None, guide=None):
         """The k most likely colours at pixel (x, y) of the photo: [("#rrggbb", probability)],
         most likely first, from the distribution head's prediction there (with the other
@@ -368,17 +391,47 @@ class Colorizer:
         guidance.check_inside((Hint(x, y, "#000000"),), L.shape)
         small = steps.working_l(L, self.working_size)
         hint, ref = guidance.batch([(L.shape, guide)], small.shape[-2:], self)
-        logits = self.forward(small[None], hint, ref)[0]
+        logits = self._forward(small[None], hint, ref)[0]
         col, row = steps.to_working(x, y, L.shape, tuple(logits.shape[-2:]))
         lum = float(L[int(y), int(x)])
         out = []
         for ab, p in self.bins.top_colors(logits[:, row, col], k):
-            ab = color.denormalize_ab(torch.as_tensor(ab, dtype=torch.float32))
-            lab = torch.cat([torch.tensor([lum]), ab]).view(1, 3, 1, 1)
-            rgb = (color.lab_to_rgb_in_gamut(lab).view(3) * 255).round().int().tolist()
+            a, b = color.denormalize_ab(np.asarray(ab, np.float32).reshape(2, 1))
+            lin = fastcolor.lab_to_linear_in_gamut(np.float32([lum]), a, b)[0]
+            rgb = np.round(fastcolor.linear_to_srgb(lin) * 255).astype(int).tolist()
             out.append((guidance.to_hex(rgb), float(p)))
         return out
 
 
 def _ref_only(guide):
     return Guide((), guide.reference) if guide and guide.reference is not None else None
+
+
+# --- arrays and tensors ----------------------------------------------------------------------
+
+
+def _array(x) -> np.ndarray | None:
+    """A numpy float32 view of an array or a (CPU or CUDA) torch tensor; None stays None."""
+    if x is None:
+        return None
+    if hasattr(x, "detach"):  # a torch tensor: torch is imported already
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, np.float32)
+
+
+def _like(out: np.ndarray, given):
+    """out as a torch tensor on the CPU when `given` was a tensor, else as it is."""
+    if hasattr(given, "detach"):
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(out))
+    return out
+
+
+def _torch_call(network, device, *inputs: np.ndarray) -> np.ndarray:
+    """A torch network (module or callable on tensors) on numpy inputs -> numpy output."""
+    import torch
+
+    with torch.inference_mode():
+        xs = [torch.from_numpy(np.ascontiguousarray(x)).to(device) for x in inputs]
+        return network(*xs).float().cpu().numpy()

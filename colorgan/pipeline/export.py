@@ -1,6 +1,6 @@
-"""A generator as a self-describing ONNX file (`to_onnx`, behind `colorgan export`), and
-`OnnxGenerator`, the ONNX Runtime network the Colorizer can use in place of the torch module
-(colorgan.pipeline.loading exports and caches it on first use).
+"""A generator as a self-describing ONNX file (`to_onnx`, behind `colorgan export`); running
+one is colorgan.pipeline.onnxrun's `OnnxGenerator` (no torch there), re-exported here
+(colorgan.pipeline.loading exports a torch model and caches it on first use).
 
 The file maps input "l_norm" (B, 1, H, W) float32 in [-1, 1] to "out" (B, C, H, W) in
 [-1, 1], exactly as the torch generator does (C = 2 for ab, 3 for the RGB mode). Batch,
@@ -26,30 +26,25 @@ import io
 import math
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
-import yaml
 from torch import nn
 
 from colorgan.core import config as config_mod
 from colorgan.core.errors import ColorganError
 from colorgan.io import modelfile
+from colorgan.pipeline.onnxrun import (  # noqa: F401  (OnnxGenerator: re-exported)
+    DEFAULT_OPSET,
+    FORMAT,
+    INPUT,
+    OUTPUT,
+    OnnxGenerator,
+    onnx_modules,
+    session,
+)
 
-FORMAT = "colorgan-generator-onnx/1"
-INPUT, OUTPUT = "l_norm", "out"
-DEFAULT_OPSET = 17  # read by ONNX Runtime >= 1.11, TensorRT >= 8.6, OpenVINO >= 2022.3
 OPSETS = range(11, 21)  # the TorchScript exporter writes opsets up to 20
 TOLERANCE = 1e-3  # max |ONNX Runtime - PyTorch| accepted on outputs in [-1, 1]
-
-
-def _onnx_modules():
-    try:
-        import onnx
-        import onnxruntime
-    except ModuleNotFoundError as exc:
-        raise ColorganError(f"ONNX needs {exc.name!r}: pip install 'colorgan[onnx]'") from None
-    return onnx, onnxruntime
 
 
 @dataclass(frozen=True)
@@ -96,22 +91,13 @@ def _trace(generator: nn.Module, example: torch.Tensor, opset: int, dynamic: boo
     return buf.getvalue()
 
 
-def _session(model: bytes, threads: int | None = None):
-    _, ort = _onnx_modules()
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # errors only: ORT's warnings are about its own internals
-    if threads:
-        options.intra_op_num_threads = threads
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-
-
 @torch.inference_mode()
 def _max_diff(model: bytes, generator: nn.Module, inputs: list[torch.Tensor]) -> float:
     """Largest |ONNX Runtime - PyTorch| over the inputs; raises what ORT raises."""
-    session = _session(model)
+    run = session(model)
     worst = 0.0
     for x in inputs:
-        (out,) = session.run([OUTPUT], {INPUT: x.numpy()})
+        (out,) = run.run([OUTPUT], {INPUT: x.numpy()})
         worst = max(worst, float((torch.from_numpy(out) - generator(x)).abs().max()))
     return worst
 
@@ -169,7 +155,7 @@ def to_onnx(
 
 def _describe(model: bytes, cfg, multiple: int, shape, diff: float, opset: int) -> bytes:
     """The metadata that makes the .onnx file self-describing (as the safetensors file is)."""
-    onnx, _ = _onnx_modules()
+    onnx, _ = onnx_modules()
     proto = onnx.load_from_string(model)
     meta = {
         modelfile.CONFIG_META_KEY: cfg.to_yaml(),
@@ -186,45 +172,3 @@ def _describe(model: bytes, cfg, multiple: int, shape, diff: float, opset: int) 
         f"(B,{2 if cfg.model.color_space == 'lab' else 3},H,W) in [-1,1]"
     )
     return proto.SerializeToString()
-
-
-# --- running an exported generator -------------------------------------------------------------
-
-
-class OnnxGenerator:
-    """An exported generator in ONNX Runtime with the torch generator's contract: a callable
-    l_norm (B,1,H,W) -> (B,C,H,W), plus `size_multiple` and `config` (from the metadata), so
-    Colorizer(OnnxGenerator(...), ...) keeps all of its own pre- and post-processing."""
-
-    def __init__(self, model: str | Path | bytes, threads: int | None = None) -> None:
-        where = "the exported model" if isinstance(model, bytes) else str(model)
-        if not isinstance(model, bytes):
-            if not Path(model).is_file():
-                raise ColorganError(f"ONNX model not found: {model}")
-            model = Path(model).read_bytes()
-        try:
-            self.session = _session(model, threads)
-        except Exception as exc:  # ORT's exception types live in a private module
-            raise ColorganError(f"{where}: not a readable ONNX model ({exc})") from None
-        meta = self.session.get_modelmeta().custom_metadata_map
-        if meta.get("format") != FORMAT or modelfile.CONFIG_META_KEY not in meta:
-            raise ColorganError(
-                f"{where}: not a colorgan ONNX export (no colorgan config in its metadata); "
-                "make one with `colorgan export MODEL --format onnx -o OUT.onnx`"
-            )
-        self.config = config_mod.from_dict(yaml.safe_load(meta[modelfile.CONFIG_META_KEY]))
-        self.size_multiple = int(meta["size_multiple"])
-        fixed = meta.get("input_shape", "dynamic")
-        self.input_shape = None if fixed == "dynamic" else tuple(map(int, fixed.split("x")))
-
-    def __call__(self, l_norm: torch.Tensor) -> torch.Tensor:
-        if self.input_shape and tuple(l_norm.shape[-2:]) != self.input_shape:
-            h, w = self.input_shape
-            raise ColorganError(
-                f"this ONNX model was exported for {h}x{w} inputs only; "
-                f"colorize with --mode tiles --tile {h}"
-            )
-        # ORT reads numpy on the CPU; the round trip costs one copy of a small tensor
-        x = l_norm.detach().to("cpu", torch.float32).contiguous().numpy()
-        (out,) = self.session.run([OUTPUT], {INPUT: x})
-        return torch.from_numpy(out).to(l_norm.device)

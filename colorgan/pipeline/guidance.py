@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
-from colorgan.core import color
+from colorgan.core import color, fastcolor
 from colorgan.core.errors import ColorganError
 from colorgan.io import images
 from colorgan.pipeline.steps import to_working
@@ -140,11 +139,11 @@ def read_hints_file(path: str | Path) -> tuple[Hint, ...]:
         raise ColorganError(f"{path}: {exc}") from None
 
 
-def hint_ab(hints: tuple[Hint, ...]) -> torch.Tensor:
-    """(N, 2) normalised ab of the hints' colours."""
-    rgb = torch.tensor([h.rgb for h in hints], dtype=torch.float32) / 255.0
-    lab = color.rgb_to_lab(rgb.T[None, :, :, None])  # (1, 3, N, 1)
-    return color.normalize_ab(lab[0, 1:, :, 0]).T
+def hint_ab(hints: tuple[Hint, ...]) -> np.ndarray:
+    """(N, 2) normalised ab of the hints' colours, float32."""
+    rgb = np.array([h.rgb for h in hints], np.float32) / 255.0
+    lab = fastcolor.rgb_to_lab(rgb.T[:, :, None])  # (3, N, 1)
+    return color.normalize_ab(lab[1:, :, 0]).T.astype(np.float32)
 
 
 class HintOutside(ColorganError):
@@ -164,7 +163,7 @@ def hint_map(hints: tuple[Hint, ...], full: tuple[int, int], work: tuple[int, in
     """(3, h, w) hint map at the working shape `work` for a photo of shape `full` (later
     hints win where patches overlap); a hint outside the photo is a ColorganError."""
     check_inside(hints, full)
-    out = torch.zeros(3, *work)
+    out = np.zeros((3, *work), np.float32)
     if not hints:
         return out
     for hint, ab in zip(hints, hint_ab(hints), strict=True):
@@ -177,7 +176,7 @@ def hint_map(hints: tuple[Hint, ...], full: tuple[int, int], work: tuple[int, in
     return out
 
 
-def reference_rgb(src) -> torch.Tensor:
+def reference_rgb(src) -> np.ndarray:
     """The reference photo (path, PIL image, array or Photo) as sRGB (3, h, w) in [0, 1]
     with its long side at most REFERENCE_SIDE; an unreadable one is a ColorganError naming
     it (the images module's policy: alpha over white)."""
@@ -196,14 +195,15 @@ def reference_rgb(src) -> torch.Tensor:
         im = Image.fromarray(px).convert("RGB")
     im.thumbnail((REFERENCE_SIDE, REFERENCE_SIDE), Image.Resampling.BICUBIC)
     arr = np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255.0
-    return torch.from_numpy(np.ascontiguousarray(arr))
+    return np.ascontiguousarray(arr)
 
 
-def reference_vector(src, bins) -> torch.Tensor:
-    """(Q + 1,): the reference's ab histogram over bins (colorgan.core.abbins) and flag 1."""
-    _, ab = color.rgb_to_l_ab(reference_rgb(src)[None])
-    hist = torch.as_tensor(bins.histogram(ab[0]), dtype=torch.float32).reshape(-1)
-    return torch.cat([hist, torch.ones(1)])
+def reference_vector(src, bins) -> np.ndarray:
+    """(Q + 1,) float32: the reference's ab histogram over bins (colorgan.core.abbins) and
+    flag 1."""
+    ab = color.normalize_ab(fastcolor.rgb_to_lab(reference_rgb(src))[1:])
+    hist = np.asarray(bins.histogram(ab), np.float32).reshape(-1)
+    return np.concatenate([hist, np.ones(1, np.float32)])
 
 
 @dataclass(frozen=True)
@@ -211,7 +211,7 @@ class Guide:
     """Hints and reference of one photo (or clip), validated; empty = automatic colour."""
 
     hints: tuple[Hint, ...] = ()
-    reference: torch.Tensor | None = None  # (Q + 1,)
+    reference: np.ndarray | None = None  # (Q + 1,) float32
 
     def __bool__(self) -> bool:
         return bool(self.hints) or self.reference is not None
@@ -222,11 +222,9 @@ def batch(items, shape, colorizer) -> tuple:
     or None)] at working shape `shape`; None where no photo has any (automatic colour)."""
     if not any(g for _, g in items):
         return None, None
-    hints = torch.stack([hint_map(g.hints if g else (), full, shape[-2:]) for full, g in items])
+    hints = np.stack([hint_map(g.hints if g else (), full, shape[-2:]) for full, g in items])
     refs = None
     if any(g is not None and g.reference is not None for _, g in items):
-        zero = torch.zeros(colorizer.bins.Q + 1)
-        refs = torch.stack(
-            [g.reference if g and g.reference is not None else zero for _, g in items]
-        )
+        zero = np.zeros(colorizer.bins.Q + 1, np.float32)
+        refs = np.stack([g.reference if g and g.reference is not None else zero for _, g in items])
     return hints, refs

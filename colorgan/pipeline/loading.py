@@ -1,5 +1,5 @@
 """From a model reference to a network the Colorizer can run: a torch module, or an ONNX
-Runtime session (colorgan.pipeline.export.OnnxGenerator) with the same contract.
+Runtime session (colorgan.pipeline.onnxrun.OnnxGenerator) with the same contract.
 
     model = load_model("default")            # backend "auto": ONNX Runtime on the CPU
     model.network, model.config, model.size_multiple, model.device, model.backend
@@ -7,23 +7,22 @@ Runtime session (colorgan.pipeline.export.OnnxGenerator) with the same contract.
 The reference is resolved once by colorgan.io.modelfile.resolve_model ("default" is checked
 against its SHA-256 there, once per load: the ONNX cache reuses that digest as its key).
 Weights come only through safetensors or ONNX: loading a model never unpickles anything.
+torch is imported only where a torch model is built: an ONNX model (an .onnx file, or a
+torch model's export found in the cache) loads without it, in a fraction of a second.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
-from safetensors.torch import load_file
-
 from colorgan.core import config as config_mod
-from colorgan.core.devices import resolve_device
+from colorgan.core.devices import device_name, resolve_device
 from colorgan.core.errors import ColorganError
 from colorgan.io import atomic, modelfile
 from colorgan.io.cache import cache_dir
-from colorgan.models import generator_from_config
 
 BACKENDS = ("auto", "torch", "onnx")
 
@@ -33,13 +32,17 @@ class LoadedModel:
     network: Callable  # (B,1,H,W) [, hint, ref] -> the generator's output
     config: config_mod.Config
     size_multiple: int
-    device: torch.device
+    device: str  # "cpu", "cuda", "cuda:1"
     backend: str  # "torch" or "onnx"
     ref: modelfile.ModelRef
 
 
-def load_generator(ref, device: str | torch.device = "cpu"):
+def load_generator(ref, device="cpu"):
     """(torch generator in eval mode, Config) from any safetensors model reference."""
+    from safetensors.torch import load_file
+
+    from colorgan.models import generator_from_config  # torch: only to build a model
+
     ref = modelfile.resolve_model(ref)
     if ref.kind != "safetensors":
         raise ColorganError(f"{ref.label}: an ONNX file has no torch weights; pass the run dir")
@@ -56,22 +59,22 @@ def load_generator(ref, device: str | torch.device = "cpu"):
     return generator.to(resolve_device(device)).eval(), cfg
 
 
-def choose_backend(backend: str, device: str | torch.device, ref: modelfile.ModelRef):
-    """(backend, device): "auto" = ONNX Runtime on the CPU when onnxruntime is installed
-    (measured 3-5x faster there, benchmarks/backends.py), torch on CUDA; an .onnx file runs
-    in ONNX Runtime on the CPU ("auto" device included)."""
+def choose_backend(backend: str, device, ref: modelfile.ModelRef) -> tuple[str, str]:
+    """(backend, device name): "auto" = ONNX Runtime on the CPU when onnxruntime is
+    installed (measured 3-5x faster there, benchmarks/backends.py), torch on CUDA; an .onnx
+    file runs in ONNX Runtime on the CPU ("auto" device included)."""
     if backend not in BACKENDS:
         raise ColorganError(f"backend={backend!r}; valid: {', '.join(BACKENDS)}")
     if ref.kind == "onnx":
         if str(device) not in ("auto", "cpu") or backend == "torch":
             raise ColorganError(f"{ref.label}: an ONNX model runs in ONNX Runtime on the CPU")
-        return "onnx", torch.device("cpu")
-    device = resolve_device(device)
-    if backend == "onnx" and device.type != "cpu":
+        return "onnx", "cpu"
+    device = device_name(device)  # torch is imported here only where CUDA may exist
+    if backend == "onnx" and device != "cpu":
         raise ColorganError("backend onnx runs on the CPU; use --backend torch with CUDA")
     if backend == "auto":
         onnx_ok = importlib.util.find_spec("onnxruntime") is not None
-        backend = "onnx" if device.type == "cpu" and onnx_ok else "torch"
+        backend = "onnx" if device == "cpu" and onnx_ok else "torch"
     return backend, device
 
 
@@ -90,16 +93,21 @@ def onnx_generator(ref, opset: int | None = None):
     """An OnnxGenerator for an .onnx file, or for a torch model: exported on first use and
     kept in cache_dir("onnx") under the SHA-256 of its weights file (an export takes
     seconds; a cached one loads in well under one)."""
-    from colorgan.pipeline import export  # onnx and onnxruntime: the [onnx] extra
+    from colorgan.pipeline.onnxrun import DEFAULT_OPSET, OnnxGenerator  # no torch there
 
     ref = modelfile.resolve_model(ref)
     if ref.kind == "onnx":
-        return export.OnnxGenerator(ref.path)
-    opset = opset or export.DEFAULT_OPSET
-    name = f"{ref.digest()[:32]}-opset{opset}-torch{torch.__version__}.onnx"
+        return OnnxGenerator(ref.path)
+    opset = opset or DEFAULT_OPSET
+    # torch's version from its package metadata ("2.14.1", without a local tag like
+    # "+cpu"): finding a cached export must not cost importing torch
+    torch_version = importlib.metadata.version("torch")
+    name = f"{ref.digest()[:32]}-opset{opset}-torch{torch_version}.onnx"
     cache = cache_dir("onnx") / name
     if cache.is_file():
-        return export.OnnxGenerator(cache)
+        return OnnxGenerator(cache)
+    from colorgan.pipeline import export  # torch and onnx: exporting needs both
+
     generator, cfg = load_generator(ref)
     exported = export.to_onnx(generator, cfg, opset).model
     try:  # checked write-and-rename: two colorize processes may export at once
@@ -107,4 +115,4 @@ def onnx_generator(ref, opset: int | None = None):
         atomic.write_bytes(cache, exported)
     except (OSError, ColorganError):  # a read-only or full home costs the next run an export
         pass
-    return export.OnnxGenerator(exported)
+    return OnnxGenerator(exported)

@@ -43,7 +43,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
 
 from colorgan.core import color
 from colorgan.pipeline import steps
@@ -209,6 +208,8 @@ class FlickerMeter:
 
     def add(self, L: np.ndarray, rgbs: dict[str, np.ndarray], cut: bool) -> None:
         """L (H, W) in [0, 100]; rgbs: name -> uint8 sRGB (H, W, 3) rendered with that L."""
+        import torch  # measuring only (--report): its colourfulness metric is torch's
+
         tensors = torch.from_numpy(np.stack([rgbs[n] for n in self.names])).permute(0, 3, 1, 2)
         rgb = tensors.float() / 255.0
         ab = color.rgb_to_lab(rgb)[:, 1:].permute(0, 2, 3, 1).numpy()  # (N, H, W, 2)
@@ -290,9 +291,8 @@ class SequenceColorizer:
         smalls = [None] * len(Ls)
         if self.plan[0] != "tiles":
             smalls = self.colorizer.predict_many(Ls, guides, self.vividness, len(Ls))
-        l_norm = color.normalize_l(torch.from_numpy(np.stack(Ls))[:, None])
         flow_shape = steps.working_shape(h, w, min(self.settings.flow_size, max(h, w)))
-        l_flow = color.denormalize_l(steps.resize(l_norm, flow_shape))[:, 0].numpy()
+        l_flow = steps.resize(np.stack(Ls), flow_shape)
         return [self._one(*frame) for frame in zip(Ls, l_flow, smalls, guides, strict=True)]
 
     def _guide(self, index: int):
@@ -315,12 +315,11 @@ class SequenceColorizer:
             return variants["stabilized" if self.stabilize else "per_frame"]
 
         ab = self.colorizer.ab(L, *self.plan, guide=guide, vividness=self.vividness,
-                               small=small, adjust=adjust)  # fmt: skip
+                               small=small, adjust=adjust, full_size=False)  # fmt: skip
         return self.colorizer.compose(L, ab, self.saturation)
 
     def _render(self, L: np.ndarray, ab: np.ndarray) -> np.ndarray:
-        """Working-size ab upsampled to L's size, composed with L (kept exactly)."""
-        ab = steps.upsample_ab(torch.from_numpy(ab), L.shape)
+        """Working-size ab upsampled to L's size (by compose), composed with L (kept)."""
         return self.colorizer.compose(L, ab, self.saturation)
 
 

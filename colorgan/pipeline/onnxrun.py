@@ -1,0 +1,103 @@
+"""Running an exported generator in ONNX Runtime: `OnnxGenerator`, the network the Colorizer
+uses on the CPU by default. numpy in, numpy out, and no torch: loading and running an .onnx
+file (or a torch model's export from the cache) costs importing onnxruntime only, a tenth of
+a second, where torch costs seconds. Exporting is colorgan.pipeline.export's (torch).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from colorgan.core import config as config_mod
+from colorgan.core.errors import ColorganError
+from colorgan.io import modelfile
+
+FORMAT = "colorgan-generator-onnx/1"
+INPUT, OUTPUT = "l_norm", "out"
+DEFAULT_OPSET = 17  # read by ONNX Runtime >= 1.11, TensorRT >= 8.6, OpenVINO >= 2022.3
+
+
+def onnx_modules():
+    """(onnx, onnxruntime), or a ColorganError saying how to install them."""
+    try:
+        import onnx
+        import onnxruntime
+    except ModuleNotFoundError as exc:
+        raise ColorganError(f"ONNX needs {exc.name!r}: pip install 'colorgan[onnx]'") from None
+    return onnx, onnxruntime
+
+
+def session(model: bytes, threads: int | None = None):
+    """An ONNX Runtime CPU session for a serialised model."""
+    try:
+        import onnxruntime as ort
+    except ModuleNotFoundError as exc:
+        raise ColorganError(f"ONNX needs {exc.name!r}: pip install 'colorgan[onnx]'") from None
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: ORT's warnings are about its own internals
+    if threads:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+class OnnxGenerator:
+    """An exported generator in ONNX Runtime with the generator's contract: a callable
+    l_norm (B,1,H,W) [, more inputs in the file's order] -> (B,C,H,W), plus `size_multiple`
+    and `config` (from the metadata). numpy_io: the Colorizer hands it numpy arrays as they
+    are; torch tensors work too (a tensor comes back, on the input's device)."""
+
+    numpy_io = True
+
+    def __init__(self, model: str | Path | bytes, threads: int | None = None) -> None:
+        where = "the exported model" if isinstance(model, bytes) else str(model)
+        if not isinstance(model, bytes):
+            if not Path(model).is_file():
+                raise ColorganError(f"ONNX model not found: {model}")
+            model = Path(model).read_bytes()
+        try:
+            self.session = session(model, threads)
+        except ColorganError:
+            raise
+        except Exception as exc:  # ORT's exception types live in a private module
+            raise ColorganError(f"{where}: not a readable ONNX model ({exc})") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if meta.get("format") != FORMAT or modelfile.CONFIG_META_KEY not in meta:
+            raise ColorganError(
+                f"{where}: not a colorgan ONNX export (no colorgan config in its metadata); "
+                "make one with `colorgan export MODEL --format onnx -o OUT.onnx`"
+            )
+        self.config = config_mod.from_dict(yaml.safe_load(meta[modelfile.CONFIG_META_KEY]))
+        self.size_multiple = int(meta["size_multiple"])
+        fixed = meta.get("input_shape", "dynamic")
+        self.input_shape = None if fixed == "dynamic" else tuple(map(int, fixed.split("x")))
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, l_norm, *more):
+        if self.input_shape and tuple(l_norm.shape[-2:]) != self.input_shape:
+            h, w = self.input_shape
+            raise ColorganError(
+                f"this ONNX model was exported for {h}x{w} inputs only; "
+                f"colorize with --mode tiles --tile {h}"
+            )
+        inputs = [l_norm, *more]
+        if len(inputs) != len(self.input_names):
+            raise ColorganError(
+                f"this ONNX model takes {len(self.input_names)} inputs "
+                f"({', '.join(self.input_names)}), not {len(inputs)}"
+            )
+        feed = {name: _numpy(x) for name, x in zip(self.input_names, inputs, strict=True)}
+        (out,) = self.session.run([OUTPUT], feed)
+        if hasattr(l_norm, "detach"):  # a torch tensor in: a tensor out (torch is loaded)
+            import torch
+
+            return torch.from_numpy(out).to(l_norm.device)
+        return out
+
+
+def _numpy(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.ascontiguousarray(x, np.float32)
