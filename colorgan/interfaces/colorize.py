@@ -21,6 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from colorgan.core.errors import ColorganError
+from colorgan.core.overlap import overlapped
 from colorgan.interfaces import args as args_mod
 from colorgan.io import images as imageio
 
@@ -194,20 +195,36 @@ def _load_colorizer(args):
 
 def run_jobs(jobs: list[FileJob], colorizer, guide, args) -> tuple[int, list[str], int]:
     """Colour every job; a failure is reported and the batch goes on.
-    -> (done, errors, how many of them were a hint outside that image)."""
+    -> (done, errors, how many of them were a hint outside that image).
+    Reading and decoding the next photo, the network on this one and composing, encoding
+    and writing the previous one overlap (colorgan.core.overlap); results, errors and the
+    lines printed stay in the jobs' order."""
     from colorgan.pipeline.guidance import HintOutside
+    from colorgan.pipeline.steps import check_saturation, lightness
+
+    check_saturation(args.saturation)
+    plan = colorizer.plan(args.mode, args.tile, args.stride)
+
+    def read(job: FileJob):
+        photo = imageio.read_image(job.src, max_pixels=args.max_pixels)
+        return photo, lightness(photo)
+
+    def work(job: FileJob, read_result):
+        photo, L = read_result
+        ab = colorizer.ab(L, *plan, guide=guide, vividness=args.vividness, full_size=False)
+        return photo, L, ab
+
+    def write(job: FileJob, work_result) -> None:
+        result = colorizer.finish(*work_result, args.saturation)
+        imageio.write_image(job.out, result, overwrite=args.overwrite)
 
     done, errors, outside = 0, [], 0
     verbose = len(jobs) <= LIST_EACH_MAX
-    for job in tqdm(jobs, unit="img", desc="colorizing", file=sys.stderr, disable=None):
-        try:
-            photo = imageio.read_image(job.src, max_pixels=args.max_pixels)
-            result = colorizer.colorize(
-                photo, guide=guide, vividness=args.vividness, saturation=args.saturation,
-                tile=args.tile, stride=args.stride, mode=args.mode,
-            )  # fmt: skip
-            imageio.write_image(job.out, result, overwrite=args.overwrite)
-        except (ColorganError, OSError, RuntimeError, ValueError, MemoryError) as exc:
+    failures = (ColorganError, OSError, RuntimeError, ValueError, MemoryError)
+    results = overlapped(jobs, read, work, write, failures)
+    for job, exc in tqdm(results, total=len(jobs), unit="img", desc="colorizing",
+                         file=sys.stderr, disable=None):  # fmt: skip
+        if exc is not None:
             outside += isinstance(exc, HintOutside)
             errors.append(_one_line(job.src, exc))
             tqdm.write(errors[-1], file=sys.stderr)
