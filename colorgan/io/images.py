@@ -34,6 +34,7 @@ import io
 import logging
 import math
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,14 +132,26 @@ def opened(src, max_pixels: int | None = None, name: str | None = None):
             with Image.open(src) as im:
                 yield im
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ColorganError(
-            f"{name}: refused as a possible decompression bomb ({exc}); raise the limit with "
-            f"--max-pixels or COLORGAN_MAX_PIXELS"
-        ) from None
+        raise too_many_pixels(name, exc, Image.MAX_IMAGE_PIXELS) from None
     except UnidentifiedImageError:
         raise ColorganError(f"{name}: not an image file (or a format Pillow cannot read)") from None
     except DECODE_ERRORS as exc:
         raise ColorganError(f"{name}: damaged or unreadable image ({exc})") from None
+
+
+class ImageTooLarge(ColorganError):
+    """More pixels than the limit (refused before decoding): the web server's 413."""
+
+
+def too_many_pixels(name: str, exc: Exception, limit: int) -> ImageTooLarge:
+    """The refusal, quoting the limit in force: Pillow's own message names twice the limit
+    for images over 2x it (its hard error threshold), which read as a wrong setting."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f"{int(found.group(1)):,} pixels" if found else "more pixels than allowed"
+    return ImageTooLarge(
+        f"{name}: {size}, over the limit of {limit:,}; refused as a possible decompression "
+        "bomb (--max-pixels or COLORGAN_MAX_PIXELS raise the limit)"
+    )
 
 
 def open_rgb(src, min_short: int | None = None, max_pixels: int | None = None, name=None):

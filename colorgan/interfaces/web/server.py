@@ -14,9 +14,10 @@ Endpoints:
   GET  /openapi.json    the OpenAPI description. FastAPI's /docs and /redoc are switched off:
                         they load Swagger UI / ReDoc from cdn.jsdelivr.net, which fails offline
                         and tells a third party about every visit.
-Errors are JSON {"error": "..."}: 400 empty, damaged or not an image; 413 over --max-upload-mb;
-415 not multipart/form-data or not an image type; 422 bad parameters; 503 (with Retry-After)
-when every slot is taken.
+Errors are JSON {"error": "..."}: 400 empty, damaged or not an image; 408 upload too slow
+(then the connection is closed); 413 over --max-upload-mb or --max-pixels; 415 not
+multipart/form-data or not an image type; 422 bad parameters; 503 (with Retry-After) when
+every slot is taken; 507 the server's disk is full; 500 anything else, without internals.
 
 Why FastAPI + uvicorn and not Gradio: Gradio runs on FastAPI + uvicorn itself and adds about
 twenty more direct dependencies (pandas, huggingface-hub, websockets, orjson, ...) plus a large
@@ -25,15 +26,19 @@ Fonts and a cdnjs script and did not load offline (gradio issue #1450, fixed by 
 A page of three small files that we own loads offline, is tested in a real browser, and talks
 to the same REST API that scripts use.
 
-Serving: the model is loaded once, before the socket opens. Each photo holds a slot from before
-its upload is read until its colour is computed: at most --workers photos are coloured at
-once (in worker threads, so the event loop keeps answering) and --queue more wait; any further
-request gets 503 at once, without its upload being read. Uploads are counted as they stream
-in (a Content-Length over the limit is refused up front, but never trusted), parsed by
-Starlette into anonymous spooled temporary files, copied into a per-request folder inside
-the server's private temporary folder, and that folder is removed once the answer is sent
-(the whole temporary folder at shutdown). A client's file name never becomes a path; it only
-names the download, sanitised.
+Serving: the model is loaded once, before the socket opens. A request's upload is read
+whole first, bounded in size (a Content-Length over the limit is refused up front, but never
+trusted: bytes are counted as they stream in) and in time (--upload-timeout: a client that
+sends nothing for that long, or averages under 16 KiB/s after it, gets 408 and is dropped;
+one that never finishes its headers is disconnected, colorgan.interfaces.web.connections).
+Only then does the photo take a slot, held until its colour is computed: at most --workers
+photos are coloured at once (in worker threads, so the event loop keeps answering) and
+--queue more wait; any further photo gets 503 at once. So slow or idle clients never hold
+a slot. Each job's freed memory goes back to the system afterwards (malloc_trim). Uploads
+are parsed by Starlette into anonymous spooled temporary files, copied into a per-request
+folder inside the server's private temporary folder, and that folder is removed once the
+answer is sent (the whole temporary folder at shutdown). A client's file name never becomes
+a path; it only names the download, sanitised.
 """
 
 from __future__ import annotations
@@ -58,7 +63,11 @@ from starlette.exceptions import HTTPException
 from colorgan import __version__
 from colorgan.core.errors import ColorganError
 from colorgan.interfaces import args as args_mod
+from colorgan.interfaces.web.connections import header_timeout
 from colorgan.interfaces.web.work import (
+    MIN_UPLOAD_RATE,
+    SERVE_MAX_PIXELS,
+    UPLOAD_TIMEOUT_S,
     FolderFileResponse,
     ServerSettings,
     UploadJob,
@@ -67,7 +76,6 @@ from colorgan.interfaces.web.work import (
     read_upload,
     safe_name,
 )
-from colorgan.io import images as imageio
 from colorgan.pipeline.colorizer import Colorizer
 
 log = logging.getLogger(__name__)
@@ -106,7 +114,7 @@ UPLOAD_BODY = {
         },
     }
 }
-ERRORS = {code: {"model": ErrorBody} for code in (400, 413, 415, 422, 503)}
+ERRORS = {code: {"model": ErrorBody} for code in (400, 408, 413, 415, 422, 503, 507)}
 
 
 async def colorize(
@@ -125,9 +133,15 @@ async def colorize(
     """Colour one photo; the answer is the colour photo at the upload's full resolution."""
     state = request.app.state
     check_headers(request, state.settings)
-    state.slots.take()
+    # The whole upload first (bounded in size and time): only a photo that is here waits
+    # for a worker, so slow or idle clients cannot take the slots of others.
+    form, upload = await read_upload(request, state.settings)
     try:
-        form, upload = await read_upload(request, state.settings)
+        state.slots.take()
+    except HTTPException:
+        await form.close()
+        raise
+    try:
         folder = Path(tempfile.mkdtemp(dir=state.tmp.name))
         label = safe_name(upload.filename)
         job = UploadJob(
@@ -140,9 +154,8 @@ async def colorize(
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        finally:
-            await form.close()
     finally:
+        await form.close()
         state.slots.release()
     headers = {"X-Colorgan-Seconds": f"{time.perf_counter() - started:.2f}"}
     headers["X-Content-Type-Options"] = "nosniff"
@@ -248,6 +261,7 @@ def uvicorn_server(app: FastAPI, settings: ServerSettings, log_level: str = "inf
 
     config = uvicorn.Config(
         app,
+        http=header_timeout(settings.upload_timeout_s),
         log_level=log_level,
         # uvicorn's own plain 503 beyond this many open connections: a backstop against
         # idle clients piling up; the JSON 503 of the work slots comes long before it.
@@ -288,16 +302,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     arg(
         "--max-pixels",
         type=number(int, 1),
-        default=imageio.MAX_PIXELS,
+        default=SERVE_MAX_PIXELS,
         metavar="N",
-        help=f"refuse larger images (default {imageio.MAX_PIXELS:,})",
+        help=f"refuse photos with more pixels, answering 413 (default {SERVE_MAX_PIXELS:,}: "
+        "memory and time grow with the pixels, ~1.5 GB at the default)",
+    )
+    arg(
+        "--upload-timeout",
+        type=number(float, 0.1),
+        default=UPLOAD_TIMEOUT_S,
+        metavar="S",
+        help=f"drop a client that sends nothing for S seconds, or its photo at under "
+        f"{MIN_UPLOAD_RATE // 1024} KiB/s on average after the first S "
+        f"(default {UPLOAD_TIMEOUT_S:g})",
     )
 
 
 def run_cli(args: argparse.Namespace) -> int:
     settings = ServerSettings(
-        str(args.model), args.max_upload_mb, args.workers, args.queue, args.max_pixels
-    )
+        str(args.model), args.max_upload_mb, args.workers, args.queue, args.max_pixels,
+        args.upload_timeout,
+    )  # fmt: skip
     sock = bind(args.host, args.port)
     try:
         colorizer = Colorizer.load(args.model, device=args.device, backend=args.backend)

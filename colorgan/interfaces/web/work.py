@@ -1,11 +1,15 @@
-"""What happens between the socket and the Colorizer: bounded work slots, the upload read
-with a size limit, and one photo's job in a worker thread (see colorgan/web/server.py)."""
+"""What happens between the socket and the Colorizer: the upload read with a size limit and
+a pace it must keep, then bounded work slots, and one photo's job in a worker thread (see
+colorgan/interfaces/web/server.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import re
 import shutil
+import time
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,13 +22,23 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse
 
-from colorgan.core.errors import ColorganError
+from colorgan.core.errors import ColorganError, DiskFull
+from colorgan.io import atomic
 from colorgan.io import images as imageio
 from colorgan.pipeline.colorizer import Colorizer
 
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and part headers around the photo
 RETRY_AFTER_S = 2
 OCTET_STREAM = "application/octet-stream"  # what clients send when they do not know the type
+# Per request: at ~38 bytes of working memory per pixel, 40 MP (a big camera's photo) peaks at
+# ~1.5 GB and keeps a worker a few seconds; 100 MP (the command line's limit) took 3.8 GB and
+# 55 s of the only worker.
+SERVE_MAX_PIXELS = min(imageio.MAX_PIXELS, 40_000_000)
+# An upload (and a request's headers) may go this long without sending anything, and must
+# average MIN_UPLOAD_RATE after it: idle and trickling clients are dropped, slow real ones
+# (16 KiB/s is a bad mobile uplink) are not.
+UPLOAD_TIMEOUT_S = 5.0
+MIN_UPLOAD_RATE = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -33,7 +47,8 @@ class ServerSettings:
     max_upload_mb: float = 50.0
     workers: int = 1
     queue: int = 8
-    max_pixels: int = imageio.MAX_PIXELS
+    max_pixels: int = SERVE_MAX_PIXELS
+    upload_timeout_s: float = UPLOAD_TIMEOUT_S
 
     @property
     def max_upload_bytes(self) -> int:
@@ -41,9 +56,10 @@ class ServerSettings:
 
 
 class WorkSlots:
-    """A fixed number of slots, workers running + queue waiting. Slots are taken and given
-    back on the event loop's thread only, so a plain counter cannot race; the thread pool's
-    own queue stays bounded because nothing reaches it without a slot."""
+    """A fixed number of slots, workers running + queue waiting, for photos whose upload is
+    complete: a slow client holds none. Slots are taken and given back on the event loop's
+    thread only, so a plain counter cannot race; the thread pool's own queue stays bounded
+    because nothing reaches it without a slot."""
 
     def __init__(self, workers: int, queue: int) -> None:
         self.capacity = workers + queue
@@ -63,7 +79,33 @@ class WorkSlots:
         self.taken -= 1
 
     async def run(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(self.pool, partial(fn, *args))
+        return await asyncio.get_running_loop().run_in_executor(
+            self.pool, partial(released, fn, *args)
+        )
+
+
+def released(fn, *args):
+    """fn(*args), then the memory it freed goes back to the system: glibc keeps freed heap
+    pages of big arrays for reuse, so one large photo (size=2048) held ~1 GB for good."""
+    try:
+        return fn(*args)
+    finally:
+        trim = _malloc_trim()
+        if trim is not None:
+            trim(0)
+
+
+_trim_fn: list = []
+
+
+def _malloc_trim():
+    """glibc's malloc_trim, or None (another C library: nothing to do)."""
+    if not _trim_fn:
+        try:
+            _trim_fn.append(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim)
+        except (OSError, AttributeError):
+            _trim_fn.append(None)
+    return _trim_fn[0]
 
 
 @dataclass
@@ -81,19 +123,35 @@ class UploadJob:
 
     def run(self) -> Path:
         src = self.folder / "upload"
-        with open(src, "wb") as out:
-            self.upload.seek(0)
-            shutil.copyfileobj(self.upload, out, 1 << 20)
+        try:
+            with open(src, "wb") as out:
+                self.upload.seek(0)
+                shutil.copyfileobj(self.upload, out, 1 << 20)
+        except OSError as exc:
+            raise write_error(atomic.failure(src, exc), src, self.label) from None
         self.upload.close()  # frees the spooled copy now rather than after the answer
         try:
             photo = imageio.read_image(src, max_pixels=self.max_pixels)
         except ColorganError as exc:
-            raise HTTPException(400, str(exc).replace(str(src), self.label)) from None
+            code = 413 if isinstance(exc, imageio.ImageTooLarge) else 400
+            raise HTTPException(code, str(exc).replace(str(src), self.label)) from None
         try:
             image = self.colorizer.colorize(photo, saturation=self.saturation, mode=self.mode)
         except ColorganError as exc:
             raise HTTPException(422, f"{self.label}: {exc}") from None
-        return imageio.write_image(self.folder / f"result.{self.ext}", image)
+        result = self.folder / f"result.{self.ext}"
+        try:
+            return imageio.write_image(result, image)
+        except ColorganError as exc:
+            raise write_error(exc, result, f"the result for {self.label}") from None
+
+
+def write_error(exc: ColorganError, path: Path, label: str) -> HTTPException:
+    """A failed write on the server: 507 Insufficient Storage when out of room, else 500;
+    JSON like every other error, naming the photo and not the private temporary path."""
+    return HTTPException(
+        507 if isinstance(exc, DiskFull) else 500, str(exc).replace(str(path), label)
+    )
 
 
 class FolderFileResponse(FileResponse):
@@ -126,18 +184,37 @@ class UploadTooLarge(Exception):
     pass
 
 
+class UploadTooSlow(Exception):
+    pass
+
+
 def too_large(settings: ServerSettings) -> HTTPException:
     return HTTPException(413, f"upload over the {settings.max_upload_mb:g} MB limit")
 
 
-def counted(receive, limit: int):
+def too_slow(settings: ServerSettings) -> HTTPException:
+    return HTTPException(
+        408,
+        f"upload too slow: nothing for {settings.upload_timeout_s:g} s, or under "
+        f"{MIN_UPLOAD_RATE // 1024} KiB/s on average; send the whole photo at once",
+        {"Connection": "close"},  # the rest of the body is not read: the connection goes
+    )
+
+
+def counted(receive, limit: int, timeout_s: float = UPLOAD_TIMEOUT_S):
     """The ASGI receive channel, raising UploadTooLarge once more than `limit` body bytes
-    came in: a missing or false Content-Length cannot make the server take more."""
-    seen = 0
+    came in (a missing or false Content-Length cannot make the server take more) and
+    UploadTooSlow when nothing came for timeout_s or the body falls behind MIN_UPLOAD_RATE
+    (its deadline: start + timeout_s + bytes so far / MIN_UPLOAD_RATE)."""
+    seen, start = 0, time.monotonic()
 
     async def receive_counted():
         nonlocal seen
-        message = await receive()
+        left = start + timeout_s + seen / MIN_UPLOAD_RATE - time.monotonic()
+        try:
+            message = await asyncio.wait_for(receive(), min(timeout_s, max(left, 0.0)))
+        except asyncio.TimeoutError:
+            raise UploadTooSlow from None
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
@@ -162,12 +239,18 @@ def check_headers(request: Request, settings: ServerSettings) -> None:
 
 async def read_upload(request: Request, settings: ServerSettings) -> tuple[FormData, UploadFile]:
     limit = settings.max_upload_bytes + FORM_OVERHEAD
+    receive = counted(request.receive, limit, settings.upload_timeout_s)
     try:
-        form = await Request(request.scope, counted(request.receive, limit)).form(
-            max_files=1, max_fields=4
-        )
+        form = await Request(request.scope, receive).form(max_files=1, max_fields=4)
     except UploadTooLarge:
         raise too_large(settings) from None
+    except UploadTooSlow:
+        raise too_slow(settings) from None
+    except OSError as exc:  # spooling the upload to the temporary folder failed
+        code = 507 if exc.errno in atomic.NO_ROOM else 500
+        raise HTTPException(
+            code, f"cannot store the upload on the server ({exc.strerror})"
+        ) from None
     except ClientDisconnect:  # a closed tab mid-upload: nobody to answer, nothing to log
         raise HTTPException(400, "the upload was interrupted") from None
     upload = form.get("image")
