@@ -13,7 +13,7 @@ from PIL import Image
 
 from colorgan.core.config import DataConfig
 from colorgan.core.errors import ColorganError
-from colorgan.training import data
+from colorgan.training import data, folders
 
 
 @pytest.fixture(autouse=True)
@@ -67,7 +67,7 @@ def folder(tmp_path) -> Path:
 
 
 def test_find_images_nested_any_case_sorted(folder):
-    names = [p.relative_to(folder).as_posix() for p in data.find_images(folder)]
+    names = [p.relative_to(folder).as_posix() for p in folders.find_images(folder)]
     assert names == sorted(names)
     assert "sub/deep/c.png" in names and "a.JPG" in names and "e.TIFF" in names
     assert "notes.txt" not in names and not any("hidden" in n for n in names)
@@ -76,44 +76,44 @@ def test_find_images_nested_any_case_sorted(folder):
 
 def test_find_images_missing_or_empty_folder_names_it(tmp_path):
     with pytest.raises(ColorganError, match="data.root"):
-        data.find_images("")
+        folders.find_images("")
     with pytest.raises(ColorganError, match="nowhere"):
-        data.find_images(tmp_path / "nowhere")
+        folders.find_images(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ColorganError, match="empty"):
-        data.find_images(tmp_path / "empty")
+        folders.find_images(tmp_path / "empty")
 
 
 def test_split_is_deterministic_and_seed_dependent():
     files = [Path(f"img{i:03d}.jpg") for i in range(60)]
-    a = data.split_files(files, 0.2, seed=1)
-    assert a == data.split_files(list(reversed(files)), 0.2, seed=1)
+    a = folders.split_files(files, 0.2, seed=1)
+    assert a == folders.split_files(list(reversed(files)), 0.2, seed=1)
     assert 4 <= len(a[1]) <= 20 and sorted(a[0] + a[1]) == files
-    assert a != data.split_files(files, 0.2, seed=2)
+    assert a != folders.split_files(files, 0.2, seed=2)
 
 
 def test_split_keeps_old_assignments_when_files_are_added():
     files = [Path(f"img{i:03d}.jpg") for i in range(100)]
-    train, val = data.split_files(files, 0.1, seed=0)
+    train, val = folders.split_files(files, 0.1, seed=0)
     new = [Path(f"new{i:03d}.jpg") for i in range(100)]
-    more_train, more_val = data.split_files(files + new, 0.1, seed=0)
+    more_train, more_val = folders.split_files(files + new, 0.1, seed=0)
     assert set(train) <= set(more_train) and set(val) <= set(more_val)
 
 
 def test_split_by_source_group_never_straddles():
     files = [Path(f"photo{i}_crop{j}.png") for i in range(10) for j in range(4)]
-    group = data.group_by_regex(r"(.*)_crop\d+$")
-    train, val = data.split_files(files, 0.3, seed=0, group_fn=group)
+    group = folders.group_by_regex(r"(.*)_crop\d+$")
+    train, val = folders.split_files(files, 0.3, seed=0, group_fn=group)
     assert {group(f) for f in train}.isdisjoint({group(f) for f in val})
     assert val and len(val) % 4 == 0  # whole photos of 4 crops each
 
 
 def test_split_small_sets():
     two = [Path("a.jpg"), Path("b.jpg")]
-    train, val = data.split_files(two, 0.01, seed=0)
+    train, val = folders.split_files(two, 0.01, seed=0)
     assert len(train) == 1 and len(val) == 1
-    assert data.split_files(two, 0.0, seed=0) == (two, [])
-    assert data.split_files([Path("a.jpg")], 0.5, seed=0) == ([Path("a.jpg")], [])
+    assert folders.split_files(two, 0.0, seed=0) == (two, [])
+    assert folders.split_files([Path("a.jpg")], 0.5, seed=0) == ([Path("a.jpg")], [])
 
 
 @pytest.mark.parametrize("name", ["a.JPG", "sub/deep/c.png", "d.jpg", "e.TIFF", "f.webp", "g.bmp"])
@@ -143,24 +143,24 @@ def test_eval_is_a_deterministic_centre_crop(tmp_path):
 
 def test_pil_modes_become_rgb():
     rgba = Image.new("RGBA", (4, 4), (255, 0, 0, 0))  # fully transparent -> white
-    assert data.to_rgb(rgba).getpixel((0, 0)) == (255, 255, 255)
+    assert folders.to_rgb(rgba).getpixel((0, 0)) == (255, 255, 255)
     sixteen = Image.fromarray(np.full((4, 4), 65535, np.uint16))
-    assert data.to_rgb(sixteen).getpixel((0, 0)) == (255, 255, 255)
+    assert folders.to_rgb(sixteen).getpixel((0, 0)) == (255, 255, 255)
     mid = Image.fromarray(np.full((4, 4), 32768, np.uint16))
-    assert data.to_rgb(mid).getpixel((0, 0)) == (128, 128, 128)  # scaled, not clipped to 255
-    assert data.to_rgb(Image.new("P", (4, 4))).mode == "RGB"
+    assert folders.to_rgb(mid).getpixel((0, 0)) == (128, 128, 128)  # scaled, not clipped to 255
+    assert folders.to_rgb(Image.new("P", (4, 4))).mode == "RGB"
 
 
 def test_exif_orientation_is_applied(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # stored landscape, shown rotated 90 degrees: portrait
     path = save(halves(w=64, h=32), tmp_path / "rotated.jpg", exif=exif, quality=95)
-    assert data.open_image(path).size == (32, 64)
+    assert folders.open_image(path).size == (32, 64)
 
 
 def test_big_jpeg_is_decoded_reduced_but_big_enough(tmp_path):
     path = save(halves(w=800, h=600), tmp_path / "big.jpg", quality=90)
-    im = data.open_image(path, min_short=64)
+    im = folders.open_image(path, min_short=64)
     assert min(im.size) >= 64 and im.size[0] < 800  # draft decoded at 1/8 scale
 
 
@@ -185,15 +185,15 @@ def test_random_crops_are_a_function_of_the_seed(tmp_path):
 
 
 def test_near_grayscale_detection():
-    assert data.is_near_grayscale(gray(), threshold=2.0)
-    assert not data.is_near_grayscale(halves(), threshold=2.0)
+    assert folders.is_near_grayscale(gray(), threshold=2.0)
+    assert not folders.is_near_grayscale(halves(), threshold=2.0)
     tinted = Image.fromarray(np.full((8, 8, 3), (128, 126, 124), np.uint8))
-    assert data.is_near_grayscale(tinted, 2.0) and not data.is_near_grayscale(tinted, 0.5)
+    assert folders.is_near_grayscale(tinted, 2.0) and not folders.is_near_grayscale(tinted, 0.5)
 
 
 def test_gray_and_unreadable_are_left_out_and_reported(folder, caplog):
     caplog.set_level(logging.WARNING, logger="colorgan.training.data")
-    report = data.scan_folder(DataConfig(root=str(folder), val_fraction=0.2))
+    report = folders.scan_folder(DataConfig(root=str(folder), val_fraction=0.2))
     assert report.found == 11
     assert sorted(p.name for p in report.gray) == ["gray.png", "gray16.png"]
     assert sorted(p.name for p, _ in report.unreadable) == ["broken.jpg", "truncated.png"]
@@ -207,7 +207,7 @@ def test_split_survives_moving_the_folder(tmp_path):
     splits = []
     for where in ("one", "two/deeper"):
         cfg = DataConfig(root=str(colour_folder(tmp_path / where, n=12)), val_fraction=0.3)
-        report = data.scan_folder(cfg)
+        report = folders.scan_folder(cfg)
         splits.append([p.relative_to(cfg.root) for p in report.val])
     assert splits[0] == splits[1] and splits[0]
 
@@ -216,18 +216,18 @@ def test_all_gray_is_a_clear_error(tmp_path):
     for i in range(3):
         save(gray(), tmp_path / f"g{i}.png")
     with pytest.raises(ColorganError, match="all 3 images are near-grayscale"):
-        data.scan_folder(DataConfig(root=str(tmp_path)))
+        folders.scan_folder(DataConfig(root=str(tmp_path)))
 
 
 def test_scan_results_are_cached(folder, monkeypatch):
-    first = data.scan_chroma(data.find_images(folder))
+    first = folders.scan_chroma(folders.find_images(folder))
 
     def must_not_read(path):
         raise AssertionError(f"{path} read again")
 
     readable = [f for f, v in first.items() if not isinstance(v, str)]
-    monkeypatch.setattr(data, "_chroma_or_error", must_not_read)
-    assert data.scan_chroma(readable) == {f: first[f] for f in readable}
+    monkeypatch.setattr(folders, "_chroma_or_error", must_not_read)
+    assert folders.scan_chroma(readable) == {f: first[f] for f in readable}
 
 
 def test_file_broken_mid_training_gives_another_sample_and_one_warning(tmp_path, caplog):

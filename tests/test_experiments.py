@@ -7,7 +7,7 @@ import pytest
 from colorgan.core.errors import ColorganError
 from colorgan.evaluation import experiments
 from colorgan.interfaces.cli import main
-from colorgan.training import data
+from colorgan.training import folders
 
 from .conftest import make_photo
 
@@ -67,7 +67,7 @@ def test_suite_end_to_end_then_resume_then_skip(photos, tmp_path, capsys):
     # the evaluated images are the validation split, never a training image
     evaluated = [line for line in (out / "eval_files.txt").read_text().splitlines()]
     cfg = experiments.build_runs(namespace(photos, out, steps=4))[0].cfg
-    split = data.scan_folder(cfg.data)
+    split = folders.scan_folder(cfg.data)
     assert evaluated == [str(p) for p in split.val] and evaluated
     assert not set(evaluated) & {str(p) for p in split.train}
     commands = (out / "commands.md").read_text()
@@ -106,7 +106,7 @@ def test_eval_folder_copies_of_training_images_are_left_out(photos, tmp_path):
     eval_dir.mkdir()
     make_photo(999).save(eval_dir / "new.png")
     runs = experiments.build_runs(namespace(photos, tmp_path / "suite", steps=2))
-    train_file = data.scan_folder(runs[0].cfg.data).train[0]
+    train_file = folders.scan_folder(runs[0].cfg.data).train[0]
     shutil.copy(train_file, eval_dir / "renamed_copy.png")
     files, how, dropped = experiments.held_out_images(runs, str(eval_dir))
     assert files == [eval_dir / "new.png"]

@@ -15,6 +15,7 @@ from colorgan.interfaces.cli import main
 from colorgan.io import modelfile
 from colorgan.pipeline.loading import load_generator
 from colorgan.training import train
+from colorgan.training.losses import GeneratorLoss
 
 TINY = [
     "data.size=32",
@@ -70,7 +71,7 @@ def test_resume_equals_straight_run(photo_dir, tmp_path):
 
 
 def test_non_finite_loss_stops_with_last_good_checkpoint(photo_dir, tmp_path, monkeypatch):
-    real = train.generator_losses
+    real = GeneratorLoss.__call__
     calls = {"n": 0}
 
     def poisoned(*args, **kwargs):
@@ -80,7 +81,7 @@ def test_non_finite_loss_stops_with_last_good_checkpoint(photo_dir, tmp_path, mo
             losses["g_l1"] = losses["g_l1"] * float("nan")
         return losses
 
-    monkeypatch.setattr(train, "generator_losses", poisoned)
+    monkeypatch.setattr(GeneratorLoss, "__call__", poisoned)
     with pytest.raises(ColorganError, match="g_l1 became nan.*step_00000002"):
         train.run(tiny_cfg(photo_dir, extra=["train.steps=6"]), tmp_path / "run")
     latest = modelfile.latest_checkpoint(tmp_path / "run")

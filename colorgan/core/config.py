@@ -38,6 +38,9 @@ class DataConfig:
     split_seed: int = 0
     gray_threshold: float = 2.0  # mean Lab chroma below this = near-grayscale, left out
     workers: int = 2
+    val_root: str = ""  # a separate validation folder (then val_fraction is not used)
+    stamps: str = ""  # folder of RGBA cut-outs pasted onto training crops ("" = none)
+    stamp_prob: float = 0.0  # share of training crops that get one pasted cut-out
 
 
 @dataclass(frozen=True)
@@ -49,11 +52,20 @@ class ModelConfig:
     disc_width: int = 64
     disc_layers: int = 3  # 3 -> 70x70 receptive field
     working_size: int = 0  # inference: long side the network sees (0 = data.size)
+    # "ab": the network regresses ab; "distribution": logits over the quantised ab bins of
+    # colorgan.core.abbins at half resolution (Zhang et al. 2016), decoded at inference as
+    # the annealed mean with `temperature` (1 = the mean; lower = more vivid).
+    head: str = "ab"
+    temperature: float = 1.0
+    # guidance: the network also takes user hints (points of known colour) and a global
+    # reference colour distribution (Zhang et al. 2017); simulated from the truth in training
+    guidance: bool = False
 
 
 @dataclass(frozen=True)
 class LossConfig:
-    l1: float = 100.0
+    l1: float = 100.0  # on ab (head "ab") or on the distribution's mean (head "distribution")
+    ce: float = 1.0  # cross-entropy on soft-encoded ab bins (head "distribution" only)
     adv: float = 1.0
     adv_type: str = "vanilla"  # "vanilla" (BCE with logits) or "lsgan"
     perceptual: float = 0.0
@@ -68,6 +80,7 @@ class TrainConfig:
     pretrain_fraction: float = 0.0  # share of `steps` trained with L1 (+perceptual) only
     batch_size: int = 16  # global: split evenly over the processes of a torchrun run
     lr: float = 2e-4
+    lr_decay: str = "none"  # "cosine": lr follows a half cosine from lr to 0 over train.steps
     beta1: float = 0.5
     beta2: float = 0.999
     seed: int = 0
@@ -84,6 +97,12 @@ class TrainConfig:
     ckpt_minutes: float = 10.0  # also checkpoint at least this often (0: by steps only)
     keep_checkpoints: int = 3
     val_batches: int = 8  # validation batches at each epoch end
+    # guidance training (model.guidance): share of crops with no hint at all (the automatic
+    # case must stay as good as a model trained without hints), else a geometric number of
+    # points (p = 1/8, as in Zhang et al. 2017); share of crops that get their own colour
+    # distribution as the reference input (dropped otherwise)
+    hint_free: float = 0.5
+    reference_keep: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -106,9 +125,11 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "loss": LossConfig, "train
 _CHOICES = {
     ("data", "crop"): ("random", "resize"),
     ("model", "color_space"): ("lab", "rgb"),
+    ("model", "head"): ("ab", "distribution"),
     ("loss", "adv_type"): ("vanilla", "lsgan"),
     ("loss", "perceptual_net"): ("auto", "vgg16_hed", "vgg16", "mobilenet_v2"),
     ("train", "amp"): ("auto", "off", "bf16", "fp16"),
+    ("train", "lr_decay"): ("none", "cosine"),
 }
 
 # Values that YAML 1.1 reads as something else: `train.amp=off` arrives as False, and configs
@@ -238,7 +259,13 @@ def validate(cfg: Config) -> None:
         (cfg.train.lr > 0, "train.lr must be > 0"),
         (0.0 <= cfg.train.beta1 < 1.0 and 0.0 <= cfg.train.beta2 < 1.0, "betas must be in [0, 1)"),
         (min(cfg.loss.l1, cfg.loss.adv, cfg.loss.perceptual) >= 0, "loss weights must be >= 0"),
-        (cfg.loss.l1 + cfg.loss.perceptual > 0, "need loss.l1 > 0 or loss.perceptual > 0"),
+        (_pixel_loss(cfg) > 0, "need loss.l1, loss.perceptual or (distribution head) loss.ce > 0"),
+        (cfg.loss.ce >= 0, "loss.ce must be >= 0"),
+        (0.0 < cfg.model.temperature <= 10.0, "model.temperature must be in (0, 10]"),
+        (cfg.model.head == "ab" or cfg.model.color_space == "lab", "head distribution needs lab"),
+        (0.0 <= cfg.data.stamp_prob <= 1.0, "data.stamp_prob must be in [0, 1]"),
+        (0.0 <= cfg.train.hint_free <= 1.0, "train.hint_free must be in [0, 1]"),
+        (0.0 <= cfg.train.reference_keep <= 1.0, "train.reference_keep must be in [0, 1]"),
         (cfg.train.log_every >= 1 and cfg.train.ckpt_every >= 1, "*_every must be >= 1"),
         (cfg.train.sample_every >= 1, "train.sample_every must be >= 1"),
         (cfg.train.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1"),
@@ -247,6 +274,11 @@ def validate(cfg: Config) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+
+
+def _pixel_loss(cfg: Config) -> float:
+    ce = cfg.loss.ce if cfg.model.head == "distribution" else 0.0
+    return cfg.loss.l1 + cfg.loss.perceptual + ce
 
 
 def pretrain_steps(cfg: Config) -> int:

@@ -45,6 +45,7 @@ from colorgan.io import images
 from colorgan.pipeline.colorizer import Colorizer
 from colorgan.pipeline.loading import LoadedModel, load_model
 from colorgan.training import data as data_mod
+from colorgan.training import folders
 
 PROTOCOL = (
     "EXIF orientation applied, short side resized to {size} px (Pillow bicubic; big JPEGs "
@@ -127,7 +128,7 @@ def _batches(files, size: int, batch_size: int, skipped: list, bar):
     for path in files:
         try:
             batch.append((path, load_eval_image(path, size)))
-        except (*data_mod.LOAD_ERRORS, ColorganError) as exc:
+        except (*folders.LOAD_ERRORS, ColorganError) as exc:
             skipped.append({"image": str(path), "reason": f"{type(exc).__name__}: {exc}"})
         bar.update(1)
         if len(batch) == batch_size:
@@ -377,7 +378,7 @@ def input_files(data: str) -> list[Path]:
         if not files:
             raise ColorganError(f"{path}: lists no images")
         return files
-    return data_mod.find_images(path)
+    return folders.find_images(path)
 
 
 def run_cli(args) -> int:

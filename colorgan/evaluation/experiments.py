@@ -32,6 +32,7 @@ from colorgan.evaluation.report import plot_curves, suite_markdown
 from colorgan.io import atomic, modelfile
 from colorgan.pipeline.loading import load_model
 from colorgan.training import data as data_mod
+from colorgan.training import folders
 from colorgan.training import train as train_mod
 
 SUITES = {
@@ -186,16 +187,16 @@ def held_out_images(runs: list[Run], eval_data: str | None) -> tuple[list[Path],
     split_keys = {(r.cfg.data.root, r.cfg.data.val_fraction, r.cfg.data.split_seed) for r in runs}
     if len(split_keys) > 1:
         raise ColorganError("the presets of one suite must share data.root/val_fraction/seed")
-    found = data_mod.scan_folder(runs[0].cfg.data)
+    found = folders.scan_folder(runs[0].cfg.data)
     d = runs[0].cfg.data
     if eval_data:
-        files = data_mod.find_images(eval_data)
+        files = folders.find_images(eval_data)
         how = f"a separate folder, {eval_data} ({len(files)} images)"
     else:
         files = list(found.val)
         how = (
             f"the validation split of {d.root}: data.val_fraction={d.val_fraction}, "
-            f"split_seed={d.split_seed}, split by source image (training.data.split_files); "
+            f"split_seed={d.split_seed}, split by source image (training.folders.split_files); "
             f"{len(files)} images, none of them trained on"
         )
     if not files:

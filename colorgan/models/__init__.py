@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from colorgan.core.color import out_channels
+from colorgan.core.config import ConfigError
 from colorgan.models import (  # noqa: F401  (imported to register their generators)
     encoder_decoder,
     pretrained_unet,
@@ -49,6 +50,15 @@ def generator_from_config(model_cfg, size: int, load_pretrained: bool = True) ->
         kwargs["num_downs"] = max((k for k in range(1, 9) if size % 2**k == 0), default=1)
     if not load_pretrained and "weights" in args:
         kwargs["weights"] = None
+    for key, value, plain in (
+        ("head", model_cfg.head, "ab"),
+        ("guidance", model_cfg.guidance, False),
+    ):
+        if value == plain:
+            continue
+        if key not in args:
+            raise ConfigError(f"model.{key}={value!r}: generator {name!r} does not support it")
+        kwargs[key] = value
     return build_generator(name, **kwargs)
 
 

@@ -12,6 +12,12 @@ mean/std of backbones.imagenet_normalize.
 Decoder: at each of strides 16, 8, 4, 2 and 1, upsample x2 (bilinear), concatenate the
 encoder feature of that stride (the raw input at stride 1) and apply two conv3x3-BN-ReLU.
 Decoder channels are 4w, 2w, w, w/2, w/2 for width w; a 1x1 conv and tanh give the output.
+
+head="distribution": instead of ab, logits over the Q quantised ab bins (colorgan.core.abbins)
+from the stride-2 decoder stage, i.e. at half the input's size (Zhang et al. 2016 predict at
+a quarter): colour is low-frequency and the full-size stage is the costliest one, so it is
+skipped. guidance=True: forward(x, hint, ref) also takes user hints and a reference colour
+distribution (colorgan.models.guidance); absent or all-zero guidance = automatic colour.
 """
 
 from __future__ import annotations
@@ -20,13 +26,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from colorgan.core import color
+from colorgan.core import abbins, color
 from colorgan.models.backbones import imagenet_normalize, load_backbone
 from colorgan.models.blocks import DoubleConv, require
 from colorgan.models.efficientnet_lite import VARIANTS as EFFICIENTNET_LITE
+from colorgan.models.guidance import HintStem, ReferenceEncoder, empty_guidance, pool_hints
 from colorgan.models.registry import register_generator
 
 ENCODERS = ("mobilenet_v2", "resnet18", *EFFICIENTNET_LITE)
+HEADS = ("ab", "distribution")
 
 
 def _stages(encoder: str, model: nn.Module) -> tuple[list[nn.Module], list[int]]:
@@ -55,24 +63,37 @@ class PretrainedUNet(nn.Module):
         encoder: str,
         weights: str | None,
         freeze_encoder: bool,
+        head: str = "ab",
+        guidance: bool = False,
     ) -> None:
         super().__init__()
         require(encoder in ENCODERS, f"pretrained-unet: encoder={encoder!r}; valid: {ENCODERS}")
         require(in_channels in (1, 3), f"pretrained-unet: in_channels={in_channels} not 1 or 3")
         require(width >= 2, f"pretrained-unet: width={width} must be >= 2")
+        require(head in HEADS, f"pretrained-unet: head={head!r}; valid: {HEADS}")
         classifier = load_backbone(encoder, weights)
         stages, enc_ch = _stages(encoder, classifier)
         self.encoder = nn.ModuleList(stages)
         self.in_channels = in_channels
         self.freeze_encoder = freeze_encoder
+        self.head_kind, self.guidance, self.bins = head, guidance, abbins.num_bins()
         dec_ch = [4 * width, 2 * width, width, width // 2, width // 2]
         skip_ch = enc_ch[3::-1] + [in_channels]  # strides 16, 8, 4, 2, then the input
+        if head == "distribution":  # stop at stride 2: logits at half size
+            dec_ch, skip_ch = dec_ch[:4], skip_ch[:4]
+        extra = 3 if guidance else 0  # the hint map, pooled to each decoder stage
         prev = enc_ch[4]
         self.decoder = nn.ModuleList()
         for skip, out in zip(skip_ch, dec_ch, strict=True):
-            self.decoder.append(DoubleConv(prev + skip, out))
+            self.decoder.append(DoubleConv(prev + skip + extra, out))
             prev = out
-        self.head = nn.Sequential(nn.Conv2d(prev, out_channels, 1), nn.Tanh())
+        if head == "distribution":
+            self.head = nn.Conv2d(prev, self.bins, 1)
+        else:
+            self.head = nn.Sequential(nn.Conv2d(prev, out_channels, 1), nn.Tanh())
+        if guidance:
+            self.hint_stem = HintStem(enc_ch[0])
+            self.reference = ReferenceEncoder(self.bins, enc_ch[4])
         if freeze_encoder:
             self.encoder.requires_grad_(False)
 
@@ -90,17 +111,28 @@ class PretrainedUNet(nn.Module):
             rgb = color.norm_to_rgb(x)
         return imagenet_normalize(rgb)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, hint: torch.Tensor | None = None, ref: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if self.guidance and (hint is None or ref is None):
+            no_hint, no_ref = empty_guidance(x, self.bins)
+            hint = no_hint if hint is None else hint
+            ref = no_ref if ref is None else ref
         feats = []
         h = self.imagenet_input(x)
-        for stage in self.encoder:
+        for i, stage in enumerate(self.encoder):
             h = stage(h)
+            if i == 0 and self.guidance:
+                h = h + self.hint_stem(hint, h)
             feats.append(h)
-        skips = feats[3::-1] + [x]
+        skips = (feats[3::-1] + [x])[: len(self.decoder)]
         h = feats[4]
+        if self.guidance:
+            h = h + self.reference(ref)
         for block, skip in zip(self.decoder, skips, strict=True):
             h = F.interpolate(h, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-            h = block(torch.cat([h, skip], dim=1))
+            parts = [h, skip] + ([pool_hints(hint, skip.shape[-2:])] if self.guidance else [])
+            h = block(torch.cat(parts, dim=1))
         return self.head(h)
 
 
@@ -112,6 +144,11 @@ def pretrained_unet(
     encoder: str = "mobilenet_v2",
     weights: str | None = "imagenet",
     freeze_encoder: bool = False,
+    head: str = "ab",
+    guidance: bool = False,
 ) -> PretrainedUNet:
-    """U-Net on a torchvision classifier. weights: "imagenet", None (random) or a .pth path."""
-    return PretrainedUNet(in_channels, out_channels, width, encoder, weights, freeze_encoder)
+    """U-Net on a torchvision classifier. weights: "imagenet", None (random) or a .pth path;
+    head "ab" or "distribution"; guidance: also take hints and a reference (see above)."""
+    return PretrainedUNet(
+        in_channels, out_channels, width, encoder, weights, freeze_encoder, head, guidance
+    )

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from colorgan.core import abbins
+from colorgan.core.color import AB_SCALE, output_to_rgb
 from colorgan.core.errors import ColorganError
 from colorgan.models.backbones import IMAGENET_STD, imagenet_normalize, load_backbone
 
@@ -100,3 +102,68 @@ class PerceptualLoss(nn.Module):
                 pred, target = x.chunk(2)
                 loss = loss + F.mse_loss(pred, target.detach())
         return loss / (len(self.taps) * self.unit**2)
+
+
+# --- the distribution head (Zhang et al. 2016) -----------------------------------------------
+
+
+def _centers(like: torch.Tensor) -> torch.Tensor:
+    return torch.from_numpy(abbins.centers().copy()).to(device=like.device, dtype=like.dtype)
+
+
+def soft_encode(ab: torch.Tensor, sigma: float = 5.0) -> torch.Tensor:
+    """Normalised ab (B, 2, h, w) -> soft targets (B, Q, h, w) over the bins: a Gaussian of
+    `sigma` Lab units around the true colour (Zhang et al. use its 5 nearest bins with
+    sigma 5; bins further than ~2 sigma get weights below 2 %, so all bins are kept here)."""
+    c = _centers(ab)  # (Q, 2)
+    cross = torch.einsum("bchw,qc->bqhw", ab, c)
+    d2 = ab.square().sum(1, keepdim=True) - 2 * cross + c.square().sum(1)[None, :, None, None]
+    return torch.softmax(-d2 * (AB_SCALE**2 / (2 * sigma**2)), dim=1)
+
+
+def expected_ab(logits: torch.Tensor) -> torch.Tensor:
+    """The distribution's mean colour, (B, Q, h, w) -> (B, 2, h, w): the differentiable
+    training-side twin of colorgan.core.abbins.annealed_mean at temperature 1 (that one is
+    numpy, for inference without torch)."""
+    return torch.einsum("bqhw,qc->bchw", torch.softmax(logits.float(), dim=1), _centers(logits))
+
+
+def as_ab(out: torch.Tensor, head: str, size: tuple[int, int]) -> torch.Tensor:
+    """A generator's output as full-size colour (ab, or RGB in the rgb mode) for the
+    discriminator, the perceptual loss, validation and sample grids."""
+    if head == "ab":
+        return out
+    return F.interpolate(expected_ab(out), size=size, mode="bilinear", align_corners=False)
+
+
+def bins_cross_entropy(logits: torch.Tensor, target_ab: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the logits against the soft-encoded truth at the logits' size."""
+    small = F.adaptive_avg_pool2d(target_ab, logits.shape[-2:])
+    return -(soft_encode(small) * F.log_softmax(logits.float(), dim=1)).sum(1).mean()
+
+
+class GeneratorLoss:
+    """The weighted loss terms the generator minimises (their sum), as a dict for the logs:
+    g_ce (distribution head), g_l1 (on ab, or on the distribution's mean), g_perceptual,
+    g_adv (against the discriminator, in the GAN stage)."""
+
+    def __init__(self, cfg, adversarial: AdversarialLoss, perceptual: PerceptualLoss | None):
+        self.weights, self.model = cfg.loss, cfg.model
+        self.adversarial, self.perceptual = adversarial, perceptual
+
+    def __call__(self, l_in, target, out, discriminator=None) -> dict[str, torch.Tensor]:
+        w, losses = self.weights, {}
+        colour = as_ab(out, self.model.head, target.shape[-2:])
+        if self.model.head == "distribution" and w.ce > 0:
+            losses["g_ce"] = w.ce * bins_cross_entropy(out, target)
+        if w.l1 > 0:
+            losses["g_l1"] = w.l1 * (colour - target).abs().mean()
+        if self.perceptual is not None:
+            space = self.model.color_space
+            fake_rgb = output_to_rgb(l_in, colour.float(), space)
+            real_rgb = output_to_rgb(l_in, target, space)
+            losses["g_perceptual"] = w.perceptual * self.perceptual(fake_rgb, real_rgb)
+        if discriminator is not None and w.adv > 0:
+            logits = discriminator(torch.cat([l_in, colour], 1))
+            losses["g_adv"] = w.adv * self.adversarial(logits, real=True)
+        return losses

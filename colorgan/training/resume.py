@@ -41,13 +41,13 @@ def start(cfg, out: Path, resume: bool, parts) -> int:
         if parts.dist.is_main:
             out.mkdir(parents=True, exist_ok=True)
             atomic.write_text(out / "config.yaml", cfg.to_yaml())
-        parts.extra["pretrain_steps"] = config_mod.pretrain_steps(cfg)
+        parts.pretrain_steps = config_mod.pretrain_steps(cfg)
         return 0
     ckpt, saved, skipped = ckpt_mod.load_newest(out, _modules(parts), _optimizers(parts))
     step = int(saved["step"])
     if skipped:  # one line: which checkpoint, and why the newer ones were not used
         log.warning("resuming from %s (step %d); skipped %s", ckpt, step, "; ".join(skipped))
-    parts.extra["pretrain_steps"] = _switch_step(cfg, step, saved.get("pretrain_steps"))
+    parts.pretrain_steps = _switch_step(cfg, step, saved.get("pretrain_steps"))
     if parts.dist.is_main:  # the run's config says what it is now (e.g. more train.steps)
         atomic.write_text(out / "config.yaml", cfg.to_yaml())
     _restore_rng(saved, parts, step)
@@ -116,7 +116,7 @@ def save(parts, out: Path, step: int) -> None:
             # with a global batch these fix the data position for any number of processes
             "images_seen": step * parts.cfg.train.batch_size,
             "world_size": parts.dist.world,
-            "pretrain_steps": parts.extra["pretrain_steps"],
+            "pretrain_steps": parts.pretrain_steps,
             **distributed.flatten_rank_states(rng),
             **{f"scaler_{k}": v.state_dict() for k, v in parts.scalers.items()},
         }

@@ -13,6 +13,7 @@ from torchvision.utils import make_grid, save_image
 from tqdm import tqdm
 
 from colorgan.core.color import output_to_rgb, rgb_to_l_ab
+from colorgan.training.losses import as_ab
 from colorgan.io import atomic
 
 
@@ -68,14 +69,15 @@ class RunLog:
         self.bar.write(text) if self.enabled else None
 
     @torch.no_grad()
-    def samples(self, step: int, generator, rgb: torch.Tensor, color_space: str) -> None:
-        """A grid with one row per image: input (gray) | output | truth."""
+    def samples(self, step: int, generator, rgb: torch.Tensor, model_cfg) -> None:
+        """A grid with one row per image: input (gray) | output (automatic) | truth."""
         if not self.enabled:
             return
         was_training = generator.training
         generator.eval()
         l_in, _ = rgb_to_l_ab(rgb)
-        fake = output_to_rgb(l_in, generator(l_in).float(), color_space)
+        colour = as_ab(generator(l_in).float(), model_cfg.head, l_in.shape[-2:])
+        fake = output_to_rgb(l_in, colour, model_cfg.color_space)
         generator.train(was_training)
         gray = ((l_in + 1) / 2).expand(-1, 3, -1, -1)
         rows = torch.stack([gray, fake, rgb], 1).flatten(0, 1).cpu()

@@ -13,6 +13,7 @@ says where the data stands; rank 0 alone logs and writes.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from colorgan.core import config as config_mod
-from colorgan.core.color import model_target, output_to_rgb
+from colorgan.core.color import model_target
 from colorgan.core.devices import resolve_device
 from colorgan.core.errors import ColorganError
 from colorgan.io import modelfile
@@ -32,7 +33,14 @@ from colorgan.training import distributed
 from colorgan.training import resume as resume_mod
 from colorgan.training.data import epochs, make_loaders
 from colorgan.training.distributed import DistInfo, unwrap
-from colorgan.training.losses import AdversarialLoss, PerceptualLoss
+from colorgan.training.hints import guidance_for
+from colorgan.training.losses import (
+    AdversarialLoss,
+    GeneratorLoss,
+    PerceptualLoss,
+    as_ab,
+    bins_cross_entropy,
+)
 from colorgan.training.runlog import RunLog
 
 log = logging.getLogger(__name__)
@@ -65,7 +73,11 @@ class Parts:
     scalers: dict[str, torch.amp.GradScaler] = field(default_factory=dict)  # fp16: per optimiser
     channels_last: bool = False
     dist: DistInfo = field(default_factory=DistInfo)
-    extra: dict = field(default_factory=dict)
+    pretrain_steps: int = 0  # the L1 -> GAN switch: set by resume.start (it may be a saved one)
+
+    @property
+    def generator_loss(self) -> GeneratorLoss:
+        return GeneratorLoss(self.cfg, self.adversarial, self.perceptual)
 
 
 def amp_dtype(choice: str, device: torch.device) -> torch.dtype | None:
@@ -155,39 +167,45 @@ def _backward_step(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler=None) 
         scaler.update()
 
 
-def generator_losses(parts: Parts, l_in, target, fake, adversarial: bool) -> dict:
-    """Weighted generator loss terms; their sum is what the generator minimises."""
-    w = parts.cfg.loss
-    losses = {}
-    if w.l1 > 0:
-        losses["g_l1"] = w.l1 * (fake - target).abs().mean()
-    if parts.perceptual is not None:
-        space = parts.cfg.model.color_space
-        fake_rgb = output_to_rgb(l_in, fake.float(), space)
-        real_rgb = output_to_rgb(l_in, target, space)
-        losses["g_perceptual"] = w.perceptual * parts.perceptual(fake_rgb, real_rgb)
-    if adversarial and w.adv > 0:
-        # The frozen D is called unwrapped: through its DDP wrapper this forward would arm
-        # DDP's gradient hooks for parameters that get no gradient in this step.
-        logits = unwrap(parts.discriminator)(torch.cat([l_in, fake], 1))
-        losses["g_adv"] = w.adv * parts.adversarial(logits, real=True)
-    return losses
+def _forward(parts: Parts, generator, l_in, target, seed: int | None):
+    """The generator on a batch; with model.guidance, hints and a reference simulated from
+    the truth (seed: per step in training, so a resumed run draws the same; None: none)."""
+    if not parts.cfg.model.guidance:
+        return generator(l_in)
+    if seed is None:
+        return generator(l_in)  # all-zero guidance: the automatic case
+    t = parts.cfg.train
+    hint, ref = guidance_for(target.detach(), seed, t.hint_free, t.reference_keep)
+    return generator(l_in, hint.to(l_in), ref.to(l_in))
 
 
-def train_step(parts: Parts, rgb: torch.Tensor, stage: str) -> dict[str, float]:
+def learning_rate(cfg: config_mod.Config, step: int) -> float:
+    """The learning rate of `step`: a function of the step alone, so a resumed run (and one
+    resumed with more train.steps, which stretches the cosine) needs no scheduler state."""
+    t = cfg.train
+    if t.lr_decay == "none":
+        return t.lr
+    return 0.5 * t.lr * (1.0 + math.cos(math.pi * min(step, t.steps) / t.steps))
+
+
+def train_step(parts: Parts, rgb: torch.Tensor, stage: str, step: int = 0) -> dict[str, float]:
     """One optimiser step on a batch of sRGB images; stage is "pretrain" or "gan"."""
-    l_in, target = model_target(
-        rgb.to(parts.device, non_blocking=True), parts.cfg.model.color_space
-    )
+    cfg = parts.cfg
+    for opt in (parts.opt_g, parts.opt_d):
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(cfg, step)
+    l_in, target = model_target(rgb.to(parts.device, non_blocking=True), cfg.model.color_space)
     if parts.channels_last:
         l_in = l_in.contiguous(memory_format=torch.channels_last)
     out: dict[str, float] = {}
+    seed = cfg.train.seed * 1_000_003 + step
     with _autocast(parts):
-        fake = parts.generator(l_in)
+        fake = _forward(parts, parts.generator, l_in, target, seed)
         if stage == "gan":
+            colour = as_ab(fake, cfg.model.head, target.shape[-2:])
             parts.discriminator.requires_grad_(True)
             real_logits = parts.discriminator(torch.cat([l_in, target], 1))
-            fake_logits = parts.discriminator(torch.cat([l_in, fake.detach()], 1))
+            fake_logits = parts.discriminator(torch.cat([l_in, colour.detach()], 1))
             d_losses = {
                 "d_real": parts.adversarial(real_logits, real=True),
                 "d_fake": parts.adversarial(fake_logits, real=False),
@@ -198,8 +216,11 @@ def train_step(parts: Parts, rgb: torch.Tensor, stage: str) -> dict[str, float]:
         _backward_step(d_total, parts.opt_d, parts.scalers.get("opt_d"))
         parts.discriminator.requires_grad_(False)  # no D gradients from the G step
         out.update({k: v.item() for k, v in d_losses.items()})
+    # The frozen D is called unwrapped: through its DDP wrapper this forward would arm
+    # DDP's gradient hooks for parameters that get no gradient in this step.
+    critic = unwrap(parts.discriminator) if stage == "gan" else None
     with _autocast(parts):
-        g_losses = generator_losses(parts, l_in, target, fake, adversarial=stage == "gan")
+        g_losses = parts.generator_loss(l_in, target, fake, critic)
     _check_finite(g_losses)
     total = sum(g_losses.values())
     _backward_step(total, parts.opt_g, parts.scalers.get("opt_g"))
@@ -210,22 +231,28 @@ def train_step(parts: Parts, rgb: torch.Tensor, stage: str) -> dict[str, float]:
 
 @torch.no_grad()
 def validate(parts: Parts, loader: DataLoader | None, max_batches: int) -> dict[str, float]:
-    """Mean L1 of the generator output on held-out images (unweighted, in [-1, 1] units)."""
+    """On held-out images, automatic colour (no guidance): mean L1 of the colour in [-1, 1]
+    units (for the distribution head: of its mean), and the bins' cross-entropy."""
     if loader is None:
         return {}
     generator = unwrap(parts.generator)
     generator.eval()
-    total, count = 0.0, 0
+    totals, count = {}, 0
+    head = parts.cfg.model.head
     for i, rgb in enumerate(loader):
         if i >= max_batches:
             break
         l_in, target = model_target(rgb.to(parts.device), parts.cfg.model.color_space)
         with _autocast(parts):
-            fake = generator(l_in)
-        total += (fake.float() - target).abs().mean().item() * len(rgb)
+            out = _forward(parts, generator, l_in, target, seed=None)
+        values = {"val_l1": (as_ab(out.float(), head, target.shape[-2:]) - target).abs().mean()}
+        if head == "distribution":
+            values["val_ce"] = bins_cross_entropy(out, target)
+        for key, value in values.items():
+            totals[key] = totals.get(key, 0.0) + value.item() * len(rgb)
         count += len(rgb)
     generator.train()
-    return {"val_l1": total / max(count, 1)}
+    return {key: value / max(count, 1) for key, value in totals.items()}
 
 
 # --- the loop ------------------------------------------------------------------------------
@@ -263,7 +290,7 @@ def _run(cfg, out: Path, resume: bool, dist: DistInfo, device: torch.device) -> 
     parts = build_parts(cfg, device, dist)
     step = resume_mod.start(cfg, out, resume, parts)
     distributed.barrier()  # the run directory exists before anyone goes on
-    total, n_pre = cfg.train.steps, parts.extra["pretrain_steps"]
+    total, n_pre = cfg.train.steps, parts.pretrain_steps
     runlog = RunLog(out, total, step, enabled=dist.is_main)
     batch = f"batch {cfg.train.batch_size}"
     if dist.world > 1:
@@ -286,7 +313,7 @@ def _run(cfg, out: Path, resume: bool, dist: DistInfo, device: torch.device) -> 
 
 def _loop(parts, loader, val_loader, fixed, runlog, out, step) -> None:
     cfg = parts.cfg.train
-    n_pre = parts.extra["pretrain_steps"]  # set by resume_mod.start
+    n_pre = parts.pretrain_steps  # set by resume_mod.start
     parts.generator.train()
     window = {"t0": time.perf_counter(), "data": 0.0, "images": 0}
     # Step s takes items [s * B, (s + 1) * B) of epoch order (B the global batch), split over
@@ -301,7 +328,7 @@ def _loop(parts, loader, val_loader, fixed, runlog, out, step) -> None:
         if epoch is not None and new_epoch != epoch:
             _validate_and_log(parts, val_loader, runlog, step, epoch)
         epoch = new_epoch
-        losses = train_step(parts, rgb, "pretrain" if step < n_pre else "gan")
+        losses = train_step(parts, rgb, "pretrain" if step < n_pre else "gan", step)
         step += 1
         window["images"] += cfg.batch_size  # all ranks together
         if step % cfg.log_every == 0 or step == cfg.steps:
@@ -311,7 +338,7 @@ def _loop(parts, loader, val_loader, fixed, runlog, out, step) -> None:
             runlog.progress(step, losses)
         if step % cfg.sample_every == 0:
             generator = unwrap(parts.generator)
-            runlog.samples(step, generator, fixed.to(parts.device), parts.cfg.model.color_space)
+            runlog.samples(step, generator, fixed.to(parts.device), parts.cfg.model)
         if schedule.due(step):
             resume_mod.save(parts, out, step)
             schedule.saved()
@@ -326,7 +353,8 @@ def _validate_and_log(parts, val_loader, runlog, step, epoch) -> None:
     val = validate(parts, val_loader, parts.cfg.train.val_batches)
     if val:
         runlog.scalars(step, val, prefix="val")
-        runlog.message(f"step {step} (epoch {epoch}): val_l1 {val['val_l1']:.4f}")
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in val.items())
+        runlog.message(f"step {step} (epoch {epoch}): {shown}")
 
 
 def _throughput(window: dict) -> dict[str, float]:

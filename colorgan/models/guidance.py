@@ -1,0 +1,82 @@
+"""User guidance inputs for a generator (Zhang et al., SIGGRAPH 2017), as small modules.
+
+Local hints: a map (B, 3, H, W) at the network input's size: channels a, b (normalised ab
+of the hinted colour) and a mask (1 where the user gave a colour). Global reference:
+(B, Q + 1), a colour distribution over the Q ab bins of colorgan.core.abbins plus a flag
+(1 when a reference is given). All zeros means "no guidance": the network must then
+colour on its own, so every path that injects guidance ends in a zero-initialised layer:
+a freshly added guidance branch leaves the automatic network exactly as it was.
+
+Where the hints enter: at the encoder's first stage (stride 2), so the encoder's
+receptive field spreads a point's colour over the region it belongs to, and again at each
+decoder stage (pooled to its resolution), so the output can follow a hint precisely.
+The reference enters at the bottleneck (stride 32), where a global palette belongs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+HINT_CHANNELS = 3
+
+
+def _zero_init(layer: nn.Conv2d | nn.Linear) -> nn.Module:
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class HintStem(nn.Module):
+    """Hint map at full size -> a residual for the encoder's stride-2 features."""
+
+    def __init__(self, out_channels: int, hidden: int = 32) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(HINT_CHANNELS, hidden, 3, stride=2, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, hidden, 3, padding=1),
+            nn.ReLU(inplace=True),
+            _zero_init(nn.Conv2d(hidden, out_channels, 1)),
+        )
+
+    def forward(self, hint: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        out = self.net(hint)
+        if out.shape[-2:] != like.shape[-2:]:
+            out = F.interpolate(out, size=like.shape[-2:], mode="bilinear", align_corners=False)
+        return out
+
+
+def pool_hints(hint: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The hint map at a coarser size: mean hinted ab over the hinted pixels of each cell
+    (not diluted by the unhinted ones) and the share of hinted pixels as the mask."""
+    if tuple(hint.shape[-2:]) == tuple(size):
+        return hint
+    ab, mask = hint[:, :2], hint[:, 2:]
+    pooled_mask = F.adaptive_avg_pool2d(mask, size)
+    pooled_ab = F.adaptive_avg_pool2d(ab * mask, size) / pooled_mask.clamp_min(1e-6)
+    return torch.cat([pooled_ab * (pooled_mask > 0), pooled_mask], dim=1)
+
+
+class ReferenceEncoder(nn.Module):
+    """(B, Q + 1) colour distribution + flag -> a residual (B, C, 1, 1) for the bottleneck."""
+
+    def __init__(self, bins: int, out_channels: int, hidden: int = 256) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(bins + 1, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
+            _zero_init(nn.Linear(hidden, out_channels)),
+        )
+
+    def forward(self, ref: torch.Tensor) -> torch.Tensor:
+        return self.net(ref)[:, :, None, None]
+
+
+def empty_guidance(x: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """All-zero hints and reference for a batch like x (B, 1, H, W): automatic colour."""
+    b, _, h, w = x.shape
+    return x.new_zeros(b, HINT_CHANNELS, h, w), x.new_zeros(b, bins + 1)
