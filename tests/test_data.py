@@ -141,29 +141,6 @@ def test_eval_is_a_deterministic_centre_crop(tmp_path):
     assert x[0, :, :12].mean() > 0.8 and x[2, :, -12:].mean() > 0.8
 
 
-def test_pil_modes_become_rgb():
-    rgba = Image.new("RGBA", (4, 4), (255, 0, 0, 0))  # fully transparent -> white
-    assert folders.to_rgb(rgba).getpixel((0, 0)) == (255, 255, 255)
-    sixteen = Image.fromarray(np.full((4, 4), 65535, np.uint16))
-    assert folders.to_rgb(sixteen).getpixel((0, 0)) == (255, 255, 255)
-    mid = Image.fromarray(np.full((4, 4), 32768, np.uint16))
-    assert folders.to_rgb(mid).getpixel((0, 0)) == (128, 128, 128)  # scaled, not clipped to 255
-    assert folders.to_rgb(Image.new("P", (4, 4))).mode == "RGB"
-
-
-def test_exif_orientation_is_applied(tmp_path):
-    exif = Image.Exif()
-    exif[0x0112] = 6  # stored landscape, shown rotated 90 degrees: portrait
-    path = save(halves(w=64, h=32), tmp_path / "rotated.jpg", exif=exif, quality=95)
-    assert folders.open_image(path).size == (32, 64)
-
-
-def test_big_jpeg_is_decoded_reduced_but_big_enough(tmp_path):
-    path = save(halves(w=800, h=600), tmp_path / "big.jpg", quality=90)
-    im = folders.open_image(path, min_short=64)
-    assert min(im.size) >= 64 and im.size[0] < 800  # draft decoded at 1/8 scale
-
-
 @pytest.mark.parametrize("flag, dim, make", [("hflip", -1, halves), ("vflip", -2, top_bottom)])
 def test_flips_happen_and_only_when_asked(tmp_path, flag, dim, make):
     path = save(make(40, 40) if make is halves else make(40), tmp_path / "im.png")

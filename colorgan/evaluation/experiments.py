@@ -31,7 +31,6 @@ from colorgan.evaluation import evaluate as eval_mod
 from colorgan.evaluation.report import plot_curves, suite_markdown
 from colorgan.io import atomic, modelfile
 from colorgan.pipeline.loading import load_model
-from colorgan.training import data as data_mod
 from colorgan.training import folders
 from colorgan.training import train as train_mod
 

@@ -4,8 +4,9 @@ Local hints: a map (B, 3, H, W) at the network input's size: channels a, b (norm
 of the hinted colour) and a mask (1 where the user gave a colour). Global reference:
 (B, Q + 1), a colour distribution over the Q ab bins of colorgan.core.abbins plus a flag
 (1 when a reference is given). All zeros means "no guidance": the network must then
-colour on its own, so every path that injects guidance ends in a zero-initialised layer:
-a freshly added guidance branch leaves the automatic network exactly as it was.
+colour on its own. The hint stem and the reference branch end in zero-initialised layers,
+so at the start of training they leave the encoder's ImageNet features exactly as they
+were; the decoder stages read the pooled hint map directly (all zero without hints).
 
 Where the hints enter: at the encoder's first stage (stride 2), so the encoder's
 receptive field spreads a point's colour over the region it belongs to, and again at each

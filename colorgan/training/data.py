@@ -22,13 +22,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from colorgan.core.config import DataConfig
 from colorgan.core.errors import ColorganError
+from colorgan.io import images
 from colorgan.training.folders import (
     LOAD_ERRORS,
     REDUCING_GAP,
     RESAMPLE,
     DataReport,
     image_to_tensor,
-    open_image,
     scan_folder,
 )
 from colorgan.training.stamps import Stamps
@@ -96,14 +96,14 @@ class ImageFolderDataset(Dataset):
     def load(self, path: Path, rng: random.Random) -> torch.Tensor:
         size = self.size
         if not self.train:
-            im = open_image(path, min_short=size)
+            im = images.open_rgb(path, min_short=size)
             return image_to_tensor(_scaled_crop(im, size, size, centre=True))
         if self.crop == "resize":
-            im = open_image(path, min_short=size)
+            im = images.open_rgb(path, min_short=size)
             im = im.resize((size, size), RESAMPLE, reducing_gap=REDUCING_GAP)
         else:
             short = max(size, round(size * rng.uniform(self.scale_min, self.scale_max)))
-            im = _scaled_crop(open_image(path, min_short=short), short, size, rng=rng)
+            im = _scaled_crop(images.open_rgb(path, min_short=short), short, size, rng=rng)
         if self.hflip and rng.random() < 0.5:
             im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         if self.vflip and rng.random() < 0.5:

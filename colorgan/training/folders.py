@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import re
 import warnings
@@ -22,12 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 from tqdm import tqdm
 
 from colorgan.core.color import rgb_to_lab
 from colorgan.core.config import DataConfig
 from colorgan.core.errors import ColorganError
+from colorgan.io import images
 from colorgan.io.images import DECODE_ERRORS, IMAGE_EXTENSIONS  # one list of what counts as a photo
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ THUMB_SIZE = 64  # side of the thumbnail the gray check looks at
 RESAMPLE = Image.Resampling.BICUBIC
 REDUCING_GAP = 3.0  # box-reduce first while the image is > 3x the target: fast, no aliasing
 SCAN_PROGRESS_MIN = 50  # show a progress bar when scanning more files than this
-LOAD_ERRORS = (*DECODE_ERRORS, Image.DecompressionBombError)  # the reader's, plus bombs
+LOAD_ERRORS = (*DECODE_ERRORS, Image.DecompressionBombError, ColorganError)  # what open_rgb raises
 
 
 def find_images(root: str | Path) -> list[Path]:
@@ -113,32 +113,6 @@ def split_files(
 
 
 # --- reading images ---------------------------------------------------------------------------
-def to_rgb(im: Image.Image) -> Image.Image:
-    """Any PIL mode -> 8-bit RGB: alpha composited over white, 16-bit scaled, not clipped."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(im, dtype=np.float32)
-        top = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        top = 1.0 if im.mode == "F" and arr.max() <= 1.0 else top  # float images in [0, 1]
-        im = Image.fromarray((np.clip(arr / top, 0, 1) * 255 + 0.5).astype(np.uint8))
-    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
-        rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return im if im.mode == "RGB" else im.convert("RGB")
-
-
-def open_image(path: str | Path, min_short: int | None = None) -> Image.Image:
-    """An RGB PIL image, EXIF orientation applied; JPEGs decoded reduced when min_short is
-    given (the result's short side is still >= min_short)."""
-    with Image.open(path) as im:
-        if min_short and im.format == "JPEG":
-            factor = min_short / min(im.size)
-            im.draft("RGB", (math.ceil(im.width * factor), math.ceil(im.height * factor)))
-        im = ImageOps.exif_transpose(im)  # returns a loaded copy: safe after the with
-        im.load()
-        return to_rgb(im)
-
-
 def image_to_tensor(im: Image.Image) -> torch.Tensor:
     """RGB PIL image -> float tensor (3, H, W) in [0, 1]."""
     # numpy, not torch ops: torch's intra-op threads cost ~10 ms per image here when the
@@ -151,8 +125,8 @@ def mean_chroma(path_or_image: str | Path | Image.Image) -> float:
     """Mean Lab chroma sqrt(a^2 + b^2) of a small thumbnail (0 for a gray image)."""
     im = path_or_image
     if not isinstance(im, Image.Image):
-        im = open_image(im, min_short=THUMB_SIZE)
-    im = to_rgb(im).copy()
+        im = images.open_rgb(im, min_short=THUMB_SIZE)
+    im = images.to_rgb8(im).copy()
     im.thumbnail((THUMB_SIZE, THUMB_SIZE), RESAMPLE, reducing_gap=REDUCING_GAP)
     lab = rgb_to_lab(image_to_tensor(im))
     return float(lab[1:].square().sum(0).sqrt().mean())

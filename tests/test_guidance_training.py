@@ -1,0 +1,121 @@
+"""Guidance (hints, reference), the distribution head, stamps and a separate val folder in
+training; and a tiny model that really learns (validation loss falls)."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from colorgan.core import abbins, config
+from colorgan.models import generator_from_config
+from colorgan.training import data, hints, train
+from colorgan.training.stamps import Stamps
+
+
+def _cfg(extra=()):
+    base = config.load("guided-distribution")
+    return config.with_overrides(base, ["model.gen_kwargs={encoder: mobilenet_v2, weights: null}",
+                                        "model.width=8", *extra])  # fmt: skip
+
+
+def test_guided_network_with_no_guidance_is_the_automatic_network():
+    torch.manual_seed(0)
+    net = generator_from_config(_cfg().model, 64).eval()
+    x = torch.rand(2, 1, 64, 64) * 2 - 1
+    with torch.no_grad():
+        auto = net(x)
+        zeros = net(x, torch.zeros(2, 3, 64, 64), torch.zeros(2, abbins.num_bins() + 1))
+        assert auto.shape == (2, abbins.num_bins(), 32, 32)  # logits at half size
+        torch.testing.assert_close(auto, zeros)
+        # the reference branch ends in a zero layer: a fresh network ignores it until trained
+        ref = torch.zeros(2, abbins.num_bins() + 1)
+        ref[:, 5], ref[:, -1] = 1.0, 1.0
+        torch.testing.assert_close(net(x, torch.zeros(2, 3, 64, 64), ref), auto)
+        hint = torch.zeros(2, 3, 64, 64)
+        hint[:, :, 30:34, 30:34] = 1.0  # hints reach the decoder directly
+        assert not torch.allclose(net(x, hint, torch.zeros_like(ref)), auto)
+
+
+def test_other_generators_refuse_head_and_guidance():
+    cfg = config.with_overrides(config.load("pix2pix-unet"), ["model.head=distribution"])
+    with pytest.raises(config.ConfigError, match="does not support"):
+        generator_from_config(cfg.model, 64)
+
+
+def test_simulated_hints_follow_the_paper_and_are_reproducible():
+    ab = torch.rand(64, 2, 32, 32) * 2 - 1
+    a = hints.guidance_for(ab, seed=3, hint_free=0.5, reference_keep=0.25)
+    b = hints.guidance_for(ab, seed=3, hint_free=0.5, reference_keep=0.25)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    hint, ref = a
+    hinted = hint[:, 2].flatten(1).amax(1) > 0
+    assert 0.25 < hinted.float().mean() < 0.7  # half hint-free, and the geometric's own zeros
+    # a hint holds the patch's mean true colour: constant over the patch
+    i = int(hinted.nonzero()[0])
+    mask = hint[i, 2] > 0
+    assert torch.all((hint[i, :2][:, mask] >= -1) & (hint[i, :2][:, mask] <= 1))
+    kept = ref[:, -1] == 1
+    assert 0.05 < kept.float().mean() < 0.5
+    assert torch.allclose(ref[kept, :-1].sum(1), torch.ones(int(kept.sum())), atol=1e-4)
+    assert torch.all(ref[~kept] == 0)
+
+
+def test_stamps_are_pasted_with_their_alpha(tmp_path):
+    stamp = Image.new("RGBA", (20, 20), (255, 0, 0, 0))
+    stamp.paste((255, 0, 0, 255), (5, 5, 15, 15))
+    stamp.save(tmp_path / "red.png")
+    crop = Image.new("RGB", (40, 40), (0, 0, 255))
+    import random
+
+    out = np.asarray(Stamps([tmp_path / "red.png"], prob=1.0).maybe_paste(crop, random.Random(1)))
+    red = (out[..., 0] > 200) & (out[..., 2] < 50)
+    assert 0 < red.sum() < 40 * 40 * 0.5  # some red, never the transparent border
+    assert (out[..., 2] > 200).sum() > 0  # the background shows around it
+    untouched = Stamps([tmp_path / "red.png"], prob=0.0).maybe_paste(crop, random.Random(1))
+    assert untouched is crop
+
+
+def _photos(folder, n, colour):
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        base = np.asarray(colour, np.float32) * rng.uniform(0.6, 1.0, (48, 48, 1))
+        Image.fromarray(base.astype(np.uint8)).save(folder / f"{i}.png")
+
+
+def test_val_root_gives_the_validation_set(tmp_path):
+    _photos(tmp_path / "train", 8, (200, 40, 40))
+    _photos(tmp_path / "val", 3, (40, 40, 200))
+    cfg = config.DataConfig(root=str(tmp_path / "train"), val_root=str(tmp_path / "val"),
+                            size=32, workers=0)  # fmt: skip
+    train_loader, val_loader, report = data.make_loaders(cfg, 4, seed=0)
+    assert len(report.train) == 8 and len(report.val) == 3
+    assert all("val" in str(p) for p in report.val)
+
+
+def test_a_tiny_distribution_model_learns(tmp_path):
+    """A few dozen steps on photos made here (reddish top, bluish bottom) must bring the
+    validation loss well below its step-0 value: training learns, not just runs."""
+    for split in ("train", "val"):
+        folder = tmp_path / split
+        folder.mkdir()
+        rng = np.random.default_rng(len(split))
+        for i in range(12):
+            im = np.zeros((64, 64, 3), np.float32)
+            im[:32] = (220, 60, 40)
+            im[32:] = (40, 80, 220)
+            im *= rng.uniform(0.5, 1.0, (64, 64, 1))
+            Image.fromarray(im.astype(np.uint8)).save(folder / f"{i}.png")
+    cfg = _cfg([f"data.root={tmp_path / 'train'}", f"data.val_root={tmp_path / 'val'}",
+                "data.size=32", "data.workers=0", "data.stamp_prob=0", "data.scale_max=1.0",
+                "data.hflip=false", "train.batch_size=8", "train.lr=2e-3",
+                "train.lr_decay=none", "train.steps=40"])  # fmt: skip
+    parts = train.build_parts(cfg, torch.device("cpu"))
+    train_loader, val_loader, _ = data.make_loaders(cfg.data, 8, seed=0)
+    before = train.validate(parts, val_loader, 4)
+    batches = data.epochs(train_loader)
+    for step in range(40):
+        train.train_step(parts, next(batches)[1], "pretrain", step)
+    after = train.validate(parts, val_loader, 4)
+    assert after["val_ce"] < 0.8 * before["val_ce"]
+    assert after["val_l1"] < 0.7 * before["val_l1"]
