@@ -1,9 +1,16 @@
+import os
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-torch.set_num_threads(2)
+# One intra-op thread, here and in the commands tests start: the tests' tensors are tiny, and
+# on a 2-core machine that is busy with anything else, 2 OpenMP threads made a training step
+# of a width-8 model 50x slower (10 s vs 0.2 s per step, measured while a training run and
+# other tests shared the cores): each thread waits at every barrier for the other's slice.
+os.environ["OMP_NUM_THREADS"] = "1"
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True, scope="session")

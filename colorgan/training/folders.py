@@ -27,7 +27,7 @@ from tqdm import tqdm
 from colorgan.core.color import rgb_to_lab
 from colorgan.core.config import DataConfig
 from colorgan.core.errors import ColorganError
-from colorgan.io import images
+from colorgan.io import atomic, images
 from colorgan.io.images import DECODE_ERRORS, IMAGE_EXTENSIONS  # one list of what counts as a photo
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from torchvision.utils import make_grid, save_image
 from tqdm import tqdm
 
 from colorgan.core.color import output_to_rgb, rgb_to_l_ab
-from colorgan.training.losses import as_ab
 from colorgan.io import atomic
+from colorgan.training.losses import as_ab
 
 
 def keep_log_until(path: Path, step: int) -> None:
