@@ -22,7 +22,7 @@ from colorgan.core.errors import ColorganError
 from colorgan.datasets import debs, dedupe, sources
 from colorgan.datasets import offline_photos as op
 from colorgan.interfaces.cli import main
-from colorgan.training.data import mean_chroma
+from colorgan.training.folders import mean_chroma
 from tests.conftest import make_photo
 
 REAL_CACHE = op.default_cache()  # at import: before conftest points XDG_CACHE_HOME elsewhere
