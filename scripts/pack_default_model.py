@@ -1,10 +1,12 @@
 """Pack a trained run as the bundled default model (colorgan/assets/default_model.*).
 
     python scripts/pack_default_model.py runs/default-model [--fp32] [--working-size 256]
+        [--temperature T]
 
 Writes the generator in safetensors (fp16 unless --fp32: half the size; MODEL_CARD.md
 shows the evaluation of both) with its config, model.working_size set to the size the
-model card evaluates at, and the SHA-256 file that Colorizer.load("default") checks.
+model card evaluates at, model.temperature to the default vividness chosen on validation
+(scripts/choose_temperature.py), and the SHA-256 file that Colorizer.load("default") checks.
 """
 
 from __future__ import annotations
@@ -27,10 +29,14 @@ def main() -> None:
     p.add_argument("run", help="training run dir, checkpoint dir or generator file")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights")
     p.add_argument("--working-size", type=int, default=256)
+    p.add_argument("--temperature", type=float, help="default vividness (distribution head)")
     p.add_argument("--out", default=str(ASSETS / "default_model.safetensors"))
     args = p.parse_args()
     generator, cfg = load_generator(args.run)
-    cfg = config.with_overrides(cfg, [f"model.working_size={args.working_size}"])
+    overrides = [f"model.working_size={args.working_size}"]
+    if args.temperature is not None:
+        overrides.append(f"model.temperature={args.temperature}")
+    cfg = config.with_overrides(cfg, overrides)
     out = Path(args.out)
     modelfile.save_generator(out, generator, cfg, dtype=None if args.fp32 else torch.float16)
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
