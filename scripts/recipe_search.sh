@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The recipe comparison of docs/results.md ("Recipes on this CPU"): short runs of the same
-# budget (1000 steps, batch 8, 96 px crops, one thread), one thing changed at a time from the
+# budget (500 steps, batch 8, 96 px crops, one thread), one thing changed at a time from the
 # base (distribution head, fine-tuned MobileNetV2, no guidance), all chosen on the validation
 # split only. Resumable: a finished run is skipped, a killed one resumed.
 #   bash scripts/recipe_search.sh DATA_DIR OUT_DIR
@@ -9,7 +9,7 @@ set -euo pipefail
 DATA=${1:?usage: recipe_search.sh DATA_DIR OUT_DIR}
 OUT=${2:?usage: recipe_search.sh DATA_DIR OUT_DIR}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-COMMON=(--preset guided-distribution --data "$DATA/train" --size 96 --steps 1000 --batch-size 8
+COMMON=(--preset guided-distribution --data "$DATA/train" --size 96 --steps 500 --batch-size 8
         --set "data.val_root=$DATA/val" --set "data.stamps=$DATA/stamps" --set model.guidance=false)
 
 run() {  # NAME [--set ...]: train one variant unless it is finished
