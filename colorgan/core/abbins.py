@@ -42,8 +42,11 @@ def centers() -> np.ndarray:
     return out
 
 
+Q = len(centers())  # the number of bins (262)
+
+
 def num_bins() -> int:
-    return len(centers())
+    return Q
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0, axis: int = -3) -> np.ndarray:
