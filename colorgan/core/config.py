@@ -103,6 +103,9 @@ class TrainConfig:
     # distribution as the reference input (dropped otherwise)
     hint_free: float = 0.5
     reference_keep: float = 0.25
+    # fine-tuning: a generator file or run whose weights start this run (parameters it does
+    # not have, e.g. a newly added guidance path, keep their initial values)
+    init_from: str = ""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from colorgan.core import abbins
+
 HINT_CHANNELS = 3
 
 
@@ -75,6 +77,33 @@ class ReferenceEncoder(nn.Module):
 
     def forward(self, ref: torch.Tensor) -> torch.Tensor:
         return self.net(ref)[:, :, None, None]
+
+
+def soft_encode(ab: torch.Tensor, centers: torch.Tensor, sigma: float = 5.0) -> torch.Tensor:
+    """Normalised ab (B, 2, h, w) -> soft one-hot (B, Q, h, w) over the bins whose centres
+    (Q, 2) are given: a Gaussian of `sigma` Lab units around the colour (Zhang et al. use its
+    5 nearest bins with sigma 5; bins further than ~2 sigma get weights below 2 %)."""
+    cross = torch.einsum("bchw,qc->bqhw", ab, centers)
+    d2 = ab.square().sum(1, keepdim=True) - 2 * cross + centers.square().sum(1)[None, :, None, None]
+    return torch.softmax(-d2 * (abbins.AB_SCALE**2 / (2 * sigma**2)), dim=1)
+
+
+class HintLogits(nn.Module):
+    """A direct path from the hints to a distribution head's logits: where a hint lies, add
+    gain * log(soft one-hot of the hinted colour), so the hinted colour dominates there from
+    the first step of training (the learned path must still spread it over the region).
+    Without it, a network trained on this project's budget followed single points only
+    weakly (val photos, 10 random 6x6 hints: +0.05 dB; the whole image hinted: +2.3 dB)."""
+
+    def __init__(self, gain: float = 1.0) -> None:
+        super().__init__()
+        self.gain = nn.Parameter(torch.tensor(float(gain)))
+
+    def forward(self, logits: torch.Tensor, hint: torch.Tensor) -> torch.Tensor:
+        small = pool_hints(hint, logits.shape[-2:])
+        centers = torch.from_numpy(abbins.centers().copy()).to(logits)
+        prior = torch.log(soft_encode(small[:, :2], centers) + 1e-3)
+        return logits + self.gain * small[:, 2:] * prior
 
 
 def empty_guidance(x: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Tensor]:

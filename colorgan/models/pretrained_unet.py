@@ -30,7 +30,13 @@ from colorgan.core import abbins, color
 from colorgan.models.backbones import imagenet_normalize, load_backbone
 from colorgan.models.blocks import DoubleConv, require
 from colorgan.models.efficientnet_lite import VARIANTS as EFFICIENTNET_LITE
-from colorgan.models.guidance import HintStem, ReferenceEncoder, empty_guidance, pool_hints
+from colorgan.models.guidance import (
+    HintLogits,
+    HintStem,
+    ReferenceEncoder,
+    empty_guidance,
+    pool_hints,
+)
 from colorgan.models.registry import register_generator
 
 ENCODERS = ("mobilenet_v2", "resnet18", *EFFICIENTNET_LITE)
@@ -65,6 +71,7 @@ class PretrainedUNet(nn.Module):
         freeze_encoder: bool,
         head: str = "ab",
         guidance: bool = False,
+        hint_path: bool = False,
     ) -> None:
         super().__init__()
         require(encoder in ENCODERS, f"pretrained-unet: encoder={encoder!r}; valid: {ENCODERS}")
@@ -94,6 +101,9 @@ class PretrainedUNet(nn.Module):
         if guidance:
             self.hint_stem = HintStem(enc_ch[0])
             self.reference = ReferenceEncoder(self.bins, enc_ch[4])
+        require(not hint_path or (guidance and head == "distribution"),
+                "pretrained-unet: hint_path needs guidance and the distribution head")  # fmt: skip
+        self.hint_logits = HintLogits() if hint_path else None
         if freeze_encoder:
             self.encoder.requires_grad_(False)
 
@@ -133,7 +143,8 @@ class PretrainedUNet(nn.Module):
             h = F.interpolate(h, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             parts = [h, skip] + ([pool_hints(hint, skip.shape[-2:])] if self.guidance else [])
             h = block(torch.cat(parts, dim=1))
-        return self.head(h)
+        out = self.head(h)
+        return out if self.hint_logits is None else self.hint_logits(out, hint)
 
 
 @register_generator("pretrained-unet")
@@ -146,9 +157,12 @@ def pretrained_unet(
     freeze_encoder: bool = False,
     head: str = "ab",
     guidance: bool = False,
+    hint_path: bool = False,
 ) -> PretrainedUNet:
     """U-Net on a torchvision classifier. weights: "imagenet", None (random) or a .pth path;
-    head "ab" or "distribution"; guidance: also take hints and a reference (see above)."""
+    head "ab" or "distribution"; guidance: also take hints and a reference (see above);
+    hint_path: a direct path from hints to the logits (colorgan.models.guidance.HintLogits)."""
     return PretrainedUNet(
-        in_channels, out_channels, width, encoder, weights, freeze_encoder, head, guidance
-    )
+        in_channels, out_channels, width, encoder, weights, freeze_encoder, head, guidance,
+        hint_path,
+    )  # fmt: skip

@@ -9,8 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from colorgan.core import abbins
-from colorgan.core.color import AB_SCALE, output_to_rgb
+from colorgan.core.color import output_to_rgb
 from colorgan.core.errors import ColorganError
+from colorgan.models import guidance
 from colorgan.models.backbones import IMAGENET_STD, imagenet_normalize, load_backbone
 
 log = logging.getLogger(__name__)
@@ -112,13 +113,8 @@ def _centers(like: torch.Tensor) -> torch.Tensor:
 
 
 def soft_encode(ab: torch.Tensor, sigma: float = 5.0) -> torch.Tensor:
-    """Normalised ab (B, 2, h, w) -> soft targets (B, Q, h, w) over the bins: a Gaussian of
-    `sigma` Lab units around the true colour (Zhang et al. use its 5 nearest bins with
-    sigma 5; bins further than ~2 sigma get weights below 2 %, so all bins are kept here)."""
-    c = _centers(ab)  # (Q, 2)
-    cross = torch.einsum("bchw,qc->bqhw", ab, c)
-    d2 = ab.square().sum(1, keepdim=True) - 2 * cross + c.square().sum(1)[None, :, None, None]
-    return torch.softmax(-d2 * (AB_SCALE**2 / (2 * sigma**2)), dim=1)
+    """Soft targets (B, Q, h, w) for normalised ab (B, 2, h, w): colorgan.models.guidance's."""
+    return guidance.soft_encode(ab, _centers(ab), sigma)
 
 
 def expected_ab(logits: torch.Tensor) -> torch.Tensor:

@@ -101,11 +101,30 @@ def amp_dtype(choice: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16
 
 
+def init_weights(generator: nn.Module, source: str) -> None:
+    """Start from another run's generator weights (fine-tuning). Every tensor of the source
+    must fit; parameters the source lacks keep their initial values, and are named."""
+    from safetensors.torch import load_file
+
+    file = modelfile.resolve_generator_file(source)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(file).items()}
+    own = generator.state_dict()
+    wrong = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
+    if wrong:
+        raise ColorganError(f"train.init_from={source}: {len(wrong)} tensors do not fit "
+                            f"this generator (first: {wrong[0]})")  # fmt: skip
+    missing = generator.load_state_dict(state, strict=False).missing_keys
+    log.info("generator initialised from %s%s", file,
+             f"; new: {', '.join(missing)}" if missing else "")  # fmt: skip
+
+
 def build_parts(cfg: config_mod.Config, device: torch.device, dist: DistInfo | None = None):
     """Networks, optimisers and losses on `device` (DDP-wrapped when dist is a real group)."""
     dist = dist or DistInfo()
     torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
     generator = generator_from_config(cfg.model, cfg.data.size)
+    if cfg.train.init_from:
+        init_weights(generator, cfg.train.init_from)
     discriminator = build_discriminator(cfg.model)
     if cfg.train.sync_bn and dist.world > 1 and device.type == "cuda":
         generator = nn.SyncBatchNorm.convert_sync_batchnorm(generator)
