@@ -56,7 +56,7 @@ from colorgan.core import color, fastcolor, resample, tiling
 from colorgan.core.devices import device_name
 from colorgan.core.errors import ColorganError
 from colorgan.io import images
-from colorgan.pipeline import guidance, steps
+from colorgan.pipeline import guidance, propagate, steps
 from colorgan.pipeline.guidance import Guide, Hint
 from colorgan.pipeline.steps import (
     check_saturation,
@@ -191,7 +191,15 @@ class Colorizer:
         return _like(ab, l_norm)
 
     def _predict(self, x: np.ndarray, hint=None, ref=None, vividness=None) -> np.ndarray:
-        out = self._forward(x, hint, ref)
+        ab = self._decode(self._forward(x, hint, ref), x, vividness)
+        if hint is None or not np.any(hint[:, 2]):
+            return ab
+        # the network gives hinted pixels their colour; the region around them: propagate
+        L = color.denormalize_l(x[:, 0])
+        return np.stack([propagate.spread_hints(*each) for each in zip(ab, L, hint, strict=True)])
+
+    def _decode(self, out: np.ndarray, x: np.ndarray, vividness=None) -> np.ndarray:
+        """The network's output as working-size ab (B,2,h,w) in [-1,1]."""
         if self.head == "distribution":
             ab = np.asarray(self.bins.annealed_mean(out, self._temperature(vividness)))
             return resample.bilinear(ab.astype(np.float32), x.shape[-2:])

@@ -1,0 +1,69 @@
+"""Spreading user hints over the region they belong to (edge-aware), after the network.
+
+The network takes the hints (Zhang et al., SIGGRAPH 2017) and, through its direct hint path,
+gives each hinted pixel the hinted colour; spreading a point's colour over the whole object
+is what it learns slowest, and on this project's training budget it learned it only weakly
+(MODEL_CARD.md measures both). So the pipeline also spreads each hint itself, in the
+spirit of Levin et al. 2004 ("Colorization using optimization": neighbouring pixels of
+similar lightness get similar colours), as a cheap closed form instead of a sparse solve:
+
+    w_i(p) = exp(-|p - p_i|^2 / (2 s^2)) * exp(-(L(p) - L_i)^2 / (2 r^2))
+    ab(p)  = (1 - c(p)) * ab_net(p) + c(p) * sum_i w_i(p) ab_i / sum_i w_i(p)
+    c(p)   = 1 - prod_i (1 - w_i(p))
+
+s is a share of the image's diagonal (a hint speaks for its surroundings, not the far side
+of the photo), r is in L units (a hint on a dark coat does not colour the white shirt next
+to it), L_i the mean lightness under the hint. Pure numpy on the working-size arrays:
+O(hints x pixels), about 1 ms per hint at 256 px.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Chosen on the validation split (57 photos, 256 px, 1/5/10 random 6x6 hints of the truth)
+# among s in {0.08, 0.12, 0.2, 0.3} and r in {6, 8, 10}: the widest spread won at every count.
+SPATIAL_SHARE = 0.3  # s as a share of the working image's diagonal
+LIGHTNESS_SIGMA = 8.0  # r, in L units (L in [0, 100])
+
+
+def spread_hints(
+    ab: np.ndarray,
+    L: np.ndarray,
+    hint: np.ndarray,
+    spatial_share: float = SPATIAL_SHARE,
+    lightness_sigma: float = LIGHTNESS_SIGMA,
+) -> np.ndarray:
+    """ab (2, H, W) from the network, L (H, W) in [0, 100] and the hint map (3, H, W) (a, b,
+    mask; colorgan.models.guidance), all at the same size -> ab (2, H, W) with each hint's
+    colour spread over nearby pixels of similar lightness. No hint: ab unchanged."""
+    mask = hint[2] > 0
+    if not mask.any():
+        return ab
+    labels = _patches(mask)
+    h, w = L.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    s2 = 2 * (spatial_share * float(np.hypot(h, w))) ** 2
+    r2 = 2 * lightness_sigma**2
+    total = np.zeros((h, w), np.float32)
+    colour = np.zeros((2, h, w), np.float32)
+    keep = np.ones((h, w), np.float32)  # prod (1 - w_i)
+    for region in labels:
+        ys, xs = region
+        cy, cx, cl = ys.mean(), xs.mean(), float(L[ys, xs].mean())
+        hint_ab = hint[:2, ys, xs].mean(axis=1)
+        wgt = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / s2 - (L - cl) ** 2 / r2)
+        total += wgt
+        colour += wgt[None] * hint_ab[:, None, None]
+        keep *= 1.0 - wgt
+    c = 1.0 - keep
+    spread = colour / np.maximum(total, 1e-12)[None]
+    return ((1.0 - c)[None] * ab + c[None] * spread).astype(np.float32)
+
+
+def _patches(mask: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The hint patches of a mask: connected components (4-neighbour) as (ys, xs) arrays."""
+    from scipy import ndimage  # already a dependency (metrics); only hinted photos need it
+
+    labels, n = ndimage.label(mask)
+    return [np.nonzero(labels == i) for i in range(1, n + 1)]
