@@ -5,7 +5,8 @@ gives each hinted pixel the hinted colour; spreading a point's colour over the w
 is what it learns slowest, and on this project's training budget it learned it only weakly
 (MODEL_CARD.md measures both). So the pipeline also spreads each hint itself, in the
 spirit of Levin et al. 2004 ("Colorization using optimization": neighbouring pixels of
-similar lightness get similar colours), as a cheap closed form instead of a sparse solve:
+similar lightness get similar colours), as a cheap closed form instead of a sparse solve
+(and the hinted pixels themselves keep exactly the colour given):
 
     w_i(p) = exp(-|p - p_i|^2 / (2 s^2)) * exp(-(L(p) - L_i)^2 / (2 r^2))
     ab(p)  = (1 - c(p)) * ab_net(p) + c(p) * sum_i w_i(p) ab_i / sum_i w_i(p)
@@ -58,7 +59,9 @@ def spread_hints(
         keep *= 1.0 - wgt
     c = 1.0 - keep
     spread = colour / np.maximum(total, 1e-12)[None]
-    return ((1.0 - c)[None] * ab + c[None] * spread).astype(np.float32)
+    out = ((1.0 - c)[None] * ab + c[None] * spread).astype(np.float32)
+    out[:, mask] = hint[:2, mask]  # a hinted pixel has the colour the user gave it
+    return out
 
 
 def _patches(mask: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
