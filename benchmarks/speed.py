@@ -10,6 +10,11 @@ Sections (each row says what it compares and the command that reproduces it):
          process. Inputs: a colour (RGB) photo-like JPEG and a gray one (a B&W scan).
   cold   `colorgan colorize photo512.jpg` in a fresh process, ONNX export already cached,
          against `python -c "import onnxruntime, PIL.Image"`, rounds interleaved, medians.
+  batch  a folder of --photos 1 MP JPEGs: one `colorgan colorize DIR` run against the sum of
+         one `colorgan colorize PHOTO` run per photo; and, in a warm process, the CLI's
+         overlapped batch (read / network / write on three threads) against the same photos
+         one after another (Colorizer.colorize + write_image).
+Video frames/s: benchmarks/video_speed.py.
 Timings are wall seconds, medians of --rounds. On a machine shared with other jobs they move
 with the load (printed); the ratios, measured in alternating rounds, move much less.
 """
@@ -33,7 +38,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "castle_clinton_1961.jpg"
-SECTIONS = ("photo", "cold")
+SECTIONS = ("photo", "cold", "batch")
 COMMAND = "python benchmarks/speed.py"
 
 
@@ -144,12 +149,77 @@ def cold_section(tmp: Path, args) -> None:
     )  # fmt: skip
 
 
+# --- batch: a folder at once against photo by photo ------------------------------------------
+
+
+def batch_section(tmp: Path, args) -> None:
+    folder = tmp / "album"
+    folder.mkdir()
+    make_photo(folder / "p000.jpg", 768, 1024)
+    for i in range(1, args.photos):  # the same photo under many names: same work each
+        (folder / f"p{i:03d}.jpg").write_bytes((folder / "p000.jpg").read_bytes())
+    photos = sorted(folder.iterdir())
+    base = [str(cli_script()), "colorize", "--overwrite", "--model", args.model]
+    base += ["--backend", args.backend]
+    subprocess.run(
+        [*base, str(photos[0]), "--out", str(tmp / "warm")], check=True, capture_output=True
+    )  # fmt: skip  (caches the ONNX export)
+    start = time.perf_counter()
+    subprocess.run([*base, str(folder), "--out", str(tmp / "batch")], check=True,
+                   capture_output=True)  # fmt: skip
+    batch = time.perf_counter() - start
+    start = time.perf_counter()
+    for photo in photos:
+        subprocess.run([*base, str(photo), "--out", str(tmp / "single")], check=True,
+                       capture_output=True)  # fmt: skip
+    singles = time.perf_counter() - start
+    row(
+        f"{len(photos)} photos of 1 MP: `colorgan colorize DIR`",
+        batch, f"sum of {len(photos)} `colorgan colorize PHOTO` runs", singles, "s",
+        f"{COMMAND} --sections batch --photos {len(photos)}",
+    )  # fmt: skip
+    warm_batch(photos, tmp, args)
+
+
+def warm_batch(photos: list[Path], tmp: Path, args) -> None:
+    """The CLI's overlapped batch against the same work one photo after another, in this
+    process (start-up left out), rounds interleaved."""
+    from types import SimpleNamespace
+
+    from colorgan.interfaces.colorize import FileJob, run_jobs
+    from colorgan.io import images as imageio
+    from colorgan.pipeline.colorizer import Colorizer
+
+    colorizer = Colorizer.load(args.model, backend=args.backend)
+    guide = colorizer.guide()
+    options = SimpleNamespace(max_pixels=None, vividness=None, saturation=1.0, tile=None,
+                              stride=None, mode=None, overwrite=True)  # fmt: skip
+    jobs = [FileJob(p, tmp / "warm_out" / f"{p.stem}_color.jpg") for p in photos]
+
+    def overlapped():
+        done, errors, _ = run_jobs(jobs, colorizer, guide, options)
+        assert done == len(jobs) and not errors, errors
+
+    def one_by_one():
+        for job in jobs:
+            imageio.write_image(job.out, colorizer.colorize(job.src), overwrite=True)
+
+    one_by_one()  # warm-up (and the output folder)
+    t = interleaved({"one_by_one": one_by_one, "overlapped": overlapped}, max(1, args.rounds // 2))
+    row(
+        f"{len(photos)} photos of 1 MP, warm process: overlapped batch",
+        t["overlapped"], "one after another", t["one_by_one"], "s",
+        f"{COMMAND} --sections batch --photos {len(photos)}",
+    )  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default")
     parser.add_argument("--backend", default="auto", help="auto (the CLI's), torch or onnx")
     parser.add_argument("--sections", default=",".join(SECTIONS), help=", ".join(SECTIONS))
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--photos", type=int, default=50, help="batch section: how many")
     args = parser.parse_args()
     sections = args.sections.split(",")
     unknown = set(sections) - set(SECTIONS)
@@ -164,7 +234,8 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         for name in sections:
-            {"photo": photo_section, "cold": cold_section}[name](Path(tmp), args)
+            sections_ = {"photo": photo_section, "cold": cold_section, "batch": batch_section}
+            sections_[name](Path(tmp), args)
     print(f"\nload average at end {os.getloadavg()[0]:.1f}; this process peaked at "
           f"{peak_rss_mb():.0f} MB")  # fmt: skip
 

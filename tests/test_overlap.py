@@ -109,3 +109,34 @@ def test_bounded_read_ahead():
         assert error is None
         finished.append(i)
     assert finished == list(range(40))
+
+
+def test_prefetched_yields_in_order_and_reraises_with_its_type():
+    from colorgan.core.overlap import prefetched
+
+    def produce():
+        yield from range(5)
+        raise OSError("disk gone")
+
+    got = []
+    with pytest.raises(OSError, match="disk gone"), prefetched(produce()) as items:
+        for item in items:
+            got.append(item)
+    assert got == list(range(5))
+
+
+def test_prefetched_runs_ahead_on_its_own_thread_and_stops_early():
+    from colorgan.core.overlap import prefetched
+
+    threads, made = set(), []
+
+    def produce():
+        for i in range(1000):
+            threads.add(threading.current_thread().name)
+            made.append(i)
+            yield i
+
+    with prefetched(produce(), depth=2) as items:
+        assert next(items) == 0
+    assert threads == {"colorgan-prefetch"}
+    assert len(made) <= 1 + 2 + 1  # taken, queued, one waiting to be queued: then stopped

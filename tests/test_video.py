@@ -273,19 +273,21 @@ def test_unusable_inputs_give_one_line_errors(kind, model, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt()])
-def test_nothing_half_written_when_interrupted(exc, clips, model, tmp_path, monkeypatch):
-    """An error or Ctrl-C in the middle: the exception goes on (Ctrl-C as exit code 130),
-    and neither the output nor its temporary file is left behind."""
+@pytest.mark.parametrize("stage", ["colours", "render"])  # the network's thread, the encoder's
+def test_nothing_half_written_when_interrupted(exc, stage, clips, model, tmp_path, monkeypatch):
+    """An error or Ctrl-C in the middle, in the main thread (network and stabiliser) or in
+    the encoding thread: the exception goes on (Ctrl-C as exit code 130), and neither the
+    output nor its temporary file is left behind."""
     calls = []
-    real = temporal.SequenceColorizer.__call__
+    real = getattr(temporal.SequenceColorizer, stage)
 
-    def failing(self, Ls):
-        calls.append(len(Ls))
+    def failing(self, *args):
+        calls.append(1)
         if len(calls) == 3:
             raise exc
-        return real(self, Ls)
+        return real(self, *args)
 
-    monkeypatch.setattr(temporal.SequenceColorizer, "__call__", failing)
+    monkeypatch.setattr(temporal.SequenceColorizer, stage, failing)
     args = (clips["moving"], "-o", tmp_path / "out.mp4", "--model", model, "--batch", 4)
     if isinstance(exc, KeyboardInterrupt):
         assert run(*args) == 130

@@ -1,6 +1,8 @@
-"""Three stages of a batch overlapped on threads, results in order: while the network works
-on one photo, the next is read and decoded and the previous composed, encoded and written.
-Decoding, encoding, numpy and ONNX Runtime release the GIL, so the stages run at once.
+"""Stages of a batch or a stream overlapped on threads, results in order.
+
+overlapped: three stages per item: while the network works on one photo, the next is read
+and decoded and the previous composed, encoded and written. Decoding, encoding, numpy and
+ONNX Runtime release the GIL, so the stages run at once.
 
     for item, error in overlapped(jobs, read, work, write, errors=(ColorganError, OSError)):
         ...  # in the jobs' order; error is None when all three stages succeeded
@@ -10,13 +12,19 @@ write(item, work_result) on a writer thread. At most `depth` items are read ahea
 most `depth` wait to be written, so memory stays bounded (a few photos in flight). An
 exception of a type in `errors` is that item's error and the others go on; any other
 exception (a bug, KeyboardInterrupt) propagates, after the queued work is cancelled.
+
+prefetched: a stream (a video's decoded frames) produced on a background thread ahead of
+the consumer.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 
 
 def overlapped(
@@ -75,3 +83,49 @@ def _retire(item, outcome, errors) -> tuple[object, BaseException | None]:
     except errors as exc:
         return item, exc
     return item, None
+
+
+@contextmanager
+def prefetched(iterable: Iterable, depth: int = 2):
+    """with prefetched(items) as it: the items, produced by a background thread up to
+    `depth` ahead of the consumer (a decoder's next frames while this thread works on the
+    last ones). Iterated on that thread only; its exception is re-raised here, with its own
+    type, where the item would have come; leaving the block early stops the thread."""
+    handoff: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in iterable:
+                if not put((item, None)):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
+            put((_END, exc))
+            return
+        put((_END, None))
+
+    def consume():
+        while True:
+            item, exc = handoff.get()
+            if item is _END:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+
+    thread = threading.Thread(target=produce, name="colorgan-prefetch", daemon=True)
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        thread.join()

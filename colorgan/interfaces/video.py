@@ -16,7 +16,10 @@ import contextlib
 import json
 import logging
 import sys
+import threading
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -26,6 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from colorgan.core.errors import ColorganError
+from colorgan.core.overlap import prefetched
 from colorgan.interfaces import args as args_mod
 from colorgan.interfaces.videofile import (
     CONTAINERS,
@@ -90,24 +94,82 @@ def _lightness(frame) -> np.ndarray:
     return steps.lightness(images.Photo(rgb))
 
 
-def _encode_all(container, vstream, writer, colour, src, batch, damaged=None) -> int:
-    total = vstream.frames or None
-    bar = tqdm(total=total, unit="frame", desc=src.name, file=sys.stderr, disable=None)
-    count, next_pts = 0, 0
+class _AudioHeld:
+    """Stands in for the Writer while frames are decoded on another thread: audio packets
+    met on the way are kept, in order, for the encoding thread to write (one container must
+    not be muxed into from two threads)."""
+
+    def __init__(self, writer: Writer) -> None:
+        self.audio = writer.audio  # which input tracks go through
+        self.packets: list = []
+
+    def write_audio(self, packet) -> None:
+        self.packets.append(packet)
+
+    def take(self) -> list:
+        packets, self.packets = self.packets, []
+        return packets
+
+
+def _decoded(container, vstream, writer: Writer, src, batch: int, damaged):
+    """Batches of (timestamps, L of each frame, audio packets met since the last batch),
+    in order: the decoding thread's work (demux, decode, RGB, lightness)."""
+    held = _AudioHeld(writer)
     rate = vstream.average_rate or vstream.guessed_rate or Fraction(25)
     default_step = max(1, round(1 / (rate * vstream.time_base)))  # one frame, in time_base
-    with bar:
-        for chunk in batches(frames(container, vstream, writer, damaged), batch):
-            Ls = [_lightness(f) for f in chunk]
-            if any(L.shape != (writer.video.height, writer.video.width) for L in Ls):
-                raise ColorganError(f"{src}: the frame size changes mid-video; not supported")
-            for frame, rgb in zip(chunk, colour(Ls), strict=True):
-                pts = frame.pts if frame.pts is not None else next_pts
-                step = frame.duration or default_step
-                writer.write_frame(rgb, pts, frame.time_base or vstream.time_base)
-                next_pts = pts + step
-            count += len(chunk)
-            bar.update(len(chunk))
+    next_pts = 0
+    for chunk in batches(frames(container, vstream, held, damaged), batch):
+        stamps, Ls = [], []
+        for frame in chunk:
+            pts = frame.pts if frame.pts is not None else next_pts
+            stamps.append((pts, frame.time_base or vstream.time_base))
+            next_pts = pts + (frame.duration or default_step)
+            Ls.append(_lightness(frame))
+        if any(L.shape != (writer.video.height, writer.video.width) for L in Ls):
+            raise ColorganError(f"{src}: the frame size changes mid-video; not supported")
+        yield stamps, Ls, held.take()
+    yield [], [], held.take()  # audio after the last frame
+
+
+def _encode_all(container, vstream, writer, colour, src, batch, damaged=None) -> int:
+    """Decode, colour and encode every frame. Three threads overlap: decoding the next
+    batch, the network and stabiliser on this one (here), composing and encoding the last."""
+    total = vstream.frames or None
+    bar = tqdm(total=total, unit="frame", desc=src.name, file=sys.stderr, disable=None)
+
+    failed = threading.Event()  # after a failed batch, queued ones do nothing
+
+    def encode(stamps, Ls, abs_, audio) -> int:
+        if failed.is_set():
+            return 0
+        try:
+            for (pts, time_base), L, ab in zip(stamps, Ls, abs_, strict=True):
+                writer.write_frame(colour.render(L, ab), pts, time_base)
+            for packet in audio:
+                writer.write_audio(packet)
+        except BaseException:
+            failed.set()
+            raise
+        return len(Ls)
+
+    count, pending = 0, deque()
+    encoder = ThreadPoolExecutor(1, thread_name_prefix="colorgan-encode")
+    try:
+        decoded = _decoded(container, vstream, writer, src, batch, damaged)
+        with bar, prefetched(decoded) as chunks:
+            for stamps, Ls, audio in chunks:
+                abs_ = colour.colours(Ls) if Ls else []
+                pending.append(encoder.submit(encode, stamps, Ls, abs_, audio))
+                while pending and (len(pending) > 2 or pending[0].done()):
+                    done = pending.popleft().result()
+                    count += done
+                    bar.update(done)
+            while pending:
+                done = pending.popleft().result()
+                count += done
+                bar.update(done)
+    finally:
+        encoder.shutdown(wait=True, cancel_futures=True)
     if count == 0:
         raise ColorganError(f"{src}: the video track has no frames that could be decoded")
     return count

