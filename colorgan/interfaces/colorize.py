@@ -18,8 +18,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from colorgan.core.errors import ColorganError
 from colorgan.core.overlap import overlapped
 from colorgan.interfaces import args as args_mod
@@ -222,16 +220,21 @@ def run_jobs(jobs: list[FileJob], colorizer, guide, args) -> tuple[int, list[str
     verbose = len(jobs) <= LIST_EACH_MAX
     failures = (ColorganError, OSError, RuntimeError, ValueError, MemoryError)
     results = overlapped(jobs, read, work, write, failures)
-    for job, exc in tqdm(results, total=len(jobs), unit="img", desc="colorizing",
-                         file=sys.stderr, disable=None):  # fmt: skip
+    say = print
+    if len(jobs) > 1:  # a progress bar (on a terminal); tqdm is imported only then (~50 ms)
+        from tqdm import tqdm
+
+        results, say = tqdm(results, total=len(jobs), unit="img", desc="colorizing",
+                            file=sys.stderr, disable=None), tqdm.write  # fmt: skip
+    for job, exc in results:
         if exc is not None:
             outside += isinstance(exc, HintOutside)
             errors.append(_one_line(job.src, exc))
-            tqdm.write(errors[-1], file=sys.stderr)
+            say(errors[-1], file=sys.stderr)
             continue
         done += 1
         if verbose:
-            tqdm.write(f"{job.src} -> {job.out}", file=sys.stdout)
+            say(f"{job.src} -> {job.out}", file=sys.stdout)
     return done, errors, outside
 
 

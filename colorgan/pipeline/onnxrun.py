@@ -38,6 +38,9 @@ def session(model: bytes, threads: int | None = None):
         raise ColorganError(f"ONNX needs {exc.name!r}: pip install 'colorgan[onnx]'") from None
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: ORT's warnings are about its own internals
+    # ORT's workers spin-wait between runs by default; here the network shares the cores
+    # with decoding, composing and encoding threads (batches, video), which need them more.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = threads
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
