@@ -7,17 +7,24 @@ Endpoints:
   GET  /                the page (colorgan/web/static: plain HTML/JS/CSS, no build step; its
                         Content-Security-Policy lets it load nothing from any other site)
   POST /api/colorize    multipart/form-data, the photo in the file field `image`; query
-                        parameters saturation (0-4, default 1), size (working size in px,
-                        default the model's), format (png|jpg|webp), mode (single|hybrid|tiles).
+                        parameters saturation (0-4, default 1), vividness (0-1], default
+                        the model's), size (working size in px, default the model's),
+                        format (png|jpg|webp), mode (single|hybrid|tiles). Guided models
+                        also take the form field `hints` (JSON [{"x","y","color","size"}],
+                        the photo's own pixels) and the file field `reference` (a photo
+                        whose colours to follow; colorgan.interfaces.web.guided).
                         Answers the colour photo at full resolution, as a download.
-  GET  /api/health      model, limits and how busy the server is
+  POST /api/suggest     the same form, query x, y, k: the k most likely colours at that
+                        point, [{"color": "#rrggbb", "p": 0.31}, ...] (distribution head)
+  GET  /api/health      model (its head, whether guided), limits and how busy the server is
   GET  /openapi.json    the OpenAPI description. FastAPI's /docs and /redoc are switched off:
                         they load Swagger UI / ReDoc from cdn.jsdelivr.net, which fails offline
                         and tells a third party about every visit.
 Errors are JSON {"error": "..."}: 400 empty, damaged or not an image; 408 upload too slow
-(then the connection is closed); 413 over --max-upload-mb or --max-pixels; 415 not
-multipart/form-data or not an image type; 422 bad parameters; 503 (with Retry-After) when
-every slot is taken; 507 the server's disk is full; 500 anything else, without internals.
+(then the connection is closed); 413 a photo or reference over --max-upload-mb or
+--max-pixels; 415 not multipart/form-data or not an image type; 422 bad parameters, hints or
+reference (naming the bad value); 503 (with Retry-After) when every slot is taken; 507 the
+server's disk is full; 500 anything else, without internals.
 
 Why FastAPI + uvicorn and not Gradio: Gradio runs on FastAPI + uvicorn itself and adds about
 twenty more direct dependencies (pandas, huggingface-hub, websockets, orjson, ...) plus a large
@@ -63,6 +70,7 @@ from starlette.exceptions import HTTPException
 from colorgan import __version__
 from colorgan.core.errors import ColorganError
 from colorgan.interfaces import args as args_mod
+from colorgan.interfaces.web import guided
 from colorgan.interfaces.web.connections import header_timeout
 from colorgan.interfaces.web.work import (
     MIN_UPLOAD_RATE,
@@ -74,9 +82,10 @@ from colorgan.interfaces.web.work import (
     WorkSlots,
     check_headers,
     read_upload,
+    reference_upload,
     safe_name,
 )
-from colorgan.pipeline.colorizer import Colorizer
+from colorgan.pipeline.colorizer import VIVIDNESS_IGNORED, Colorizer
 
 log = logging.getLogger(__name__)
 
@@ -98,28 +107,21 @@ class ErrorBody(BaseModel):
 
 # --- endpoints -----------------------------------------------------------------------------
 
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["image"],
-                    "properties": {
-                        "image": {"type": "string", "format": "binary", "description": "a photo"}
-                    },
-                }
-            }
-        },
-    }
-}
 ERRORS = {code: {"model": ErrorBody} for code in (400, 408, 413, 415, 422, 503, 507)}
+VIVIDNESS = Query(
+    None,
+    gt=0.0,
+    le=1.0,
+    description="distribution-head models (GET /api/health: head): the temperature of the "
+    "colour decoding, 1 = faithful (muted where unsure), lower = more vivid; default: the "
+    "model's. Other models ignore it (the answer's X-Colorgan-Warning says so)",
+)
 
 
 async def colorize(
     request: Request,
     saturation: float = Query(1.0, ge=0.0, le=4.0, description="0 gray, 1 as predicted"),
+    vividness: float | None = VIVIDNESS,
     size: int | None = Query(
         None,
         ge=MIN_WORKING_SIZE,
@@ -130,13 +132,51 @@ async def colorize(
     format: Literal["png", "jpg", "webp"] = Query("png"),
     mode: Literal["single", "hybrid", "tiles"] | None = Query(None),
 ):
-    """Colour one photo; the answer is the colour photo at the upload's full resolution."""
+    """Colour one photo; the answer is the colour photo at the upload's full resolution.
+    Guided models also take colour hints (the form field `hints`) and a reference photo
+    (the file field `reference`)."""
+    options = dict(saturation=saturation, vividness=vividness, mode=mode, ext=format)
+    started = time.perf_counter()
+    result, folder, label = await photo_job(request, size, options)
+    headers = {"X-Colorgan-Seconds": f"{time.perf_counter() - started:.2f}"}
+    headers["X-Content-Type-Options"] = "nosniff"
+    if vividness is not None and request.app.state.colorizer.head != "distribution":
+        headers["X-Colorgan-Warning"] = VIVIDNESS_IGNORED
+    name = f"{Path(label).stem or 'photo'}_color.{format}"
+    return FolderFileResponse(
+        result, folder, media_type=MEDIA_TYPES[format], filename=name, headers=headers
+    )
+
+
+async def suggest(
+    request: Request,
+    x: float = Query(ge=0.0, description="the point's column in the photo's own pixels"),
+    y: float = Query(ge=0.0, description="the point's row in the photo's own pixels (down)"),
+    k: int = Query(5, ge=1, le=64, description="how many colours"),
+    size: int | None = Query(None, ge=MIN_WORKING_SIZE, le=MAX_WORKING_SIZE),
+) -> list[guided.Suggestion]:
+    """The k most likely colours at pixel (x, y) of the photo, most likely first, from a
+    distribution-head model's prediction there (given the `hints` and `reference`, if any),
+    each at the photo's own lightness there."""
+    result, folder, _ = await photo_job(request, size, {"suggest_at": (x, y, k)})
+    shutil.rmtree(folder, ignore_errors=True)
+    return result
+
+
+async def photo_job(request: Request, size: int | None, options: dict):
+    """Reads the request (photo, hints, reference), then runs its UploadJob in a work slot;
+    -> (the job's result, the request's temporary folder, the photo's label)."""
     state = request.app.state
     check_headers(request, state.settings)
     # The whole upload first (bounded in size and time): only a photo that is here waits
     # for a worker, so slow or idle clients cannot take the slots of others.
     form, upload = await read_upload(request, state.settings)
     try:
+        hints = await guided.hints_field(form)
+        reference = reference_upload(form, state.settings)
+        guided.check_model(state.colorizer, hints, reference)
+        if "suggest_at" in options and state.colorizer.head != "distribution":
+            raise HTTPException(422, guided.NO_SUGGESTIONS)
         state.slots.take()
     except HTTPException:
         await form.close()
@@ -145,10 +185,12 @@ async def colorize(
         folder = Path(tempfile.mkdtemp(dir=state.tmp.name))
         label = safe_name(upload.filename)
         job = UploadJob(
-            state.colorizer.with_working_size(size), upload.file, folder, label,
-            saturation, mode, format, state.settings.max_pixels,
+            colorizer=state.colorizer.with_working_size(size), upload=upload.file,
+            folder=folder, label=label, max_pixels=state.settings.max_pixels, hints=hints,
+            reference=reference and reference.file,
+            reference_label=reference and f"reference {safe_name(reference.filename)}",
+            **options,
         )  # fmt: skip
-        started = time.perf_counter()
         try:
             result = await state.slots.run(job.run)
         except BaseException:
@@ -157,16 +199,12 @@ async def colorize(
     finally:
         await form.close()
         state.slots.release()
-    headers = {"X-Colorgan-Seconds": f"{time.perf_counter() - started:.2f}"}
-    headers["X-Content-Type-Options"] = "nosniff"
-    name = f"{Path(label).stem or 'photo'}_color.{format}"
-    return FolderFileResponse(
-        result, folder, media_type=MEDIA_TYPES[format], filename=name, headers=headers
-    )
+    return result, folder, label
 
 
 async def health(request: Request) -> dict:
     state = request.app.state
+    colorizer = state.colorizer
     return {
         "status": "ok",
         "model": state.settings.model,
@@ -177,6 +215,11 @@ async def health(request: Request) -> dict:
         "busy": state.slots.taken,
         "max_upload_mb": state.settings.max_upload_mb,
         "sizes": [MIN_WORKING_SIZE, MAX_WORKING_SIZE],
+        # what the page offers: points and a reference (guided), the vividness slider and
+        # suggested colours (distribution head), the slider's starting value (vividness)
+        "head": colorizer.head,
+        "guided": colorizer.guided,
+        "vividness": colorizer.temperature if colorizer.head == "distribution" else None,
         "formats": list(MEDIA_TYPES),
     }
 
@@ -222,9 +265,16 @@ def create_app(colorizer: Colorizer, settings: ServerSettings | None = None) -> 
     app.state.slots = WorkSlots(settings.workers, settings.queue)
     app.state.tmp = tempfile.TemporaryDirectory(prefix="colorgan-serve-")
     app.add_api_route(
-        "/api/colorize", colorize, methods=["POST"], openapi_extra=UPLOAD_BODY,
+        "/api/colorize",
+        colorize,
+        methods=["POST"],
+        openapi_extra=guided.form_body("the photo; hints and a reference for guided models"),
         responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}}, **ERRORS},
         response_class=FileResponse,
+    )
+    app.add_api_route(
+        "/api/suggest", suggest, methods=["POST"], responses=ERRORS,
+        openapi_extra=guided.form_body("the photo; the other hints and a reference, if any"),
     )  # fmt: skip
     app.add_api_route("/api/health", health, methods=["GET"])
     app.add_api_route("/", index, methods=["GET", "HEAD"], include_in_schema=False)
@@ -283,7 +333,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=number(float, 0.001),
         default=50.0,
         metavar="N",
-        help="refuse uploads over N MB (default: 50)",
+        help="refuse a photo (or reference photo) over N MB (default: 50)",
     )
     arg(
         "--workers",

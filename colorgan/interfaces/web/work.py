@@ -23,11 +23,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse
 
 from colorgan.core.errors import ColorganError, DiskFull
+from colorgan.interfaces.web import guided
 from colorgan.io import atomic
 from colorgan.io import images as imageio
 from colorgan.pipeline.colorizer import Colorizer
 
-FORM_OVERHEAD = 64 * 1024  # multipart boundaries and part headers around the photo
+FORM_OVERHEAD = 64 * 1024  # multipart boundaries, part headers and the hints field
+FILES_PER_REQUEST = 2  # the photo and a reference photo, each up to max_upload_mb
 RETRY_AFTER_S = 2
 OCTET_STREAM = "application/octet-stream"  # what clients send when they do not know the type
 # Per request: at ~38 bytes of working memory per pixel, 40 MP (a big camera's photo) peaks at
@@ -52,7 +54,13 @@ class ServerSettings:
 
     @property
     def max_upload_bytes(self) -> int:
+        """The most one file (the photo, or the reference photo) may hold."""
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The most a whole request may send: a photo and a reference at their limit."""
+        return FILES_PER_REQUEST * self.max_upload_bytes + FORM_OVERHEAD
 
 
 class WorkSlots:
@@ -108,20 +116,48 @@ def _malloc_trim():
     return _trim_fn[0]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class UploadJob:
-    """One photo's work, done in a worker thread (blocking file IO and the network)."""
+    """One photo's work, done in a worker thread (blocking file IO, decoding and the
+    network): its colour, written to a file in `folder`, or with `suggest_at` = (x, y, k)
+    the suggested colours at that point."""
 
     colorizer: Colorizer
     upload: BinaryIO
     folder: Path  # this request's own temporary folder
     label: str  # the sanitised client file name: how messages name the photo
-    saturation: float
-    mode: str | None
-    ext: str
     max_pixels: int
+    saturation: float = 1.0
+    vividness: float | None = None
+    mode: str | None = None
+    ext: str = "png"
+    hints: tuple = ()  # colorgan.pipeline.guidance.Hint, checked already
+    reference: BinaryIO | None = None  # the reference photo's upload
+    reference_label: str = "reference"
+    suggest_at: tuple[float, float, int] | None = None
 
-    def run(self) -> Path:
+    def run(self):
+        photo = self.read_photo()
+        guide = guided.make_guide(
+            self.colorizer, self.hints, self.reference, self.reference_label, self.max_pixels
+        )
+        try:
+            if self.suggest_at is not None:
+                x, y, k = self.suggest_at
+                return guided.suggestions(self.colorizer, photo, x, y, k, guide)
+            image = self.colorizer.colorize(
+                photo, guide=guide, saturation=self.saturation, vividness=self.vividness,
+                mode=self.mode,
+            )  # fmt: skip
+        except ColorganError as exc:
+            raise HTTPException(422, f"{self.label}: {exc}") from None
+        result = self.folder / f"result.{self.ext}"
+        try:
+            return imageio.write_image(result, image)
+        except ColorganError as exc:
+            raise write_error(exc, result, f"the result for {self.label}") from None
+
+    def read_photo(self) -> imageio.Photo:
         src = self.folder / "upload"
         try:
             with open(src, "wb") as out:
@@ -131,19 +167,10 @@ class UploadJob:
             raise write_error(atomic.failure(src, exc), src, self.label) from None
         self.upload.close()  # frees the spooled copy now rather than after the answer
         try:
-            photo = imageio.read_image(src, max_pixels=self.max_pixels)
+            return imageio.read_image(src, max_pixels=self.max_pixels)
         except ColorganError as exc:
             code = 413 if isinstance(exc, imageio.ImageTooLarge) else 400
             raise HTTPException(code, str(exc).replace(str(src), self.label)) from None
-        try:
-            image = self.colorizer.colorize(photo, saturation=self.saturation, mode=self.mode)
-        except ColorganError as exc:
-            raise HTTPException(422, f"{self.label}: {exc}") from None
-        result = self.folder / f"result.{self.ext}"
-        try:
-            return imageio.write_image(result, image)
-        except ColorganError as exc:
-            raise write_error(exc, result, f"the result for {self.label}") from None
 
 
 def write_error(exc: ColorganError, path: Path, label: str) -> HTTPException:
@@ -233,15 +260,15 @@ def check_headers(request: Request, settings: ServerSettings) -> None:
             "(curl -F image=@photo.jpg ...)",
         )
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > settings.max_upload_bytes + FORM_OVERHEAD:
+    if length.isdigit() and int(length) > settings.max_body_bytes:
         raise too_large(settings)
 
 
 async def read_upload(request: Request, settings: ServerSettings) -> tuple[FormData, UploadFile]:
-    limit = settings.max_upload_bytes + FORM_OVERHEAD
-    receive = counted(request.receive, limit, settings.upload_timeout_s)
+    receive = counted(request.receive, settings.max_body_bytes, settings.upload_timeout_s)
     try:
-        form = await Request(request.scope, receive).form(max_files=1, max_fields=4)
+        # the photo, a reference photo and the hints (a field, or a file: curl -F hints=@F)
+        form = await Request(request.scope, receive).form(max_files=3, max_fields=4)
     except UploadTooLarge:
         raise too_large(settings) from None
     except UploadTooSlow:
@@ -268,3 +295,23 @@ async def read_upload(request: Request, settings: ServerSettings) -> tuple[FormD
         await form.close()
         raise problem
     return form, upload
+
+
+def reference_upload(form: FormData, settings: ServerSettings) -> UploadFile | None:
+    """The form's `reference` file part (a photo whose colours to follow), its size and
+    declared type checked like the photo's; None when absent. Unusable: 422 (413 when over
+    the size limit)."""
+    value = form.get("reference")
+    if value is None:
+        return None
+    if not isinstance(value, UploadFile):
+        raise HTTPException(422, "reference: send a photo in the multipart file field 'reference'")
+    name = f"reference {safe_name(value.filename)}"
+    if (value.size or 0) > settings.max_upload_bytes:
+        raise HTTPException(413, f"{name}: over the {settings.max_upload_mb:g} MB upload limit")
+    if not value.size:
+        raise HTTPException(422, f"{name}: empty file (0 bytes)")
+    declared = (value.content_type or "").split(";")[0].strip().lower()
+    if declared and not (declared.startswith("image/") or declared == OCTET_STREAM):
+        raise HTTPException(422, f"{name}: {declared} is not an image type")
+    return value
