@@ -11,8 +11,10 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
 
 from colorgan.core.errors import ColorganError
+from colorgan.core.interrupts import deferred_interrupts
 
 # command -> (module, one-line help)
 COMMANDS = {
@@ -30,7 +32,8 @@ COMMANDS = {
 def _load(name: str):
     module, _ = COMMANDS[name]
     try:
-        return importlib.import_module(module)
+        with deferred_interrupts():  # Ctrl-C after the native libraries finished loading
+            return importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("colorgan"):
             raise ColorganError(f"command {name!r} is not available in this version") from None
@@ -69,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
+        # the last line: libraries log at exit (torch's FakeTensor statistics) or warn while
+        # half-initialised; none of it is news to someone who pressed Ctrl-C
+        logging.disable(logging.CRITICAL)
+        warnings.simplefilter("ignore")
         return 130
 
 

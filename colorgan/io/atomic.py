@@ -167,6 +167,12 @@ def place(tmp: Path, path: Path, overwrite: bool) -> None:
         raise failure(path, exc) from None
 
 
+def remove_quietly(path: Path) -> None:
+    """Remove a file of ours if it is there (another process may have removed it first)."""
+    with contextlib.suppress(OSError):
+        Path(path).unlink()
+
+
 def fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -10,12 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
 from safetensors import SafetensorError, safe_open
 
-from colorgan.core import config as config_mod
 from colorgan.core.errors import ColorganError
-from colorgan.io import atomic
+from colorgan.io import atomic, modelmeta
 
 if TYPE_CHECKING:  # torch is imported where weights are written: reading needs none
     import torch
@@ -77,7 +75,7 @@ def read_generator_config(path: Path):
         raise ColorganError(f"{path}: not a safetensors file ({exc})") from None
     if CONFIG_META_KEY not in meta:
         raise ColorganError(f"{path}: not a colorgan generator (no config in its metadata)")
-    return config_mod.from_dict(yaml.safe_load(meta[CONFIG_META_KEY]))
+    return modelmeta.parse_config(meta[CONFIG_META_KEY], path)  # untrusted: checked
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:

@@ -15,14 +15,19 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from colorgan.core import config as config_mod
 from colorgan.core.devices import device_name, resolve_device
 from colorgan.core.errors import ColorganError
+from colorgan.core.interrupts import deferred_interrupts
 from colorgan.io import atomic, modelfile
 from colorgan.io.cache import cache_dir
+from colorgan.pipeline import modelcheck
+
+log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "torch", "onnx")
 
@@ -39,6 +44,7 @@ class LoadedModel:
 
 def load_generator(ref, device="cpu"):
     """(torch generator in eval mode, Config) from any safetensors model reference."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from colorgan.models import generator_from_config  # torch: only to build a model
@@ -47,8 +53,13 @@ def load_generator(ref, device="cpu"):
     if ref.kind != "safetensors":
         raise ColorganError(f"{ref.label}: an ONNX file has no torch weights; pass the run dir")
     cfg = modelfile.read_generator_config(ref.path)
+    modelcheck.check_fits(cfg, ref.path)  # before anything is allocated
     generator = generator_from_config(cfg.model, cfg.data.size, load_pretrained=False)
-    state = load_file(str(ref.path))
+    try:
+        state = load_file(str(ref.path))
+    except (SafetensorError, OSError) as exc:
+        raise ColorganError(f"{ref.path}: damaged model file ({exc})") from None
+    modelcheck.check_finite(state, ref.path)
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         generator.load_state_dict(state)
@@ -105,11 +116,16 @@ def onnx_generator(ref, opset: int | None = None):
     name = f"{ref.digest()[:32]}-opset{opset}-torch{torch_version}.onnx"
     cache = cache_dir("onnx") / name
     if cache.is_file():
-        return OnnxGenerator(cache)
+        try:
+            return OnnxGenerator(cache)
+        except ColorganError as exc:  # our own cache, damaged (say, a disk error): redo it
+            log.warning("the cached ONNX export %s is unusable (%s); exporting again", cache, exc)
+            atomic.remove_quietly(cache)
     from colorgan.pipeline import export  # torch and onnx: exporting needs both
 
     generator, cfg = load_generator(ref)
-    exported = export.to_onnx(generator, cfg, opset).model
+    with deferred_interrupts():  # Ctrl-C inside the exporter left torch half-way (crashes)
+        exported = export.to_onnx(generator, cfg, opset).model
     try:  # checked write-and-rename: two colorize processes may export at once
         cache.parent.mkdir(parents=True, exist_ok=True)
         atomic.write_bytes(cache, exported)

@@ -9,11 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from colorgan.core import config as config_mod
 from colorgan.core.errors import ColorganError
-from colorgan.io import modelfile
+from colorgan.io import modelfile, modelmeta
+from colorgan.pipeline import ortenv
 
 FORMAT = "colorgan-generator-onnx/1"
 INPUT, OUTPUT = "l_norm", "out"
@@ -22,9 +21,9 @@ DEFAULT_OPSET = 17  # read by ONNX Runtime >= 1.11, TensorRT >= 8.6, OpenVINO >=
 
 def onnx_modules():
     """(onnx, onnxruntime), or a ColorganError saying how to install them."""
+    onnxruntime = ortenv.import_onnxruntime()  # telemetry off (see colorgan.pipeline.ortenv)
     try:
         import onnx
-        import onnxruntime
     except ModuleNotFoundError as exc:
         raise ColorganError(f"ONNX needs {exc.name!r}: pip install 'colorgan[onnx]'") from None
     return onnx, onnxruntime
@@ -32,10 +31,7 @@ def onnx_modules():
 
 def session(model: bytes, threads: int | None = None):
     """An ONNX Runtime CPU session for a serialised model."""
-    try:
-        import onnxruntime as ort
-    except ModuleNotFoundError as exc:
-        raise ColorganError(f"ONNX needs {exc.name!r}: pip install 'colorgan[onnx]'") from None
+    ort = ortenv.import_onnxruntime()  # telemetry off (see colorgan.pipeline.ortenv)
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: ORT's warnings are about its own internals
     # ORT's workers spin-wait between runs by default; here the network shares the cores
@@ -43,7 +39,7 @@ def session(model: bytes, threads: int | None = None):
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = threads
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return ortenv.new_session(model, options)  # Ctrl-C waits until the session exists
 
 
 class OnnxGenerator:
@@ -72,7 +68,7 @@ class OnnxGenerator:
                 f"{where}: not a colorgan ONNX export (no colorgan config in its metadata); "
                 "make one with `colorgan export MODEL --format onnx -o OUT.onnx`"
             )
-        self.config = config_mod.from_dict(yaml.safe_load(meta[modelfile.CONFIG_META_KEY]))
+        self.config = modelmeta.parse_config(meta[modelfile.CONFIG_META_KEY], where)
         self.size_multiple = int(meta["size_multiple"])
         fixed = meta.get("input_shape", "dynamic")
         self.input_shape = None if fixed == "dynamic" else tuple(map(int, fixed.split("x")))
@@ -92,7 +88,7 @@ class OnnxGenerator:
                 f"({', '.join(self.input_names)}), not {len(inputs)}"
             )
         feed = {name: _numpy(x) for name, x in zip(self.input_names, inputs, strict=True)}
-        (out,) = self.session.run([OUTPUT], feed)
+        (out,) = self.session.run([OUTPUT], feed, ortenv.run_options(feed))
         if hasattr(l_norm, "detach"):  # a torch tensor in: a tensor out (torch is loaded)
             import torch
 

@@ -60,7 +60,19 @@ def run_padded(network, x: np.ndarray, multiple: int, channels=None, scale=1, ex
             f"the network returned shape {tuple(out.shape)} for input {tuple(padded.shape)}; "
             f"expected {channels or 'its'} channels at {where}"
         )
+    check_finite(out)
     return out[..., : -(-h // scale), : -(-w // scale)]
+
+
+def check_finite(out) -> None:
+    """A network that puts out NaN or Inf (broken weights an .onnx file may carry, or an
+    overflow) would colour the photo black without a word: refuse it (cheap: the output is
+    at the working size)."""
+    if not np.isfinite(out).all():
+        raise ColorganError(
+            "the network's output holds NaN or Inf: the model is broken (damaged weights, or a "
+            "training that diverged); use another model"
+        )
 
 
 def resize(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -1,0 +1,56 @@
+"""How colorgan runs ONNX Runtime: telemetry off, memory given back after big runs, and
+sessions created without Ctrl-C landing inside them.
+
+Telemetry: ONNX Runtime 1.2x on Linux writes a device id and an event database under
+~/.cache/Microsoft/DeveloperTools/.onnxruntime and a `.ses` file in $TMPDIR as soon as it
+is imported (its 1DS telemetry, uploaded where a network allows), which breaks the promise
+that nothing leaves this computer. ORT_DISABLE_TELEMETRY=1 set before the import switches
+all of it off (nothing is created); disable_telemetry_events() after it covers a process
+where onnxruntime was imported first by someone else. A user who sets
+ORT_DISABLE_TELEMETRY themselves keeps their choice.
+
+Memory: ONNX Runtime's CPU arena keeps its high-water mark for the life of the session
+(one size=2048 request left the server ~1 GB bigger for good). Runs over LARGE_RUN input
+pixels ask for the arena to be shrunk at their end; smaller ones (video frames, the
+default working sizes) keep it, as reallocating would cost them time.
+"""
+
+from __future__ import annotations
+
+import os
+
+from colorgan.core.errors import ColorganError
+from colorgan.core.interrupts import deferred_interrupts
+
+LARGE_RUN = 1 << 20  # input elements (B x H x W) above which the arena is shrunk after a run
+_shrink = []
+
+
+def import_onnxruntime():
+    """onnxruntime, imported with its telemetry off; ColorganError if it is not installed."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    try:
+        with deferred_interrupts():
+            import onnxruntime
+    except ModuleNotFoundError as exc:
+        raise ColorganError(f"ONNX needs {exc.name!r}: pip install 'colorgan[onnx]'") from None
+    onnxruntime.disable_telemetry_events()
+    return onnxruntime
+
+
+def new_session(model: bytes, options, providers=("CPUExecutionProvider",)):
+    """An InferenceSession, created with Ctrl-C held until it exists (then delivered)."""
+    ort = import_onnxruntime()
+    with deferred_interrupts():
+        return ort.InferenceSession(model, options, providers=list(providers))
+
+
+def run_options(feed: dict):
+    """RunOptions for session.run: arena shrinkage after a large run, else None."""
+    if sum(getattr(x, "size", 0) for x in feed.values()) <= LARGE_RUN:
+        return None
+    if not _shrink:
+        options = import_onnxruntime().RunOptions()
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        _shrink.append(options)
+    return _shrink[0]
