@@ -29,8 +29,8 @@ from tqdm import tqdm
 
 from colorgan import __version__
 from colorgan.core.color import output_to_rgb, rgb_to_l_ab
-from colorgan.core.devices import resolve_device
 from colorgan.core.errors import ColorganError
+from colorgan.evaluation import guided
 from colorgan.evaluation.metrics import (
     FeatureStats,
     MetricUnavailable,
@@ -40,7 +40,7 @@ from colorgan.evaluation.metrics import (
     pixel_metrics,
     quantize,
 )
-from colorgan.evaluation.report import markdown, save_grid, write_outputs
+from colorgan.evaluation.report import save_grid, write_outputs
 from colorgan.io import images
 from colorgan.pipeline.colorizer import Colorizer
 from colorgan.pipeline.loading import LoadedModel, load_model
@@ -73,15 +73,17 @@ class Candidate:
     info: dict = field(default_factory=dict)
 
     @torch.no_grad()
-    def colorize(self, l_norm: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-        """sRGB [0, 1] for a batch of network L; `truth` is used by the `truth` row only."""
+    def colorize(self, l_norm, truth, hint=None, ref=None, vividness=None) -> torch.Tensor:
+        """sRGB [0, 1] for a batch of network L; `truth` is used by the `truth` row only;
+        hint/ref: guidance inputs (colorgan.evaluation.guided) for guided models."""
         if self.kind == "truth":
             return truth
         if self.kind == "gray":
             return output_to_rgb(l_norm, torch.zeros_like(l_norm).expand(-1, 2, -1, -1), "lab")
-        if self.colorizer.color_space == "rgb":  # the protocol scores RGB models' own RGB
-            return output_to_rgb(l_norm, self.colorizer.forward(l_norm).to(l_norm.device), "rgb")
-        ab = self.colorizer.predict(l_norm).to(l_norm.device)
+        c = self.colorizer
+        if c.color_space == "rgb":  # the protocol scores RGB models' own RGB
+            return output_to_rgb(l_norm, c.forward(l_norm, hint, ref).to(l_norm.device), "rgb")
+        ab = c.predict(l_norm, hint, ref, vividness).to(l_norm.device)
         return output_to_rgb(l_norm, ab, "lab")
 
 
@@ -152,6 +154,11 @@ class EvalSettings:
     fid_weights: str | None = None  # a local torch-fidelity Inception file
     dataset: str = ""  # how the report names the images
     split: str = ""  # how the images were kept apart from training data, if known
+    hints: int = 0  # simulated user hints per image (colorgan.evaluation.guided)
+    hint_seed: int = 0
+    hint_size: int = guided.HINT_PATCH
+    reference: str | None = None  # "self": each photo's own truth as the reference
+    vividness: float | None = None  # distribution heads: the decoding temperature
 
 
 def build_networks(settings: EvalSettings) -> dict[str, nn.Module | MetricUnavailable]:
@@ -267,6 +274,7 @@ def evaluate(
     content of report.json) with "rows" (per image) added.
     """
     out_dir = Path(out_dir)
+    check_guidance(candidates, settings)
     if write and (out_dir / "report.md").exists() and not overwrite:
         raise ColorganError(f"{out_dir} already holds a report; choose another --out")
     nets_all = build_networks(settings) if networks is None else networks
@@ -285,8 +293,9 @@ def evaluate(
             l_norm = rgb_to_l_ab(truth)[0]
             for key, stats in real.items():
                 stats.add(nets[key](truth))
+            hint, ref = guided.guidance_inputs(truth, names, settings, _bins(candidates))
             for cand in candidates:
-                pred = quantize(cand.colorize(l_norm, truth))
+                pred = quantize(cand.colorize(l_norm, truth, hint, ref, settings.vividness))
                 _score(cand, scores[cand.name], pred, truth, names, nets, settings)
             if sum(len(g) for g in gray_inputs) < settings.grid:
                 gray_inputs.append(((l_norm + 1) / 2).expand(-1, 3, -1, -1).cpu())
@@ -309,11 +318,38 @@ def evaluate(
     return report
 
 
+def _bins(candidates):
+    """The ab bins of the first guided model (references are histograms over them)."""
+    return next((c.colorizer.bins for c in candidates if c.colorizer and c.colorizer.guided), None)
+
+
+def check_guidance(candidates, settings: EvalSettings) -> None:
+    """--hints / --reference need guided models (the baselines ignore them)."""
+    if not (settings.hints or settings.reference):
+        return
+    for c in candidates:
+        if c.colorizer is not None and not c.colorizer.guided:
+            raise ColorganError(f"--model {c.name}: takes no hints or reference (not guided)")
+
+
+def _protocol(settings: EvalSettings) -> str:
+    text = PROTOCOL.format(size=settings.size)
+    if settings.hints:
+        text += (
+            f"; {settings.hints} simulated hints per image ({settings.hint_size}x"
+            f"{settings.hint_size} patches of the truth's mean ab, positions ~ N(centre, "
+            f"side/4), seed {settings.hint_seed}: SIGGRAPH 2017's protocol)"
+        )
+    if settings.reference == "self":
+        text += "; each photo's own ground truth as the reference"
+    return text
+
+
 def _report(files, skipped, models, settings: EvalSettings) -> dict:
     return {
         "colorgan_version": __version__,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "protocol": PROTOCOL.format(size=settings.size),
+        "protocol": _protocol(settings),
         "settings": {
             k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()
         },
@@ -327,81 +363,3 @@ def _report(files, skipped, models, settings: EvalSettings) -> dict:
         "images": {"found": len(files), "evaluated": len(files) - len(skipped), "skipped": skipped},
         "models": models,
     }
-
-
-# --- command line ------------------------------------------------------------------------------
-def add_arguments(p) -> None:
-    p.add_argument(
-        "--model",
-        action="append",
-        required=True,
-        metavar="M",
-        help="run dir, checkpoint dir, .safetensors, or gray / truth / default (repeatable)",
-    )
-    p.add_argument(
-        "--data", required=True, help="folder of colour ground-truth images, or a .txt list"
-    )
-    p.add_argument("--size", type=int, default=256, help="evaluation crop size (default 256)")
-    p.add_argument("--out", help="report folder (default: eval-YYYYmmdd-HHMMSS)")
-    p.add_argument("--grid", type=int, default=8, help="images in grid.png (first N; 0: none)")
-    p.add_argument(
-        "--eps",
-        type=float,
-        nargs="+",
-        default=[0.02, 0.05],
-        help="thresholds of acc ab, normalised ab units (default 0.02 0.05)",
-    )
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    p.add_argument(
-        "--skip",
-        action="append",
-        default=[],
-        choices=OPTIONAL,
-        help="leave out a slow metric (repeatable)",
-    )
-    p.add_argument(
-        "--lpips-weights",
-        default="imagenet",
-        help="local VGG16 state dict for LPIPS (default: torch hub cache/download)",
-    )
-    p.add_argument("--fid-weights", help="local Inception file of torch-fidelity for FID")
-
-
-def input_files(data: str) -> list[Path]:
-    """A folder (all images under it), or a .txt file listing images one a line (the list
-    `colorgan experiments` writes of its held-out images)."""
-    path = Path(data).expanduser()
-    if path.is_file() and path.suffix == ".txt":
-        lines = [line.strip() for line in path.read_text().splitlines()]
-        files = [Path(line) for line in lines if line and not line.startswith("#")]
-        if not files:
-            raise ColorganError(f"{path}: lists no images")
-        return files
-    return folders.find_images(path)
-
-
-def run_cli(args) -> int:
-    if args.size < 16 or args.batch_size < 1 or args.grid < 0:
-        raise ColorganError("need --size >= 16, --batch-size >= 1, --grid >= 0")
-    device = resolve_device(args.device)
-    files = input_files(args.data)
-    candidates = [load_candidate(spec, device) for spec in args.model]
-    if len({c.name for c in candidates}) < len(candidates):
-        raise ColorganError("the same --model is given twice")
-    out = Path(args.out or datetime.now().strftime("eval-%Y%m%d-%H%M%S"))
-    settings = EvalSettings(
-        size=args.size,
-        eps=tuple(args.eps),
-        grid=args.grid,
-        batch_size=args.batch_size,
-        device=str(device),
-        skip=tuple(args.skip),
-        lpips_weights=args.lpips_weights,
-        fid_weights=args.fid_weights,
-        dataset=str(args.data),
-    )
-    report = evaluate(files, candidates, settings, out)
-    print(markdown(report))
-    print(f"report: {out / 'report.md'}")
-    return 0

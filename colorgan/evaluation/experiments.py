@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -28,8 +27,8 @@ from colorgan.core import config as config_mod
 from colorgan.core.devices import resolve_device
 from colorgan.core.errors import ColorganError
 from colorgan.evaluation import evaluate as eval_mod
-from colorgan.evaluation.report import plot_curves, suite_markdown
-from colorgan.io import atomic, modelfile
+from colorgan.evaluation.report import plot_curves
+from colorgan.io import modelfile
 from colorgan.pipeline.loading import load_model
 from colorgan.training import folders
 from colorgan.training import train as train_mod
@@ -122,7 +121,7 @@ def make_plan(args) -> dict:
 
 
 # --- training ------------------------------------------------------------------------------
-def _state(run: Run) -> tuple[str, int]:
+def run_state(run: Run) -> tuple[str, int]:
     """("new" | "partial" | "finished", the step reached)."""
     latest = modelfile.latest_checkpoint(run.out)
     step = json.loads((latest / "state.json").read_text())["step"] if latest else 0
@@ -149,7 +148,7 @@ def train_all(runs: list[Run]) -> dict[str, str]:
     reported and left out of the evaluation, the others go on."""
     status = {}
     for i, run in enumerate(runs, 1):
-        state, step = _state(run)
+        state, step = run_state(run)
         print(f"[{i}/{len(runs)}] {run.preset}: {state} ({step}/{run.cfg.train.steps} steps)")
         if state == "finished":
             status[run.preset] = f"finished earlier ({step} steps)"
@@ -266,122 +265,6 @@ def write_plots(out: Path, runs: list[Run], ckpt_series: dict) -> list[str]:
     return made
 
 
-# --- reports -------------------------------------------------------------------------------
-def _flags(pairs: dict) -> list[str]:
-    """["--flag", "value", ...] for the values that are set; list values repeat the flag."""
-    out = []
-    for flag, value in pairs.items():
-        for v in value if isinstance(value, list) else [value]:
-            out += [flag, str(v)] if v not in (None, "") else []
-    return out
-
-
-def suite_command(args) -> list[str]:
-    budget = {"--steps": args.steps} if args.steps else {"--minutes": args.minutes}
-    return ["colorgan", "experiments", "--suite", args.suite] + _flags(
-        {"--preset": args.preset or [], "--data": args.data, "--out": args.out, **budget,
-         "--size": args.size, "--grid": args.grid, "--batch-size": args.batch_size,
-         "--eval-data": args.eval_data, "--eval-size": args.eval_size, "--device": args.device,
-         "--set": args.set, "--skip": args.skip}
-    )  # fmt: skip
-
-
-def train_command(run: Run, args) -> list[str]:
-    c = run.cfg
-    return ["colorgan", "train"] + _flags(
-        {"--preset": run.preset, "--data": c.data.root, "--out": run.out, "--size": c.data.size,
-         "--steps": c.train.steps, "--batch-size": c.train.batch_size, "--device": args.device,
-         "--set": args.set}
-    )  # fmt: skip
-
-
-def evaluate_command(runs: list[Run], args, eval_list: Path, out: Path) -> list[str]:
-    return ["colorgan", "evaluate"] + _flags(
-        {"--model": ["gray"] + [r.out for r in runs], "--data": eval_list,
-         "--size": args.eval_size or args.size, "--out": out, "--grid": args.grid,
-         "--skip": args.skip}
-    )  # fmt: skip
-
-
-def _shell(cmd: list[str]) -> str:
-    return "    " + " ".join(shlex.quote(c) for c in cmd)
-
-
-def write_commands(out: Path, runs: list[Run], args) -> None:
-    lines = [
-        "# Reproducing this suite",
-        "",
-        "Everything at once (finished runs are skipped, unfinished ones resumed; a --minutes "
-        "budget reuses the steps recorded in plan.json):",
-        "",
-        _shell(suite_command(args)),
-        "",
-        "The same, step by step (steps as recorded in plan.json):",
-        "",
-        *[_shell(train_command(run, args)) for run in runs],
-        _shell(evaluate_command(runs, args, out / "eval_files.txt", out / "eval-again")),
-        "",
-        "`eval_files.txt` lists the held-out images evaluated, one path a line.",
-    ]
-    atomic.write_text(out / "commands.md", "\n".join(lines) + "\n")
-
-
-# --- command line ------------------------------------------------------------------------------
-def add_arguments(p) -> None:
-    p.add_argument("--suite", default="literature", choices=sorted(SUITES))
-    p.add_argument("--preset", action="append", help="train these presets instead (repeatable)")
-    p.add_argument("--data", required=True, help="folder of colour training images")
-    p.add_argument("--out", required=True, help="suite folder (reused: runs resume)")
-    budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=int, help="training steps of each preset")
-    budget.add_argument("--minutes", type=float, help="training minutes of each preset")
-    p.add_argument("--size", type=int, default=256, help="training crop size (default 256)")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--eval-data", help="held-out folder (default: the validation split)")
-    p.add_argument("--eval-size", type=int, help="evaluation size (default: --size)")
-    p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="a config value for every preset (repeatable)",
-    )
-    p.add_argument(
-        "--skip",
-        action="append",
-        default=[],
-        choices=eval_mod.OPTIONAL,
-        help="leave a slow metric out of the evaluation (repeatable)",
-    )
-    p.add_argument("--grid", type=int, default=8, help="images in eval/grid.png")
-    p.add_argument(
-        "--no-checkpoint-curves",
-        action="store_true",
-        help="do not evaluate the kept intermediate checkpoints",
-    )
-    p.add_argument("--dry-run", action="store_true", help="print the plan, train nothing")
-
-
-def print_plan(args) -> None:
-    plan_file = Path(args.out) / "plan.json"
-    saved = json.loads(plan_file.read_text())["steps"] if plan_file.is_file() else {}
-    runs = build_runs(args, saved)
-    print(f"suite {args.suite}: {len(runs)} presets into {args.out}")
-    for run in runs:
-        known = args.steps or saved.get(run.preset)
-        steps = known or f"measured at start ({args.minutes} min)"
-        state, step = _state(run) if known else ("new", 0)
-        print(f"  {run.preset:20s} {run.cfg.model.generator:18s} steps {steps} ({state}, {step})")
-        if known:  # with an unmeasured --minutes budget the step count is not known yet
-            print("   " + _shell(train_command(run, args)).strip())
-    held_out = args.eval_data or f"the validation split of {args.data}"
-    print(
-        f"then: evaluate on {held_out} at {args.eval_size or args.size} px; write "
-        f"{args.out}/report.md, eval/, commands.md, curves"
-    )
-
-
 def evaluate_suite(args, runs: list[Run], status: dict, files: list[Path], split: str):
     """The final generators (and the gray baseline) on the held-out images, and the curves."""
     trained = [run for run in runs if not status[run.preset].startswith("failed")]
@@ -403,44 +286,3 @@ def evaluate_suite(args, runs: list[Run], status: dict, files: list[Path], split
     report = eval_mod.evaluate(files, candidates, settings, Path(args.out) / "eval", overwrite=True)
     series = {} if args.no_checkpoint_curves else checkpoint_curves(trained, files, settings)
     return report, write_plots(Path(args.out), trained, series)
-
-
-def run_cli(args) -> int:
-    if args.size < 16 or (args.steps is not None and args.steps < 1):
-        raise ColorganError("need --size >= 16 and --steps >= 1")
-    if args.minutes is not None and args.minutes <= 0:
-        raise ColorganError("--minutes must be > 0")
-    if args.dry_run:
-        print_plan(args)
-        return 0
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    plan = make_plan(args)
-    atomic.write_text(out / "plan.json", json.dumps(plan, indent=1) + "\n")
-    runs = build_runs(args, plan["steps"])
-    files, split, _ = held_out_images(runs, args.eval_data)  # before training: fail early
-    atomic.write_text(out / "eval_files.txt", "".join(f"{f}\n" for f in files))
-    write_commands(out, runs, args)
-    status = train_all(runs)
-    report, plots = evaluate_suite(args, runs, status, files, split)
-    rows = [
-        (
-            r.preset,
-            r.cfg.model.generator,
-            r.cfg.train.steps,
-            plan["seconds_per_step"].get(r.preset),
-            status[r.preset],
-        )
-        for r in runs
-    ]
-    suite = {
-        "data": args.data,
-        "size": args.size,
-        "budget": plan["budget"],
-        "split": split,
-        "batch_size": runs[0].cfg.train.batch_size,
-        "speed_steps": SPEED_STEPS,
-    }
-    atomic.write_text(out / "report.md", suite_markdown(suite, rows, report, plots))
-    print(f"report: {out / 'report.md'}")
-    return 0

@@ -124,3 +124,35 @@ def hints_from(args) -> tuple:
     if getattr(args, "hints", None):
         hints += guidance.read_hints_file(args.hints)
     return hints
+
+
+def command_line(add_arguments, prog: list[str], values: dict) -> list[str]:
+    """The argv of a colorgan command, built from the command's own parser (its
+    `add_arguments`): values maps each argument's dest to its value (None, "" and [] are left
+    out; lists repeat the option; True/False switch a store_true flag). The result is parsed
+    back with that parser, so a command written into a report always runs as written."""
+    parser = argparse.ArgumentParser(prog=" ".join(prog), exit_on_error=False)
+    add_arguments(parser)
+    actions = {a.dest: a for a in parser._actions}  # argparse keeps them only here
+    unknown = sorted(set(values) - set(actions))
+    if unknown:
+        raise ValueError(f"{' '.join(prog)} has no option for {unknown}")
+    positional, options = [], []
+    for dest, value in values.items():
+        action = actions[dest]
+        flag = max(action.option_strings, key=len) if action.option_strings else None
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if v is None or v == "" or v is False:
+                continue
+            if flag is None:
+                positional.append(str(v))
+            elif v is True and action.nargs == 0:
+                options.append(flag)
+            else:
+                options += [flag, str(v)]
+    argv = positional + options
+    try:
+        parser.parse_args(argv)
+    except (argparse.ArgumentError, SystemExit) as exc:
+        raise ValueError(f"{' '.join(prog + argv)} does not parse: {exc}") from None
+    return prog + argv

@@ -20,8 +20,8 @@ from colorgan.core.interrupts import deferred_interrupts
 COMMANDS = {
     "colorize": ("colorgan.interfaces.colorize", "colorize photos (files, folders, globs)"),
     "train": ("colorgan.training.train", "train a generator from a preset or config"),
-    "evaluate": ("colorgan.evaluation.evaluate", "compare models on an image folder"),
-    "experiments": ("colorgan.evaluation.experiments", "train and evaluate a suite of presets"),
+    "evaluate": ("colorgan.interfaces.evaluate", "compare models on an image folder"),
+    "experiments": ("colorgan.interfaces.experiments", "train and evaluate a suite of presets"),
     "data": ("colorgan.datasets.offline_photos", "build training data (offline-photos)"),
     "serve": ("colorgan.interfaces.web.server", "web page and REST API"),
     "export": ("colorgan.interfaces.export", "export a generator (ONNX)"),

@@ -46,7 +46,7 @@ from colorgan.io import atomic, images
 from colorgan.pipeline import steps
 from colorgan.pipeline.colorizer import Colorizer
 from colorgan.pipeline.guidance import check_inside
-from colorgan.pipeline.temporal import SequenceColorizer, StabilizerSettings, report_line
+from colorgan.pipeline.temporal import SequenceColorizer, StabilizerSettings
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +185,13 @@ def colorize_video(src, dst, colorizer, options: VideoOptions | None = None) -> 
     try:
         ctx = vstream.codec_context
         check_inside(guide.hints, (ctx.height, ctx.width))
+        meter = None
+        if options.report:  # torchmetrics is slow to import: only --report needs it
+            from colorgan.evaluation.flicker import FlickerMeter
+
+            meter = FlickerMeter(l_tolerance=options.settings.l_tolerance)
         colour = SequenceColorizer(
-            colorizer, options.settings, options.stabilize, options.report, options.saturation,
+            colorizer, options.settings, options.stabilize, meter, options.saturation,
             plan=(options.mode, options.tile, options.stride), guide=guide,
             vividness=options.vividness,
         )  # fmt: skip
@@ -330,6 +335,8 @@ def run_cli(args: argparse.Namespace) -> int:
             **result.report,
         }
         atomic.write_text(report_path, json.dumps(report, indent=2) + "\n")
+        from colorgan.evaluation.flicker import report_line
+
         print(report_line(result.report) + f" [{report_path}]")
     return code
 

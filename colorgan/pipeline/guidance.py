@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from colorgan.core import color, fastcolor
+from colorgan.core import color, fastcolor, resample
 from colorgan.core.errors import ColorganError
 from colorgan.io import images
-from colorgan.pipeline.steps import to_working
+from colorgan.pipeline.steps import to_working, working_shape
 
 DEFAULT_SIZE = 3  # working-size pixels, as in training (SIGGRAPH 2017: patches of 1-9 px)
 MAX_SIZE = 64
@@ -176,34 +176,39 @@ def hint_map(hints: tuple[Hint, ...], full: tuple[int, int], work: tuple[int, in
     return out
 
 
-def reference_rgb(src) -> np.ndarray:
-    """The reference photo (path, PIL image, array or Photo) as sRGB (3, h, w) in [0, 1]
-    with its long side at most REFERENCE_SIDE; an unreadable one is a ColorganError naming
-    it (the images module's policy: alpha over white)."""
+def reference_image(src) -> Image.Image:
+    """The reference photo (path, PIL image, array or Photo) as 8-bit RGB; an unreadable
+    one is a ColorganError naming it (the images module's policy: alpha over white)."""
     if isinstance(src, (str, Path)):
         try:
-            im = images.open_rgb(src, min_short=REFERENCE_SIDE)
+            return images.open_rgb(src, min_short=REFERENCE_SIDE)
         except ColorganError as exc:
             raise ColorganError(f"reference {exc}") from None
-    elif isinstance(src, Image.Image):
-        im = images.to_rgb8(src)
-    else:
-        photo = images.read_image(src)
-        px = photo.pixels
-        scale = {np.dtype(np.uint8): 1, np.dtype(np.uint16): 1 / 257}.get(px.dtype, 255)
-        px = np.clip(px.astype(np.float32) * scale + 0.5, 0, 255).astype(np.uint8)
-        im = Image.fromarray(px).convert("RGB")
-    im.thumbnail((REFERENCE_SIDE, REFERENCE_SIDE), Image.Resampling.BICUBIC)
-    arr = np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255.0
-    return np.ascontiguousarray(arr)
+    if isinstance(src, Image.Image):
+        return images.to_rgb8(src)
+    px = images.read_image(src).pixels
+    scale = {np.dtype(np.uint8): 1, np.dtype(np.uint16): 1 / 257}.get(px.dtype, 255)
+    px = np.clip(px.astype(np.float32) * scale + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(px).convert("RGB")
+
+
+def reference_from_rgb(rgb, bins) -> np.ndarray:
+    """(Q + 1,) float32 for an sRGB image (3, H, W) in [0, 1] (array or CPU tensor): the
+    histogram of its ab over the bins of colorgan.core.abbins, taken with its long side at
+    most REFERENCE_SIDE (area average), then the flag 1."""
+    rgb = np.asarray(rgb, np.float32)
+    h, w = rgb.shape[-2:]
+    if max(h, w) > REFERENCE_SIDE:
+        rgb = resample.area(rgb, working_shape(h, w, REFERENCE_SIDE))
+    ab = color.normalize_ab(fastcolor.rgb_to_lab(rgb)[1:])
+    hist = np.asarray(bins.histogram(ab), np.float32).reshape(-1)
+    return np.concatenate([hist, np.ones(1, np.float32)])
 
 
 def reference_vector(src, bins) -> np.ndarray:
-    """(Q + 1,) float32: the reference's ab histogram over bins (colorgan.core.abbins) and
-    flag 1."""
-    ab = color.normalize_ab(fastcolor.rgb_to_lab(reference_rgb(src))[1:])
-    hist = np.asarray(bins.histogram(ab), np.float32).reshape(-1)
-    return np.concatenate([hist, np.ones(1, np.float32)])
+    """(Q + 1,) of a reference photo given as a path, PIL image, array or Photo."""
+    arr = np.asarray(reference_image(src), dtype=np.float32).transpose(2, 0, 1) / 255.0
+    return reference_from_rgb(np.ascontiguousarray(arr), bins)
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,7 @@ SequenceColorizer puts it together for frames in order (colorgan.interfaces.vide
 frames) through the Colorizer: one network call per batch, the stabiliser on each frame's
 working-size colour, the composition at full resolution.
 
-The flicker score (FlickerMeter) uses Farneback flow, a different estimator from the
-stabiliser's, so the score does not just reward agreeing with the stabiliser's own flow.
+The flicker score is measured in colorgan.evaluation.flicker.
 """
 
 from __future__ import annotations
@@ -53,7 +52,6 @@ FLOW_SIZE = 256
 MAX_WEIGHT = 0.95  # strength 1: the past keeps 95 % per frame, a memory of ~20 frames
 FB_TOL_PX = 1.0  # forward-backward mismatch fully trusted up to 1 px (+5 % of the motion)
 FB_TOL_REL = 0.05
-VARIANTS = ["per_frame", "stabilized"]
 
 
 @dataclass(frozen=True)
@@ -181,92 +179,19 @@ class TemporalStabilizer:
         return out, cut
 
 
-class FlickerMeter:
-    """Flicker score of one or more renderings of the same clip (same L, different ab).
-
-    Score = mean Euclidean |ab_t - warp(ab_{t-1})| in Lab units over pixels whose flow (Farneback,
-    forward-backward checked, L warp error small) is reliable, over all consecutive pairs
-    except scene-cut transitions. Also the mean colourfulness (Hasler & Suesstrunk).
-    """
-
-    def __init__(self, names: list[str], l_tolerance: float = 4.0):
-        self.names = names
-        from colorgan.evaluation import (
-            metrics,
-        )  # torchmetrics is slow to import; only --report needs it
-
-        self._colorfulness = metrics.colorfulness
-        self.flow = Flow("farneback")
-        self.l_tolerance = l_tolerance
-        self._prev: tuple[np.ndarray, dict] | None = None
-        self._sum = dict.fromkeys(names, 0.0)
-        self._colorfulness_sum = dict.fromkeys(names, 0.0)
-        self.pixels = 0
-        self.frames = 0
-        self.pairs = 0
-        self.cuts = 0
-
-    def add(self, L: np.ndarray, rgbs: dict[str, np.ndarray], cut: bool) -> None:
-        """L (H, W) in [0, 100]; rgbs: name -> uint8 sRGB (H, W, 3) rendered with that L."""
-        import torch  # measuring only (--report): its colourfulness metric is torch's
-
-        tensors = torch.from_numpy(np.stack([rgbs[n] for n in self.names])).permute(0, 3, 1, 2)
-        rgb = tensors.float() / 255.0
-        ab = color.rgb_to_lab(rgb)[:, 1:].permute(0, 2, 3, 1).numpy()  # (N, H, W, 2)
-        for name, c in zip(self.names, self._colorfulness(rgb).tolist(), strict=True):
-            self._colorfulness_sum[name] += c
-        self.frames += 1
-        cur = to_u8(L)
-        if self._prev is not None and not cut and self._prev[0].shape == cur.shape:
-            self._add_pair(cur, ab)
-        elif self._prev is not None:
-            self.cuts += 1
-        self._prev = (cur, ab)
-
-    def _add_pair(self, cur: np.ndarray, ab: np.ndarray) -> None:
-        prev, prev_ab = self._prev
-        back, fwd = self.flow(cur, prev), self.flow(prev, cur)
-        mask = reliability(cur, prev, back, fwd, self.l_tolerance) >= 1.0
-        self.pairs += 1
-        self.pixels += int(mask.sum())
-        for i, name in enumerate(self.names):
-            warped, _ = warp(np.ascontiguousarray(prev_ab[i]), back)
-            diff = np.linalg.norm(ab[i] - warped, axis=-1)
-            self._sum[name] += float(diff[mask].sum())
-
-    def summary(self) -> dict:
-        """name -> {"flicker", "colorfulness"}, plus counts of what was measured."""
-        out: dict = {
-            name: {
-                "flicker": self._sum[name] / self.pixels if self.pixels else None,
-                "colorfulness": self._colorfulness_sum[name] / self.frames if self.frames else None,
-            }
-            for name in self.names
-        }
-        out["measured"] = {
-            "frames": self.frames,
-            "pairs": self.pairs,
-            "scene_cuts": self.cuts,
-            "reliable_pixel_fraction": self.pixels / max(1, self.pairs * self._area()),
-        }
-        return out
-
-    def _area(self) -> int:
-        return 0 if self._prev is None else self._prev[0].size
-
-
 class SequenceColorizer:
     """Lightness of frames in order -> coloured uint8 RGB frames (H, W, 3), through the
     Colorizer's own pipeline (modes, tiles, guidance, vividness, saturation), stabilised
     over time unless stabilize=False: the stabiliser adjusts each frame's working-size colour
-    (Colorizer.ab's `adjust`) before it becomes full-size ab. measure=True also compares
-    per-frame and stabilised colour whatever the output is (FlickerMeter, on both renderings
-    with the long side at flow_size, so scores of models with different working sizes
-    compare). guide: the clip's Guide (colorizer.guide(hints, reference)); its reference
-    applies to every frame, its hints to the first frame only: the stabiliser carries their
-    colour along the motion (until a scene cut, where colour restarts from the network)."""
+    (Colorizer.ab's `adjust`) before it becomes full-size ab. meter: a FlickerMeter
+    (colorgan.evaluation.flicker) that is fed per-frame and stabilised colour whatever the
+    output is, both rendered with the long side at flow_size, so scores of models with
+    different working sizes compare. guide: the clip's Guide (colorizer.guide(hints,
+    reference)); its reference applies to every frame, its hints to the first frame only: the
+    stabiliser carries their colour along the motion (until a scene cut, where colour
+    restarts from the network)."""
 
-    def __init__(self, colorizer, settings: StabilizerSettings, stabilize=True, measure=False,
+    def __init__(self, colorizer, settings: StabilizerSettings, stabilize=True, meter=None,
                  saturation: float = 1.0, *, plan=(None, None, None), guide=None,
                  vividness=None) -> None:  # fmt: skip
         self.colorizer = colorizer
@@ -276,9 +201,8 @@ class SequenceColorizer:
         self.plan = colorizer.plan(*plan)
         self.guide = guide
         self.vividness = vividness
-        use = stabilize or measure
-        self.stabilizer = TemporalStabilizer(settings) if use else None
-        self.meter = FlickerMeter(VARIANTS, settings.l_tolerance) if measure else None
+        self.stabilizer = TemporalStabilizer(settings) if stabilize or meter else None
+        self.meter = meter
         self.shots = 0  # counted by the stabiliser: cuts + 1
         self.measure_seconds = 0.0  # time spent measuring, so fps can leave it out
         self.frames = 0
@@ -331,18 +255,3 @@ class SequenceColorizer:
     def _render(self, L: np.ndarray, ab: np.ndarray) -> np.ndarray:
         """Working-size ab upsampled to L's size (by compose), composed with L (kept)."""
         return self.colorizer.compose(L, ab, self.saturation)
-
-
-def report_line(report: dict) -> str:
-    """One line: flicker and colourfulness, per-frame -> stabilised, with relative change."""
-    pf, st = report["per_frame"], report["stabilized"]
-    if pf["flicker"] is None:
-        return "flicker: not measured (no two consecutive frames within one shot)"
-    less = 100.0 * (1.0 - st["flicker"] / pf["flicker"]) if pf["flicker"] else 0.0
-    cf_pf, cf_st = pf["colorfulness"], st["colorfulness"]
-    change = 100.0 * (cf_st / cf_pf - 1.0) if cf_pf else 0.0
-    return (
-        f"flicker (mean |delta ab| along the flow): per-frame {pf['flicker']:.3f}, stabilised "
-        f"{st['flicker']:.3f} ({less:.0f}% less); colourfulness {cf_pf:.2f} -> {cf_st:.2f} "
-        f"({change:+.1f}%)"
-    )
