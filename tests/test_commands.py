@@ -1,0 +1,191 @@
+"""Every `colorgan ...` command printed in README.md, MODEL_CARD.md, docs/*.md and scripts/*.sh
+parses with the real parser, and every subcommand runs end to end on tiny inputs."""
+
+import contextlib
+import io
+import re
+import shlex
+import threading
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from colorgan.core import config
+from colorgan.interfaces.cli import COMMANDS, build_parser, main
+from colorgan.io import modelfile
+from colorgan.models import generator_from_config
+from tests.conftest import make_photo
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", ROOT / "MODEL_CARD.md", *sorted((ROOT / "docs").glob("*.md"))]
+SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))
+SHELL_OPERATORS = {"&&", "||", ";", "|", ">", "2>"}
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """(line number, line) with backslash continuations joined."""
+    out, pending, first = [], "", 0
+    for number, line in enumerate(text.splitlines(), 1):
+        if not pending:
+            first = number
+        if line.rstrip().endswith("\\"):
+            pending += line.rstrip()[:-1] + " "
+            continue
+        out.append((first, pending + line))
+        pending = ""
+    return out
+
+
+def _argv(tokens: list[str]) -> list[str] | None:
+    """The arguments after `colorgan` (also `python -m colorgan`, `torchrun ... -m colorgan`)
+    when the tokens hold a colorgan command, up to a shell operator."""
+    for i, token in enumerate(tokens[:-1]):
+        if token == "colorgan" and tokens[i + 1] in COMMANDS:
+            rest = tokens[i + 1 :]
+            cut = next((j for j, t in enumerate(rest) if t in SHELL_OPERATORS), len(rest))
+            return rest[:cut]
+    return None
+
+
+def _code_lines(path: Path):
+    """Logical lines of a script, or of the fenced code blocks of a markdown file."""
+    code = path.suffix == ".sh"
+    for number, line in _logical_lines(path.read_text()):
+        if path.suffix == ".md" and line.lstrip().startswith("```"):
+            code = not code
+        elif code:
+            yield number, line
+
+
+def _synopsis(text: str) -> str:
+    """A usage line in prose ("colorgan colorize PHOTO... [-o DIR]") as a runnable line: the
+    optional parts kept, "X..." as one X."""
+    return re.sub(r"(\S)\.\.\.", r"\1", text.replace("[", "").replace("]", ""))
+
+
+def commands_in(path: Path) -> list[tuple[str, list[str]]]:
+    """(where, argv after `colorgan`) of every colorgan command line in a file: each line of
+    code (scripts, fenced blocks) that runs colorgan, and each inline code span that gives a
+    command with arguments (a bare `colorgan train` in prose names a command, it is not a
+    command line; `data offline-photos` is the data command's own subcommand)."""
+    found = []
+    for number, line in _code_lines(path):
+        argv = _argv(shlex.split(line, comments=True))
+        if argv:
+            found.append((f"{path.name}:{number}", argv))
+    if path.suffix == ".md":
+        text = re.sub(
+            r"```.*?```", lambda m: "\n" * m.group().count("\n"), path.read_text(), flags=re.S
+        )
+        for match in re.finditer(r"`(colorgan [^`]+)`", text):
+            argv = _argv(shlex.split(_synopsis(match.group(1).replace("\n", " "))))
+            words = 2 if argv and argv[:2] == ["data", "offline-photos"] else 1
+            if argv and len(argv) > words:
+                number = text.count("\n", 0, match.start()) + 1
+                found.append((f"{path.name}:{number}", argv))
+    return found
+
+
+ALL = [c for path in DOCS + SCRIPTS for c in commands_in(path)]
+
+
+def test_the_docs_have_commands_of_every_kind():
+    assert {argv[0] for _, argv in ALL} == set(COMMANDS)
+
+
+@pytest.mark.parametrize("where, argv", ALL, ids=[w for w, _ in ALL])
+def test_every_documented_command_parses(where, argv):
+    parser = build_parser(argv)
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            args = parser.parse_args(argv)
+    except SystemExit:
+        pytest.fail(f"{where}: colorgan {shlex.join(argv)}: {err.getvalue().strip()}")
+    assert args.command == argv[0]
+
+
+# --- every subcommand, end to end -------------------------------------------------------------
+TINY = ["data.size=32", "model.width=4", "model.gen_kwargs={num_downs: 4}"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    cfg = config.with_overrides(config.load("pix2pix-unet"), TINY)
+    torch.manual_seed(0)
+    modelfile.save_generator(root / "g.safetensors", generator_from_config(cfg.model, 32), cfg)
+    photos = root / "photos"
+    photos.mkdir()
+    for i in range(6):
+        make_photo(i, (48, 40)).save(photos / f"{i}.png")
+    with av.open(str(root / "clip.mp4"), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+        for i in range(4):
+            rgb = np.asarray(make_photo(i % 2, (48, 32)))
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return root
+
+
+FAST_EVAL = ["--skip", "lpips", "--skip", "fid", "--skip", "fd_mobilenetv2", "--skip",
+             "throughput", "--grid", "2"]  # fmt: skip
+TRAIN = ["--size", "32", "--batch-size", "2", *[a for s in TINY for a in ("--set", s)]]
+
+
+def run_command(name, tiny, out, monkeypatch):
+    model, photos = str(tiny / "g.safetensors"), str(tiny / "photos")
+    if name == "colorize":
+        argv = ["colorize", photos, "-o", str(out), "--model", model, "--backend", "torch"]
+    elif name == "video":
+        argv = ["video", str(tiny / "clip.mp4"), "-o", str(out) + ".mp4", "--model", model]
+    elif name == "train":
+        argv = ["train", "--preset", "pix2pix-unet", "--data", photos, "--out", str(out), *TRAIN,
+                "--steps", "2"]  # fmt: skip
+    elif name == "evaluate":
+        argv = ["evaluate", "--model", "gray", "--model", model, "--data", photos, "--size", "32",
+                "--out", str(out), *FAST_EVAL]  # fmt: skip
+    elif name == "experiments":
+        argv = ["experiments", "--preset", "pix2pix-unet", "--data", photos, "--out", str(out),
+                "--steps", "1", *TRAIN, *FAST_EVAL, "--no-checkpoint-curves"]  # fmt: skip
+    elif name == "export":
+        argv = ["export", model, "--format", "onnx", "-o", str(out) + ".onnx"]
+    elif name == "serve":
+        argv = ["serve", "--model", model, "--port", "0", "--backend", "torch"]
+        served = _no_serving(monkeypatch)
+    elif name == "data":  # driven end to end with fake apt/pip in tests/test_offline_photos.py
+        with pytest.raises(SystemExit) as info:
+            main(["data", "offline-photos", "--help"])
+        return info.value.code
+    code = main(argv)
+    if name == "serve":
+        assert served == [True]
+    return code
+
+
+def _no_serving(monkeypatch):
+    """serve: everything up to the event loop (model, socket, app), then stop at once."""
+    from colorgan.interfaces.web import server
+
+    served = []
+
+    class Stopped:
+        def __init__(self, app, *args, **kwargs):
+            served.append(app is not None)
+
+        def run(self, sockets):
+            assert sockets and threading.current_thread()
+
+    monkeypatch.setattr(server, "uvicorn_server", Stopped)
+    return served
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_subcommand_runs(name, tiny, tmp_path, monkeypatch):
+    assert run_command(name, tiny, tmp_path / "out", monkeypatch) == 0
