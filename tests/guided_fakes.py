@@ -26,7 +26,9 @@ class FakeBins:
     def top_colors(logits_at_pixel, k):
         p = torch.softmax(torch.as_tensor(logits_at_pixel), dim=0)
         top = torch.topk(p, k)
-        return [(CENTERS[i].numpy(), float(v)) for v, i in zip(top.values, top.indices)]
+        return [
+            (CENTERS[i].numpy(), float(v)) for v, i in zip(top.values, top.indices, strict=True)
+        ]
 
     @staticmethod
     def histogram(ab, smoothing=None):

@@ -60,5 +60,7 @@ def guidance_inputs(truth: torch.Tensor, names: list[str], settings, bins=None):
             ]
         )
     if settings.reference == "self" and bins is not None:  # None: no guided model to use it
-        refs = torch.stack([reference_from_rgb(t.float().cpu(), bins) for t in truth])
+        refs = torch.stack(
+            [torch.from_numpy(reference_from_rgb(t.float().cpu(), bins)) for t in truth]
+        )
     return hints, refs

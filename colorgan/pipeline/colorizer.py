@@ -159,7 +159,9 @@ class Colorizer:
         and cropped back), float32 on the CPU: ab (B,2,H,W), RGB (B,3,H,W) or logits
         (B,Q,H/2,W/2) for a distribution head. hint (B,3,H,W), ref (B,Q+1): guided only.
         numpy arrays in -> numpy out; torch tensors in -> tensors out."""
-        return _like(self._forward(_array(l_norm), _array(hint), _array(ref)), l_norm)
+        return steps.like(
+            self._forward(steps.as_array(l_norm), steps.as_array(hint), steps.as_array(ref)), l_norm
+        )
 
     def _forward(self, x: np.ndarray, hint=None, ref=None) -> np.ndarray:
         extra = ()
@@ -174,7 +176,7 @@ class Colorizer:
             )
         net = self.network
         if not getattr(net, "numpy_io", False):
-            net = partial(_torch_call, net, self.device)
+            net = partial(steps.torch_call, net, self.device)
         if self.head == "distribution":
             out = steps.run_padded(net, x, self.size_multiple, scale=2, extra=extra)
         else:
@@ -187,8 +189,10 @@ class Colorizer:
         L (B,1,H,W) in [-1,1]; RGB output -> its ab; logits -> annealed mean at
         `vividness` (default: the model's temperature), upsampled bilinearly.
         numpy arrays in -> numpy out; torch tensors in -> tensors out."""
-        ab = self._predict(_array(l_norm), _array(hint), _array(ref), vividness)
-        return _like(ab, l_norm)
+        ab = self._predict(
+            steps.as_array(l_norm), steps.as_array(hint), steps.as_array(ref), vividness
+        )
+        return steps.like(ab, l_norm)
 
     def _predict(self, x: np.ndarray, hint=None, ref=None, vividness=None) -> np.ndarray:
         ab = self._decode(self._forward(x, hint, ref), x, vividness)
@@ -363,24 +367,12 @@ class Colorizer:
         smalls: list = [None] * len(photos)
         if self.plan(mode, tile, stride)[0] != "tiles":
             smalls = self.predict_many(Ls, [guide] * len(Ls), vividness, batch_size)
-        return [
-            self.finish(
-                p,
-                L,
-                self.ab(
-                    L,
-                    mode,
-                    tile,
-                    stride,
-                    guide=guide,
-                    vividness=vividness,
-                    small=s,
-                    full_size=False,
-                ),
-                saturation,
-            )  # fmt: skip
-            for p, s, L in zip(photos, smalls, Ls, strict=True)
-        ]
+        out = []
+        for p, s, L in zip(photos, smalls, Ls, strict=True):
+            ab = self.ab(L, mode, tile, stride, guide=guide, vividness=vividness, small=s,
+                         full_size=False)  # fmt: skip
+            out.append(self.finish(p, L, ab, saturation))
+        return out
 
     def suggest(self, image, x, y, k: int = 5, *, hints=None, reference=None, guide=None):
         """The k most likely colours at pixel (x, y) of the photo: [("#rrggbb", probability)],
@@ -394,52 +386,14 @@ class Colorizer:
         if not 1 <= k <= 64:
             raise ColorganError(f"k={k}: ask for 1 to 64 suggestions")
         guide = self._as_guide(guide, hints, reference)
-        photo = images.read_image(image)
-        L = lightness(photo)
+        L = lightness(images.read_image(image))
         guidance.check_inside((Hint(x, y, "#000000"),), L.shape)
         small = steps.working_l(L, self.working_size)
         hint, ref = guidance.batch([(L.shape, guide)], small.shape[-2:], self)
         logits = self._forward(small[None], hint, ref)[0]
         col, row = steps.to_working(x, y, L.shape, tuple(logits.shape[-2:]))
-        lum = float(L[int(y), int(x)])
-        out = []
-        for ab, p in self.bins.top_colors(logits[:, row, col], k):
-            a, b = color.denormalize_ab(np.asarray(ab, np.float32).reshape(2, 1))
-            lin = fastcolor.lab_to_linear_in_gamut(np.float32([lum]), a, b)[0]
-            rgb = np.round(fastcolor.linear_to_srgb(lin) * 255).astype(int).tolist()
-            out.append((guidance.to_hex(rgb), float(p)))
-        return out
+        return guidance.top_colors(self.bins, logits[:, row, col], float(L[int(y), int(x)]), k)
 
 
 def _ref_only(guide):
     return Guide((), guide.reference) if guide and guide.reference is not None else None
-
-
-# --- arrays and tensors ----------------------------------------------------------------------
-
-
-def _array(x) -> np.ndarray | None:
-    """A numpy float32 view of an array or a (CPU or CUDA) torch tensor; None stays None."""
-    if x is None:
-        return None
-    if hasattr(x, "detach"):  # a torch tensor: torch is imported already
-        x = x.detach().cpu().numpy()
-    return np.asarray(x, np.float32)
-
-
-def _like(out: np.ndarray, given):
-    """out as a torch tensor on the CPU when `given` was a tensor, else as it is."""
-    if hasattr(given, "detach"):
-        import torch
-
-        return torch.from_numpy(np.ascontiguousarray(out))
-    return out
-
-
-def _torch_call(network, device, *inputs: np.ndarray) -> np.ndarray:
-    """A torch network (module or callable on tensors) on numpy inputs -> numpy output."""
-    import torch
-
-    with torch.inference_mode():
-        xs = [torch.from_numpy(np.ascontiguousarray(x)).to(device) for x in inputs]
-        return network(*xs).float().cpu().numpy()

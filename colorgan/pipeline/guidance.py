@@ -233,3 +233,15 @@ def batch(items, shape, colorizer) -> tuple:
         zero = np.zeros(colorizer.bins.Q + 1, np.float32)
         refs = np.stack([g.reference if g and g.reference is not None else zero for _, g in items])
     return hints, refs
+
+
+def top_colors(bins, logits_at_point, lightness: float, k: int) -> list[tuple[str, float]]:
+    """[("#rrggbb", probability)] of the k likeliest bins of one point's logits (Q,), each
+    at the photo's lightness there (chroma reduced into the sRGB gamut if needed)."""
+    out = []
+    for ab, p in bins.top_colors(logits_at_point, k):
+        a, b = color.denormalize_ab(np.asarray(ab, np.float32).reshape(2, 1))
+        lin = fastcolor.lab_to_linear_in_gamut(np.float32([lightness]), a, b)[0]
+        rgb = np.round(fastcolor.linear_to_srgb(lin) * 255).astype(int).tolist()
+        out.append((to_hex(rgb), float(p)))
+    return out

@@ -116,6 +116,36 @@ def compose(L: np.ndarray, ab: np.ndarray, saturation: float = 1.0) -> np.ndarra
     return fastcolor.compose(L, np.asarray(ab, np.float32), saturation)
 
 
+# --- arrays and tensors ----------------------------------------------------------------------
+
+
+def as_array(x) -> np.ndarray | None:
+    """A numpy float32 view of an array or a (CPU or CUDA) torch tensor; None stays None."""
+    if x is None:
+        return None
+    if hasattr(x, "detach"):  # a torch tensor: torch is imported already
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, np.float32)
+
+
+def like(out: np.ndarray, given):
+    """out as a torch tensor on the CPU when `given` was a tensor, else as it is."""
+    if hasattr(given, "detach"):
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(out))
+    return out
+
+
+def torch_call(network, device, *inputs: np.ndarray) -> np.ndarray:
+    """A torch network (module or callable on tensors) on numpy inputs -> numpy output."""
+    import torch
+
+    with torch.inference_mode():
+        xs = [torch.from_numpy(np.ascontiguousarray(x)).to(device) for x in inputs]
+        return network(*xs).float().cpu().numpy()
+
+
 # --- checks of user values ---------------------------------------------------------------
 
 
