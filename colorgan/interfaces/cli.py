@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 import warnings
 
@@ -42,6 +43,16 @@ def _load(name: str):
         ) from None
 
 
+def _first_to_fail() -> bool:
+    """Whether this process reports its error: always, except under torchrun, where only the
+    first rank to fail does (colorgan.training.distributed.first_to_fail)."""
+    if not all(v in os.environ for v in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")):
+        return True
+    from colorgan.training import distributed  # torch: only in a torchrun process
+
+    return distributed.first_to_fail()
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="colorgan", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -68,8 +79,13 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return _load(args.command).run_cli(args)
     except ColorganError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if _first_to_fail():
+            print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception:
+        if not _first_to_fail():  # another rank failed first and said why: this one's
+            return 1  # collective broke because that rank left; nothing to add
+        raise
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         # the last line: libraries log at exit (torch's FakeTensor statistics) or warn while

@@ -18,6 +18,7 @@ import datetime
 import logging
 import os
 import re
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -108,8 +109,51 @@ def setup(device_name: str) -> tuple[DistInfo, torch.device | None]:
 
 
 def teardown(info: DistInfo) -> None:
+    """Destroy the process group setup() made. Called from a `finally` while an exception is
+    on its way out (sys.exc_info() sees it there), the error is counted first (see
+    `first_to_fail`): once the group is gone the other ranks' collectives fail, and they
+    must find this error already counted to stay quiet."""
+    if sys.exc_info()[1] is not None:
+        first_to_fail()
     if info.owns_group and dist.is_initialized():
         dist.destroy_process_group()
+
+
+# --- one error report per run ------------------------------------------------------------------
+# Under torchrun an error on one rank (too few images, a bad checkpoint) stops it; the other
+# ranks then fail in their next collective ("Connection closed by peer") or stop on the same
+# error themselves. The first process to fail says why, in one line; the others exit quietly.
+# "First" is counted in torchrun's own key-value store (the agent's TCPStore at MASTER_ADDR:
+# MASTER_PORT), which every rank reaches whether or not the process group exists yet.
+_first: bool | None = None  # this process's answer, once asked
+
+
+def first_to_fail() -> bool:
+    """Whether this process is the first of its torchrun run to fail (counted once per
+    process); True outside torchrun, and when the store cannot be reached (better a
+    repeated line than a lost one)."""
+    global _first
+    if _first is None:
+        _first = _count_failure() <= 1
+    return _first
+
+
+def _count_failure() -> int:
+    if not launched_by_torchrun():
+        return 1
+    key = "colorgan/failures/{}/{}".format(
+        os.environ.get("TORCHELASTIC_RUN_ID", "run"),
+        os.environ.get("TORCHELASTIC_RESTART_COUNT", 0),
+    )
+    try:
+        store = dist.TCPStore(
+            os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+            timeout=datetime.timedelta(seconds=10),
+        )  # fmt: skip
+        return int(store.add(key, 1))
+    except (RuntimeError, ValueError, OSError) as exc:  # no store to count in: report
+        log.debug("could not count the failure in torchrun's store: %s", exc)
+        return 1
 
 
 def barrier() -> None:
