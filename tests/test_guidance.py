@@ -184,3 +184,53 @@ def test_simulated_hints_follow_the_siggraph_protocol():
     assert not torch.equal(many[0], guided.sample_hints(ab, 50, guided.image_rng(0, "c.png")))
     ys, xs = torch.nonzero(many[0][2], as_tuple=True)
     assert abs(float(ys.float().mean()) - 31.5) < 6 and abs(float(xs.float().mean()) - 31.5) < 6
+
+
+# --- a real (tiny, untrained) guided distribution-head generator, torch and ONNX -------------
+
+
+@pytest.fixture(scope="module")
+def guided_file(tmp_path_factory):
+    from colorgan.core import config
+    from colorgan.io import modelfile
+    from colorgan.models import generator_from_config
+
+    cfg = config.with_overrides(
+        config.load("guided-distribution"),
+        ["model.gen_kwargs={encoder: mobilenet_v2, weights: null}", "model.width=8",
+         "data.size=64", "model.working_size=64"],
+    )  # fmt: skip
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("guided") / "guided.safetensors"
+    modelfile.save_generator(path, generator_from_config(cfg.model, 64, False), cfg)
+    return path
+
+
+def test_a_real_guided_model_through_torch_and_onnx(guided_file, tmp_path):
+    from tests.conftest import make_photo
+
+    photo = np.asarray(make_photo(3, (96, 72)).convert("L"))
+    hints = [Hint(48, 36, "#20c020", 5)]
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(tmp_path / "red.png")
+    outs = {}
+    for backend in ("torch", "onnx"):
+        colorizer = Colorizer.load(guided_file, device="cpu", backend=backend)
+        assert (colorizer.head, colorizer.guided) == ("distribution", True)
+        auto = np.asarray(colorizer.colorize(photo), np.int16)
+        outs[backend] = np.asarray(
+            colorizer.colorize(photo, hints=hints, reference=tmp_path / "red.png", vividness=0.5),
+            np.int16,
+        )
+        assert np.abs(outs[backend][36, 48] - auto[36, 48]).max() > 0  # the hint acts
+        suggestions = colorizer.suggest(photo, 10, 10, k=3)
+        assert len(suggestions) == 3 and all(h.startswith("#") for h, _ in suggestions)
+    assert np.abs(outs["torch"] - outs["onnx"]).max() <= 2  # 8-bit rounding, float error
+
+
+def test_a_guided_model_exports_with_its_guidance_inputs(guided_file, tmp_path):
+    from colorgan.interfaces.cli import main
+    from colorgan.pipeline.onnxrun import OnnxGenerator
+
+    assert main(["export", str(guided_file), "-o", str(tmp_path / "g.onnx")]) == 0
+    net = OnnxGenerator(tmp_path / "g.onnx")
+    assert net.input_names == ["l_norm", "hint", "ref"]

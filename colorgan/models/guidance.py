@@ -57,9 +57,20 @@ def pool_hints(hint: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(hint.shape[-2:]) == tuple(size):
         return hint
     ab, mask = hint[:, :2], hint[:, 2:]
-    pooled_mask = F.adaptive_avg_pool2d(mask, size)
-    pooled_ab = F.adaptive_avg_pool2d(ab * mask, size) / pooled_mask.clamp_min(1e-6)
+    pooled_mask = _mean_pool(mask, size)
+    pooled_ab = _mean_pool(ab * mask, size) / pooled_mask.clamp_min(1e-6)
     return torch.cat([pooled_ab * (pooled_mask > 0), pooled_mask], dim=1)
+
+
+def _mean_pool(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Cell means at `size`. When the size divides the input (the network's own strides,
+    on inputs padded to its size multiple) an average pool with a fixed kernel: the ONNX
+    export then holds for any H and W, where adaptive pooling to a traced size cannot be
+    exported with dynamic shapes."""
+    (h, w), (sh, sw) = map(int, x.shape[-2:]), map(int, size)  # ints: constants when traced
+    if h % sh == 0 and w % sw == 0:
+        return F.avg_pool2d(x, (h // sh, w // sw))
+    return F.adaptive_avg_pool2d(x, size)
 
 
 class ReferenceEncoder(nn.Module):

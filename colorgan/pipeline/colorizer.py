@@ -128,9 +128,9 @@ class Colorizer:
             size_multiple=loaded.size_multiple,
             working_size=working_size or m.working_size or loaded.config.data.size,
             device=loaded.device,
-            head=getattr(m, "head", "ab"),  # configs written before the distribution head
-            guided=getattr(m, "guidance", False),
-            temperature=getattr(m, "temperature", None) or 1.0,
+            head=m.head,
+            guided=m.guidance,
+            temperature=m.temperature,
         )
 
     def with_working_size(self, size: int | None) -> Colorizer:

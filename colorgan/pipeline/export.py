@@ -3,7 +3,9 @@ one is colorgan.pipeline.onnxrun's `OnnxGenerator` (no torch there), re-exported
 (colorgan.pipeline.loading exports a torch model and caches it on first use).
 
 The file maps input "l_norm" (B, 1, H, W) float32 in [-1, 1] to "out" (B, C, H, W) in
-[-1, 1], exactly as the torch generator does (C = 2 for ab, 3 for the RGB mode). Batch,
+[-1, 1], exactly as the torch generator does (C = 2 for ab, 3 for the RGB mode; a
+distribution head gives logits (B, Q, H/2, W/2)); a guided model (`model.guidance`) also
+takes "hint" (B, 3, H, W) and "ref" (B, Q + 1), checked with hints and a reference set. Batch,
 height and width are dynamic; H and W must be multiples of `size_multiple` (the Colorizer
 pads to them). An architecture whose traced graph only holds at the traced size (say, a
 layer over all pixels) is exported at its training size instead, and says so in
@@ -43,6 +45,7 @@ from colorgan.pipeline.onnxrun import (  # noqa: F401  (OnnxGenerator: re-export
     session,
 )
 
+GUIDED_INPUTS = (INPUT, "hint", "ref")  # a guided generator's inputs, in its call's order
 OPSETS = range(11, 21)  # the TorchScript exporter writes opsets up to 20
 TOLERANCE = 1e-3  # max |ONNX Runtime - PyTorch| accepted on outputs in [-1, 1]
 
@@ -73,8 +76,12 @@ class ExportReport:
 # --- export and check ------------------------------------------------------------------------
 
 
-def _trace(generator: nn.Module, example: torch.Tensor, opset: int, dynamic: bool) -> bytes:
+def _trace(generator: nn.Module, example: tuple, opset: int, dynamic: bool) -> bytes:
     axes = {0: "batch", 2: "height", 3: "width"} if dynamic else {0: "batch"}
+    names = list(GUIDED_INPUTS[: len(example)])
+    dynamic_axes = {name: axes for name in [*names[:2], OUTPUT]}
+    if len(names) == 3:
+        dynamic_axes["ref"] = {0: "batch"}
     buf = io.BytesIO()
     with warnings.catch_warnings():
         # deprecation: chosen knowingly (module docstring); tracer warnings about values
@@ -85,20 +92,21 @@ def _trace(generator: nn.Module, example: torch.Tensor, opset: int, dynamic: boo
         # (which is what InstanceNorm does at inference too): nothing for the user to act on
         warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
         torch.onnx.export(
-            generator, (example,), buf, input_names=[INPUT], output_names=[OUTPUT],
-            dynamic_axes={INPUT: axes, OUTPUT: axes}, opset_version=opset, dynamo=False,
+            generator, example, buf, input_names=names, output_names=[OUTPUT],
+            dynamic_axes=dynamic_axes, opset_version=opset, dynamo=False,
         )  # fmt: skip
     return buf.getvalue()
 
 
 @torch.inference_mode()
-def _max_diff(model: bytes, generator: nn.Module, inputs: list[torch.Tensor]) -> float:
-    """Largest |ONNX Runtime - PyTorch| over the inputs; raises what ORT raises."""
+def _max_diff(model: bytes, generator: nn.Module, inputs: list[tuple]) -> float:
+    """Largest |ONNX Runtime - PyTorch| over the input tuples; raises what ORT raises."""
     run = session(model)
     worst = 0.0
-    for x in inputs:
-        (out,) = run.run([OUTPUT], {INPUT: x.numpy()})
-        worst = max(worst, float((torch.from_numpy(out) - generator(x)).abs().max()))
+    for xs in inputs:
+        feed = {name: x.numpy() for name, x in zip(GUIDED_INPUTS, xs, strict=False)}
+        (out,) = run.run([OUTPUT], feed)
+        worst = max(worst, float((torch.from_numpy(out) - generator(*xs)).abs().max()))
     return worst
 
 
@@ -107,8 +115,22 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _probe(shape: tuple[int, ...], seed: int) -> torch.Tensor:
-    return torch.rand(shape, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+def _probe(shape: tuple[int, ...], seed: int, guided: bool = False) -> tuple:
+    """Random inputs: (l_norm,), or for a guided model (l_norm, hint, ref) with hints at a
+    few points and a reference histogram (the inputs must not be all zero: a traced graph
+    would not show it ignores them)."""
+    gen = torch.Generator().manual_seed(seed)
+    l_norm = torch.rand(shape, generator=gen) * 2 - 1
+    if not guided:
+        return (l_norm,)
+    from colorgan.core import abbins
+
+    b, _, h, w = shape
+    mask = (torch.rand(b, 1, h, w, generator=gen) < 0.02).float()
+    hint = torch.cat([(torch.rand(b, 2, h, w, generator=gen) - 0.5) * mask, mask], dim=1)
+    hist = torch.rand(b, abbins.Q, generator=gen)
+    ref = torch.cat([hist / hist.sum(dim=1, keepdim=True), torch.ones(b, 1)], dim=1)
+    return (l_norm, hint, ref)
 
 
 def to_onnx(
@@ -121,11 +143,12 @@ def to_onnx(
     name = cfg.model.generator
     m = modelfile.size_multiple(generator)
     side = m * math.ceil(max(cfg.data.size, 32) / m)  # the training size, >= 32 px
-    example = _probe((1, 1, side, side), 0)
+    guided = cfg.model.guidance
+    example = _probe((1, 1, side, side), 0, guided)
     # other batch sizes, non-square, other sizes: what a traced-in constant would break
     others = [
-        _probe((2, 1, side, side + m * math.ceil(16 / m)), 1),
-        _probe((1, 1, 2 * side, side), 2),
+        _probe((2, 1, side, side + m * math.ceil(16 / m)), 1, guided),
+        _probe((1, 1, 2 * side, side), 2, guided),
     ]
     try:
         model = _trace(generator, example, opset, dynamic=True)
@@ -137,7 +160,7 @@ def to_onnx(
     except Exception:  # ORT rejects other sizes: the graph holds at the traced size only
         diff = math.inf
     if diff > TOLERANCE:
-        shape, checked = (side, side), [example, _probe((2, 1, side, side), 3)]
+        shape, checked = (side, side), [example, _probe((2, 1, side, side), 3, guided)]
         model = _trace(generator, example, opset, dynamic=False)
         try:
             diff = _max_diff(model, generator, checked)
@@ -150,7 +173,7 @@ def to_onnx(
             f"(> {TOLERANCE}) even at the traced size"
         )
     model = _describe(model, cfg, m, shape, diff, opset)
-    return ExportReport(model, m, shape, diff, tuple(tuple(x.shape) for x in checked))
+    return ExportReport(model, m, shape, diff, tuple(tuple(x[0].shape) for x in checked))
 
 
 def _describe(model: bytes, cfg, multiple: int, shape, diff: float, opset: int) -> bytes:
@@ -167,8 +190,12 @@ def _describe(model: bytes, cfg, multiple: int, shape, diff: float, opset: int) 
         "exporter": f"torch {torch.__version__} TorchScript exporter, opset {opset}",
     }
     onnx.helper.set_model_props(proto, meta)
+    if cfg.model.head == "distribution":
+        out = f"{OUTPUT} (B,Q,H/2,W/2): logits over colorgan.core.abbins' Q ab bins"
+    else:
+        out = f"{OUTPUT} (B,{2 if cfg.model.color_space == 'lab' else 3},H,W) in [-1,1]"
+    guidance = ", hint (B,3,H,W): a, b, mask; ref (B,Q+1)" if cfg.model.guidance else ""
     proto.doc_string = (
-        f"colorgan {cfg.model.generator}: {INPUT} (B,1,H,W) in [-1,1] -> {OUTPUT} "
-        f"(B,{2 if cfg.model.color_space == 'lab' else 3},H,W) in [-1,1]"
+        f"colorgan {cfg.model.generator}: {INPUT} (B,1,H,W) in [-1,1]{guidance} -> {out}"
     )
     return proto.SerializeToString()
