@@ -39,9 +39,14 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
     return out
 
 
+LIST_EXPANSION = re.compile(r"\$(\{\w+\[[@*]\]\}|[@*])")  # "${ARGS[@]}", "$@": unknown lists
+
+
 def _argv(tokens: list[str]) -> list[str] | None:
     """The arguments after `colorgan` (also `python -m colorgan`, `torchrun ... -m colorgan`)
-    when the tokens hold a colorgan command, up to a shell operator."""
+    when the tokens hold a colorgan command, up to a shell operator. A script's list
+    expansions ("${COMMON[@]}", "$@") are left out: the rest must parse on its own."""
+    tokens = [t for t in tokens if not LIST_EXPANSION.fullmatch(t)]
     for i, token in enumerate(tokens[:-1]):
         if token == "colorgan" and tokens[i + 1] in COMMANDS:
             rest = tokens[i + 1 :]
