@@ -32,7 +32,10 @@ def guided(monkeypatch):
 
 
 def gray(path, size=(64, 48), level=128):
-    Image.new("L", size, level).save(path)
+    """A gray image, its left quarter dark (a region of its own for hints to stay out of)."""
+    im = Image.new("L", size, level)
+    im.paste(40, (0, 0, size[0] // 4, size[1]))
+    im.save(path)
     return path
 
 
@@ -43,12 +46,12 @@ def a_at(path, x, y):
 
 def test_hints_on_the_command_line_and_in_a_file(guided, tmp_path):
     src = gray(tmp_path / "p.png")
-    (tmp_path / "h.json").write_text(json.dumps([{"x": 10, "y": 10, "color": "#2020c8"}]))
+    (tmp_path / "h.json").write_text(json.dumps([{"x": 30, "y": 10, "color": "#2020c8"}]))
     out = tmp_path / "out"
     argv = ["colorize", str(src), "-o", str(out), "--hint", "40,20,#c82828,5"]
     assert main([*argv, "--hints", str(tmp_path / "h.json")]) == 0
     assert a_at(out / "p_color.png", 40, 20) > 20  # red
-    assert abs(a_at(out / "p_color.png", 30, 40)) < 1  # no hint there: gray
+    assert abs(a_at(out / "p_color.png", 5, 40)) < 1  # another region, no hint: gray
 
 
 @pytest.mark.parametrize(
@@ -127,7 +130,10 @@ def test_video_reference_for_the_clip_and_hints_on_the_first_frame(guided, tmp_p
     a_hint = [float(frames_a(out, 32 - i, 24)[i]) for i in range(4)]
     assert a_hint[0] > 40  # the hint's red on the first frame...
     assert all(a > 15 for a in a_hint[1:])  # ...carried by the stabiliser along the motion
-    assert all(a < -2 for a in frames_a(out, 4, 4))  # elsewhere: the blue reference (a < 0)
+    # the reference alone: its blue (a < 0) over the whole clip
+    argv = ["video", str(clip), "-o", str(tmp_path / "ref.mp4"), "--size", "32"]
+    assert main([*argv, "--reference", str(tmp_path / "blue.png")]) == 0
+    assert all(a < -2 for a in frames_a(tmp_path / "ref.mp4", 4, 4))
 
 
 def test_video_hint_outside_the_frame(guided, tmp_path, capsys):
