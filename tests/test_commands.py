@@ -55,6 +55,14 @@ def _argv(tokens: list[str]) -> list[str] | None:
     return None
 
 
+def _shell_words(line: str) -> list[str]:
+    """A shell line's words (comments dropped; a ";" ending a word is a word of its own)."""
+    words = []
+    for word in shlex.split(line, comments=True):
+        words += [word[:-1], ";"] if len(word) > 1 and word.endswith(";") else [word]
+    return words
+
+
 def _code_lines(path: Path):
     """Logical lines of a script, or of the fenced code blocks of a markdown file."""
     code = path.suffix == ".sh"
@@ -78,7 +86,7 @@ def commands_in(path: Path) -> list[tuple[str, list[str]]]:
     command line; `data offline-photos` is the data command's own subcommand)."""
     found = []
     for number, line in _code_lines(path):
-        argv = _argv(shlex.split(line, comments=True))
+        argv = _argv(_shell_words(line))
         if argv:
             found.append((f"{path.name}:{number}", argv))
     if path.suffix == ".md":
