@@ -22,13 +22,14 @@ from pathlib import Path
 
 TEMPERATURES = (0.2, 0.3, 0.38, 0.5, 0.65, 0.8, 1.0)
 KEYS = ("psnr", "ciede2000", "colorfulness")
+SKIP = [a for m in ("lpips", "fid", "fd_mobilenetv2", "throughput") for a in ("--skip", m)]
 
 
 def evaluate(models: list[str], data: str, size: int, extra: list[str]) -> dict[str, dict]:
     """`colorgan evaluate` on the models; {model name: its metrics} from report.json."""
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "colorgan", "evaluate", "--data", data, "--size", str(size),
-               "--out", f"{tmp}/r", "--grid", "0", "--skip", "throughput", *extra]  # fmt: skip
+               "--out", f"{tmp}/r", "--grid", "0", *SKIP, *extra]  # fmt: skip
         for m in models:
             cmd += ["--model", m]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)

@@ -31,6 +31,7 @@ from colorgan.evaluation.report import plot_curves
 from colorgan.io import modelfile
 from colorgan.pipeline.loading import load_model
 from colorgan.training import folders
+from colorgan.training import resume as resume_mod
 from colorgan.training import train as train_mod
 
 SUITES = {
@@ -132,7 +133,7 @@ def run_state(run: Run) -> tuple[str, int]:
 def _check_same_experiment(run: Run) -> None:
     saved = config_mod.load(str(run.out / "config.yaml")).to_dict()
     planned = run.cfg.to_dict()
-    for key in train_mod.RESUME_CHANGEABLE:
+    for key in resume_mod.RESUME_CHANGEABLE:
         section, name = key.split(".")
         saved[section].pop(name)
         planned[section].pop(name)

@@ -20,7 +20,7 @@ from colorgan.core.interrupts import deferred_interrupts
 # command -> (module, one-line help)
 COMMANDS = {
     "colorize": ("colorgan.interfaces.colorize", "colorize photos (files, folders, globs)"),
-    "train": ("colorgan.training.train", "train a generator from a preset or config"),
+    "train": ("colorgan.interfaces.train", "train a generator from a preset or config"),
     "evaluate": ("colorgan.interfaces.evaluate", "compare models on an image folder"),
     "experiments": ("colorgan.interfaces.experiments", "train and evaluate a suite of presets"),
     "data": ("colorgan.datasets.offline_photos", "build training data (offline-photos)"),

@@ -17,8 +17,8 @@ from colorgan.evaluation import experiments as ex
 from colorgan.evaluation.report import suite_markdown
 from colorgan.interfaces import args as args_mod
 from colorgan.interfaces import evaluate as evaluate_cli
+from colorgan.interfaces import train as train_cli
 from colorgan.io import atomic
-from colorgan.training import train as train_mod
 
 
 def add_arguments(p) -> None:
@@ -73,7 +73,7 @@ def train_command(run: ex.Run, args) -> list[str]:
     values = {"preset": run.preset, "data": c.data.root, "out": run.out, "size": c.data.size,
               "steps": c.train.steps, "batch_size": c.train.batch_size, "device": args.device,
               "set": args.set}  # fmt: skip
-    return args_mod.command_line(train_mod.add_arguments, ["colorgan", "train"], values)
+    return args_mod.command_line(train_cli.add_arguments, ["colorgan", "train"], values)
 
 
 def evaluate_command(runs: list[ex.Run], args, eval_list: Path, out: Path) -> list[str]:

@@ -87,6 +87,28 @@ class CheckpointSchedule:
         self.last = time.monotonic()
 
 
+# What may differ from the saved config when resuming: the rest would change the experiment.
+# How it runs (device, precision, memory format, BatchNorm sync for a new process count) may.
+RESUME_CHANGEABLE = {
+    "train.steps", "train.device", "data.root", "data.workers",
+    "train.amp", "train.channels_last", "train.sync_bn",
+}  # fmt: skip
+
+
+def resumed_config(out: Path, overrides: dict) -> config_mod.Config:
+    """The saved config of the run in `out`, with the overrides a resume may make."""
+    saved = Path(out) / "config.yaml"
+    if not saved.is_file():
+        raise ColorganError(f"nothing to resume in {out}: no config.yaml")
+    fixed = sorted(set(overrides) - RESUME_CHANGEABLE)
+    if fixed:
+        raise ColorganError(
+            f"cannot change {', '.join(fixed)} when resuming; "
+            f"changeable: {', '.join(sorted(RESUME_CHANGEABLE))}"
+        )
+    return config_mod.with_overrides(config_mod.load(str(saved)), overrides)
+
+
 def _switch_step(cfg, step: int, saved: int | None) -> int:
     """The L1 -> GAN switch. A resume with more (or fewer) train.steps moves it with
     pretrain_fraction while the run is still pretraining; once the run has switched, the
