@@ -41,9 +41,9 @@ def photo(width=2000, height=1500) -> bytes:
     return buf.getvalue()
 
 
-def start_server(args) -> tuple[subprocess.Popen, str]:
+def start_server(args, extra=()) -> tuple[subprocess.Popen, str]:
     cmd = [sys.executable, "-m", "colorgan", "serve", "--port", "0", "--model", args.model,
-           "--backend", args.backend, "--workers", str(args.workers)]  # fmt: skip
+           "--backend", args.backend, "--workers", str(args.workers), *extra]  # fmt: skip
     child = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     started = threading.Event()

@@ -4,13 +4,16 @@ a 413 that quotes the configured limit. Raw sockets against a real uvicorn serve
 
 import io
 import json
+import os
 import re
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -204,3 +207,22 @@ def test_full_disk_is_a_json_507_never_a_truncated_photo(model, tmp_path):
         child.kill()
         child.wait()
     assert "Traceback" not in log + (child.stderr.read() or "")
+
+
+def test_temp_folders_of_killed_servers_are_removed(model, tmp_path, monkeypatch):
+    """A killed server left its private folder (other people's uploads) in $TMPDIR."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead = tmp_path / f"colorgan-serve-{child.pid}-abc_123"
+    alive = tmp_path / f"colorgan-serve-{os.getppid()}-def456"
+    for folder in (dead, alive):
+        (folder / "tmpx").mkdir(parents=True)
+        (folder / "tmpx" / "upload").write_bytes(b"someone's photo")
+        os.utime(folder, (time.time() - 3600, time.time() - 3600))
+    app = create_app(Colorizer.load(model, backend="torch"), ServerSettings())
+    try:
+        assert not dead.exists() and alive.exists()
+        assert Path(app.state.tmp.name).parent == tmp_path
+    finally:
+        app.state.tmp.cleanup()

@@ -207,10 +207,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_stale(folder: Path) -> list[Path]:
+def remove_stale(folder: Path, pattern: re.Pattern = TEMP_NAME) -> list[Path]:
     """Delete the temporary files and folders of runs that were killed while writing into
-    folder: our hidden names whose process is gone and which have not changed for a while.
-    Returns what was removed; anything it cannot remove is left (and not an error)."""
+    folder: names matching pattern (ours, with a `pid` group) whose process is gone and
+    which have not changed for a while. Returns what was removed; anything it cannot
+    remove is left (and not an error)."""
     removed = []
     try:
         entries = list(os.scandir(folder))
@@ -218,7 +219,7 @@ def remove_stale(folder: Path) -> list[Path]:
         return removed
     now = time.time()
     for entry in entries:
-        match = TEMP_NAME.match(entry.name)
+        match = pattern.match(entry.name)
         if not match or int(match["pid"]) == os.getpid() or _alive(int(match["pid"])):
             continue
         with contextlib.suppress(OSError):

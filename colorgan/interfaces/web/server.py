@@ -81,6 +81,7 @@ from colorgan.interfaces.web.work import (
     UploadJob,
     WorkSlots,
     check_headers,
+    private_temp_folder,
     read_upload,
     reference_upload,
     safe_name,
@@ -263,7 +264,7 @@ def create_app(colorizer: Colorizer, settings: ServerSettings | None = None) -> 
     app.state.colorizer = colorizer
     app.state.settings = settings
     app.state.slots = WorkSlots(settings.workers, settings.queue)
-    app.state.tmp = tempfile.TemporaryDirectory(prefix="colorgan-serve-")
+    app.state.tmp = private_temp_folder()
     app.add_api_route(
         "/api/colorize",
         colorize,

@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import os
 import re
 import shutil
+import tempfile
 import time
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
@@ -202,6 +204,16 @@ def safe_name(client_name: str | None) -> str:
     base = PurePosixPath((client_name or "").replace("\\", "/")).name
     text = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")[:100] or "photo"
+
+
+SERVE_TEMP = re.compile(r"^colorgan-serve-(?P<pid>\d+)-\w+$")  # private_temp_folder's names
+
+
+def private_temp_folder() -> tempfile.TemporaryDirectory:
+    """The server's own temporary folder, named with its PID: the folders of servers that
+    were killed (uploads, results: other people's photos) are removed when the next starts."""
+    atomic.remove_stale(Path(tempfile.gettempdir()), SERVE_TEMP)
+    return tempfile.TemporaryDirectory(prefix=f"colorgan-serve-{os.getpid()}-")
 
 
 # --- reading the upload --------------------------------------------------------------------
