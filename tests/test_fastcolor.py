@@ -1,4 +1,4 @@
-"""colorgan.core.fastcolor against the reference, colorgan.core.color (kornia, itself checked
+"""colorgan.core.fastcolor (and core.gamut) against the reference, colorgan.core.color (kornia, itself checked
 against scikit-image in test_color.py)."""
 
 import numpy as np
@@ -9,7 +9,7 @@ from kornia.color import lab_to_rgb as kornia_lab_to_rgb
 from skimage.color import deltaE_ciede2000
 from skimage.color import rgb2lab as sk_rgb2lab
 
-from colorgan.core import blocks, color, fastcolor
+from colorgan.core import blocks, color, fastcolor, gamut
 from tests.conftest import make_photo
 
 # The issue's bar: colour within 0.5 CIEDE2000 of the reference compose, compared before
@@ -89,7 +89,7 @@ def test_gamut_scale_takes_the_first_crossing():
     """Red leaves [0, 1] near t = 0.27 and comes back before green leaves near 0.83: the
     colour must stop at the first crossing, with every chroma below it inside."""
     L, a, b = (np.float32([x]) for x in (97.31564, -24.376713, 99.24269))
-    t = fastcolor.gamut_chroma_scale(L, a, b)[0]
+    t = gamut.gamut_chroma_scale(L, a, b)[0]
     assert 0.2 < t < 0.35
     s = np.linspace(0, t, 200, dtype=np.float32)
     assert _inside(np.full_like(s, L[0]), a * s, b * s).all()

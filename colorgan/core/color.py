@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from colorgan.core.fastcolor import AB_SCALE, L_MAX  # defined there: no torch needed for them
+from colorgan.core.lab import AB_SCALE, L_MAX  # the numbers, defined there without torch
 
 if TYPE_CHECKING:
     import torch

@@ -228,8 +228,8 @@ def _split_mode(im: Image.Image, source: str) -> tuple[np.ndarray, np.ndarray | 
         return np.ascontiguousarray(rgba[..., :3]), np.ascontiguousarray(rgba[..., 3])
     if mode in GRAY_MODES:
         return _gray_array(im), None
-    try:
-        return np.asarray(im.convert("RGB")), None  # P, CMYK, YCbCr, LAB, HSV, RGBX...
+    try:  # P, CMYK, YCbCr, LAB, HSV, RGBX...; RGB as it is (convert would copy 36 MB/12 MP)
+        return np.asarray(im if mode == "RGB" else im.convert("RGB")), None
     except (ValueError, OSError) as exc:
         raise ColorganError(f"{source}: image mode {mode} is not supported ({exc})") from None
 
@@ -247,7 +247,7 @@ def bit_depth(im: Image.Image) -> int:
 def _gray_array(im: Image.Image) -> np.ndarray:
     """uint8 (1, L), uint16 (16-bit and deeper integers, scaled to 0..65535) or float32."""
     if im.mode in ("1", "L"):
-        return np.asarray(im.convert("L"))
+        return np.asarray(im if im.mode == "L" else im.convert("L"))
     arr = np.asarray(im)
     if im.mode == "F":  # float gray holds [0, 1]
         return np.clip(arr, 0, 1).astype(np.float32)
