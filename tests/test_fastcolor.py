@@ -1,5 +1,5 @@
-"""colorgan.core.fastcolor (and core.gamut) against the reference, colorgan.core.color (kornia, itself checked
-against scikit-image in test_color.py)."""
+"""colorgan.core.fastcolor (and core.gamut) against the reference, colorgan.core.color
+(kornia, itself checked against scikit-image in test_color.py)."""
 
 import numpy as np
 import pytest
