@@ -13,7 +13,6 @@ torch model's export found in the cache) loads without it, in a fraction of a se
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import logging
 from collections.abc import Callable
@@ -104,20 +103,21 @@ def onnx_generator(ref, opset: int | None = None):
     """An OnnxGenerator for an .onnx file, or for a torch model: exported on first use and
     kept in cache_dir("onnx") under the SHA-256 of its weights file (an export takes
     seconds; a cached one loads in well under one)."""
-    from colorgan.pipeline.onnxrun import DEFAULT_OPSET, OnnxGenerator  # no torch there
+    from colorgan import __version__
+    from colorgan.pipeline.onnxrun import DEFAULT_OPSET, OnnxGenerator, optimized_path
 
     ref = modelfile.resolve_model(ref)
     if ref.kind == "onnx":
         return OnnxGenerator(ref.path)
     opset = opset or DEFAULT_OPSET
-    # torch's version from its package metadata ("2.14.1", without a local tag like
-    # "+cpu"): finding a cached export must not cost importing torch
-    torch_version = importlib.metadata.version("torch")
-    name = f"{ref.digest()[:32]}-opset{opset}-torch{torch_version}.onnx"
+    # keyed by what decides the graph: the weights, the opset and colorgan's code (the
+    # architectures). Not torch's version: an export stays right (it was checked against
+    # PyTorch when written), and finding it must not cost importing torch (or its metadata).
+    name = f"{ref.digest()[:32]}-opset{opset}-colorgan{__version__}.onnx"
     cache = cache_dir("onnx") / name
     if cache.is_file():
         try:
-            return OnnxGenerator(cache)
+            return OnnxGenerator(cache, optimized=optimized_path(cache))
         except ColorganError as exc:  # our own cache, damaged (say, a disk error): redo it
             log.warning("the cached ONNX export %s is unusable (%s); exporting again", cache, exc)
             atomic.remove_quietly(cache)

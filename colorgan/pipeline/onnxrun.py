@@ -6,6 +6,9 @@ a second, where torch costs seconds. Exporting is colorgan.pipeline.export's (to
 
 from __future__ import annotations
 
+import hashlib
+import os
+import platform
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +32,10 @@ def onnx_modules():
     return onnx, onnxruntime
 
 
-def session(model: bytes, threads: int | None = None):
-    """An ONNX Runtime CPU session for a serialised model."""
+def session(model: bytes, threads: int | None = None, optimized: Path | None = None):
+    """An ONNX Runtime CPU session for a serialised model. optimized: where this machine's
+    optimised graph is kept (see optimized_path): loaded as it is when there (graph
+    optimisation is most of a session's start, ~0.1 s), else written there on the way."""
     ort = ortenv.import_onnxruntime()  # telemetry off (see colorgan.pipeline.ortenv)
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: ORT's warnings are about its own internals
@@ -39,7 +44,40 @@ def session(model: bytes, threads: int | None = None):
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = threads
-    return ortenv.new_session(model, options)  # Ctrl-C waits until the session exists
+    if optimized is not None and optimized.is_file():
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        try:
+            return ortenv.new_session(str(optimized), options)
+        except Exception:  # a damaged cache file (ORT's errors are private types): redo it
+            optimized.unlink(missing_ok=True)
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    tmp = None
+    if optimized is not None:
+        tmp = optimized.with_name(f".{optimized.name}.tmp-{os.getpid()}")
+        options.optimized_model_filepath = str(tmp)
+    result = ortenv.new_session(model, options)  # Ctrl-C waits until the session exists
+    if tmp is not None:
+        try:  # renamed whole: a concurrent process never loads half a file
+            os.replace(tmp, optimized)
+        except OSError:  # a read-only cache only costs the next start the optimisation
+            tmp.unlink(missing_ok=True)
+    return result
+
+
+def optimized_path(export: Path) -> Path:
+    """Where the optimised graph of a cached export is kept for this ONNX Runtime version
+    and this CPU: fully optimised graphs use the CPU's vector width, so a cache shared
+    between machines keeps one per kind of CPU."""
+    onnxruntime = ortenv.import_onnxruntime()
+
+    flags = platform.machine() + platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags += next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        pass
+    cpu = hashlib.sha256(flags.encode()).hexdigest()[:12]
+    return export.with_name(f"{export.stem}.ort{onnxruntime.__version__}-{cpu}.optimized.onnx")
 
 
 class OnnxGenerator:
@@ -50,14 +88,15 @@ class OnnxGenerator:
 
     numpy_io = True
 
-    def __init__(self, model: str | Path | bytes, threads: int | None = None) -> None:
+    def __init__(self, model: str | Path | bytes, threads: int | None = None,
+                 optimized: Path | None = None) -> None:  # fmt: skip
         where = "the exported model" if isinstance(model, bytes) else str(model)
         if not isinstance(model, bytes):
             if not Path(model).is_file():
                 raise ColorganError(f"ONNX model not found: {model}")
             model = Path(model).read_bytes()
         try:
-            self.session = session(model, threads)
+            self.session = session(model, threads, optimized)
         except ColorganError:
             raise
         except Exception as exc:  # ORT's exception types live in a private module
