@@ -12,8 +12,10 @@ Each row is one real `colorize_video` run on the clip (decode, network, stabilis
 full-resolution composition, H.264 encode). Flicker (mean |delta ab| between consecutive
 frames after Farneback flow warping, on reliably tracked pixels, cut transitions left out)
 and colourfulness (Hasler & Suesstrunk) come from `--report`-style measurement, which sees
-per-frame and stabilised colour of the same pass; frames/s leave the measurement time out.
-The per-frame row's frames/s is its own run with the stabiliser off.
+per-frame and stabilised colour of the same pass; the stabilised rows' frames/s include
+that measuring (it overlaps the pipeline's other threads: its time cannot be left out), so
+they are lower than without --report (benchmarks/video_speed.py measures frames/s alone).
+The per-frame row's frames/s is its own run with the stabiliser off and nothing measured.
 If no default model is bundled, a freshly initialised `pretrained-unet` (MobileNetV2
 encoder, weights=None) stands in and the output says so: its colours are random, so its
 flicker says how the stabiliser copes with an erratic colourizer, not how a trained one looks.

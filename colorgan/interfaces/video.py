@@ -74,14 +74,16 @@ class VideoResult:
     frames: int
     seconds: float
     shots: int  # scenes found (cuts + 1); 0 without the stabiliser, which finds them
-    measure_seconds: float = 0.0  # part of `seconds` spent measuring flicker (--report)
+    measure_seconds: float = 0.0  # time spent measuring flicker (--report), on the thread
+    # that also runs the network, while the decoding and encoding threads go on
     report: dict | None = None
     shortfall: str | None = None  # what is missing from the input (see missing_frames)
 
     @property
     def fps(self) -> float:
-        """Frames per second of colouring alone (decode to encode, without --report)."""
-        return self.frames / max(self.seconds - self.measure_seconds, 1e-9)
+        """Frames per second, decode to encode. With --report the measuring is included:
+        it overlaps the other threads' work, so leaving its time out would overstate."""
+        return self.frames / max(self.seconds, 1e-9)
 
 
 # --- colouring -----------------------------------------------------------------------------
