@@ -43,7 +43,8 @@ COMMAND = "python benchmarks/speed.py"
 
 
 def row(what: str, ours: float, floor_name: str, floor: float, unit: str, cmd: str) -> None:
-    ratio = f"{ours / floor:.1f}x" if floor else "-"
+    """One table row; ratio: colorgan's time over the other one's (below 1: faster)."""
+    ratio = f"{ours / floor:.2f}x" if floor else "-"
     print(f"| {what} | {ours:.2f} {unit} | {floor_name} {floor:.2f} {unit} | {ratio} | `{cmd}` |")
 
 
@@ -228,8 +229,8 @@ def main() -> None:
     print(
         f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
         f"python {platform.python_version()}; load average at start "
-        f"{os.getloadavg()[0]:.1f}\n\n| measurement | colorgan | floor | ratio | command |\n"
-        "|---|---|---|---|---|",
+        f"{os.getloadavg()[0]:.1f}\n\n"
+        "| measurement | colorgan | compared with | ratio | command |\n|---|---|---|---|---|",
         flush=True,
     )
     with tempfile.TemporaryDirectory() as tmp:
