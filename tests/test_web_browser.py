@@ -216,6 +216,19 @@ def test_a_full_server_queue_makes_the_page_wait_and_retry(page, served, tmp_pat
         assert [f.result(timeout=30).status_code for f in others] == [200] * 3
 
 
+def test_a_model_without_guidance_offers_no_points_and_no_vividness(page, tmp_path):
+    photo = tmp_path / "plain.jpg"
+    photo.write_bytes(gray_photo(96, 72))
+    assert page.locator("#vividness").is_disabled()
+    title = page.locator("#vividness-control").get_attribute("title")
+    assert "distribution-head models only" in title
+    page.set_input_files("#file-input", str(photo))
+    card = page.locator(".card").first
+    done(card)
+    assert card.locator(".guide").is_hidden() and card.locator(".markers").is_hidden()
+    assert "vividness" not in [u for u in page.requests if "/api/colorize" in u][-1]
+
+
 # --- the README's screenshot ---------------------------------------------------------------
 
 

@@ -1,8 +1,13 @@
 // colorgan page. Photos go one at a time to POST /api/colorize, the same REST API scripts use,
 // so the server's queue is left to other users; when it is full (503) the page waits the
 // Retry-After time and tries again. XMLHttpRequest rather than fetch: fetch cannot report
-// upload progress, and big scans take a while to send.
+// upload progress, and big scans take a while to send. These full-size requests carry the
+// card's colour points and reference (guide.js); previews at the working size are
+// preview.js's.
 "use strict";
+
+import { setUpGuide } from "./guide.js";
+import { form, hintsFor, schedulePreview, settings, vividness } from "./preview.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const MAX_RETRIES = 30;
@@ -15,6 +20,8 @@ function options() {
     saturation: $("#saturation").value,
     format: $("#format").value,
   });
+  const vivid = vividness();
+  if (vivid !== null) params.set("vividness", vivid);
   if ($("#size").value) params.set("size", $("#size").value);
   if ($("#detail").checked) params.set("mode", "hybrid");
   return params;
@@ -23,26 +30,54 @@ function options() {
 async function loadHealth() {
   try {
     const health = await (await fetch("/api/health")).json();
+    settings.health = health;
     limits.maxMb = health.max_upload_mb;
     limits.maxBytes = health.max_upload_mb * 1024 * 1024;
     $("#limits").textContent = `JPEG, PNG, TIFF, WebP… up to ${health.max_upload_mb} MB each`;
     $("#size-default").textContent = `model's own (${health.working_size} px)`;
     $("#model").textContent = `model: ${health.model} (${health.device})`;
+    setUpVividness(health);
   } catch (err) {
     $("#model").textContent = "the server does not answer";
   }
 }
 
+// The distribution head's temperature; other models have none (the slider stays off).
+function setUpVividness(health) {
+  const input = $("#vividness");
+  const wrap = $("#vividness-control");
+  if (health.head === "distribution") {
+    input.disabled = false;
+    input.value = health.vividness;
+    $("#vividness-value").textContent = Number(input.value).toFixed(2);
+    wrap.title =
+      "how the colour is chosen where the model is unsure: " +
+      "1 = faithful (the mean, muted), lower = more vivid";
+  } else {
+    wrap.title =
+      "this model predicts one colour per pixel: " +
+      "vividness applies to distribution-head models only";
+  }
+}
+
 function makeCard(file) {
   const el = $("#card-template").content.firstElementChild.cloneNode(true);
-  const card = { el, file, resultUrl: null };
+  const card = { el, file, resultUrl: null, firstUrl: null, width: 0, height: 0 };
   $(".name", el).textContent = file.name;
   const original = $(".original", el);
   original.addEventListener("error", () => el.classList.add("no-preview"), { once: true });
   original.src = URL.createObjectURL(file);
   $(".slider", el).addEventListener("input", (event) => setSplit(el, event.target.value));
   $(".redo", el).addEventListener("click", () => enqueue(card));
+  $(".download", el).addEventListener("click", (event) => {
+    // after a change only a preview is shown: colour the full size first, then download
+    if (!el.classList.contains("stale")) return;
+    event.preventDefault();
+    card.downloadWhenDone = true;
+    enqueue(card);
+  });
   setSplit(el, 50);
+  setUpGuide(card);
   return card;
 }
 
@@ -61,9 +96,18 @@ function setStatus(card, text) {
   $(".status", card.el).textContent = text;
 }
 
-function addFiles(files) {
+const allCards = [];
+
+function cards() {
+  return allCards.filter((card) => card.el.isConnected);
+}
+
+async function addFiles(fileList) {
+  const files = [...fileList]; // the list empties when the input is reset
+  await healthLoaded; // the cards offer what the model can do
   for (const file of files) {
     const card = makeCard(file);
+    allCards.push(card);
     $("#results").append(card.el);
     enqueue(card);
   }
@@ -89,6 +133,7 @@ async function colourOne(card) {
     return fail(card, `${card.file.name}: over the server's ${limits.maxMb} MB upload limit`);
   }
   const params = options();
+  const version = card.guide.version; // the points and reference this request carries
   for (let attempt = 0; ; attempt++) {
     setState(card, "working", "uploading");
     let xhr;
@@ -104,7 +149,7 @@ async function colourOne(card) {
       continue;
     }
     if (xhr.status !== 200) return fail(card, await errorText(xhr));
-    return show(card, xhr, params);
+    return show(card, xhr, params, version);
   }
 }
 
@@ -146,9 +191,9 @@ function send(card, params) {
       stopTimer();
       reject(new Error("network error: is the server still running?"));
     };
-    const body = new FormData();
-    body.append("image", card.file, card.file.name);
-    xhr.send(body);
+    // points in the photo's own pixels (card.width x card.height: the first result's size)
+    const hints = hintsFor(card, card.width, card.height);
+    xhr.send(form(card, card.file, card.file.name, hints));
   });
 }
 
@@ -168,15 +213,21 @@ function fail(card, message) {
   setState(card, "error", "failed");
 }
 
-async function show(card, xhr, params) {
-  if (card.resultUrl) URL.revokeObjectURL(card.resultUrl);
+async function show(card, xhr, params, version) {
+  if (card.resultUrl && card.resultUrl !== card.firstUrl) URL.revokeObjectURL(card.resultUrl);
   card.resultUrl = URL.createObjectURL(xhr.response);
   const result = $(".result", card.el);
+  result.style.width = ""; // a preview may have stretched it
   await new Promise((resolve) => {
     result.onload = resolve;
     result.onerror = resolve;
     result.src = card.resultUrl;
   });
+  if (!card.firstUrl) {
+    // kept: the working-size photo of the previews is made from it (preview.js)
+    card.firstUrl = card.resultUrl;
+    [card.width, card.height] = [result.naturalWidth, result.naturalHeight];
+  }
   if (card.el.classList.contains("no-preview")) {
     // The browser cannot show the original (TIFF...). The result keeps its lightness, so
     // the result in grayscale stands in for it.
@@ -186,12 +237,36 @@ async function show(card, xhr, params) {
   link.href = card.resultUrl;
   link.download = filename(xhr.getResponseHeader("Content-Disposition"));
   link.textContent = `Download ${result.naturalWidth} × ${result.naturalHeight}`;
+  link.title = "";
   const seconds = xhr.getResponseHeader("X-Colorgan-Seconds");
   $(".meta", card.el).textContent =
     `${megabytes(xhr.response.size)} · coloured in ${seconds} s · ` +
-    `saturation ${params.get("saturation")}`;
+    `saturation ${params.get("saturation")}` +
+    (params.has("vividness") ? ` · vividness ${params.get("vividness")}` : "") +
+    guidance(card);
   $(".progress", card.el).value = 1;
   setState(card, "done", "done");
+  if (card.guide.version !== version) {
+    // the points or reference changed while this was coloured: preview the new state
+    schedulePreview(card);
+    if (card.downloadWhenDone) enqueue(card);
+    return;
+  }
+  card.el.classList.remove("stale");
+  if (card.downloadWhenDone) {
+    card.downloadWhenDone = false;
+    link.click();
+  }
+}
+
+function guidance(card) {
+  const n = card.guide.points.length;
+  const points = n ? ` · ${n} colour point${n > 1 ? "s" : ""}` : "";
+  return points + (card.guide.reference ? " · reference photo" : "");
+}
+
+function previewAll() {
+  for (const card of cards()) if (card.firstUrl) schedulePreview(card);
 }
 
 function filename(disposition) {
@@ -226,9 +301,14 @@ function wire() {
     addFiles(input.files);
     input.value = "";
   });
-  $("#saturation").addEventListener("input", (event) => {
-    $("#saturation-value").textContent = Number(event.target.value).toFixed(2);
-  });
+  for (const name of ["saturation", "vividness"]) {
+    $(`#${name}`).addEventListener("input", (event) => {
+      $(`#${name}-value`).textContent = Number(event.target.value).toFixed(2);
+    });
+    // let go of the slider: the photos coloured so far are previewed with the new value
+    $(`#${name}`).addEventListener("change", previewAll);
+  }
+  $("#size").addEventListener("change", previewAll);
   $("#view").addEventListener("change", (event) => {
     $("#results").classList.toggle("side", event.target.value === "side");
     $("#results").classList.toggle("slider", event.target.value === "slider");
@@ -238,5 +318,5 @@ function wire() {
   });
 }
 
+const healthLoaded = loadHealth();
 wire();
-loadHealth();
