@@ -227,6 +227,7 @@ async function show(card, xhr, params, version) {
     // kept: the working-size photo of the previews is made from it (preview.js)
     card.firstUrl = card.resultUrl;
     [card.width, card.height] = [result.naturalWidth, result.naturalHeight];
+    card.el.classList.add("has-result"); // the points panel stays from now on
   }
   if (card.el.classList.contains("no-preview")) {
     // The browser cannot show the original (TIFF...). The result keeps its lightness, so

@@ -98,8 +98,12 @@ export function schedulePreview(card) {
   const link = card.el.querySelector(".download");
   link.textContent = "Download full size";
   link.title = "colours the photo at full size with these settings, then downloads it";
+  card.el.dataset.pending = "1"; // until the preview of this state is shown
   clearTimeout(g.timer);
-  g.timer = setTimeout(() => runPreview(card), DEBOUNCE_MS);
+  g.timer = setTimeout(() => {
+    g.timer = null;
+    runPreview(card);
+  }, DEBOUNCE_MS);
 }
 
 async function runPreview(card) {
@@ -118,6 +122,7 @@ async function runPreview(card) {
   } finally {
     g.running = false;
     card.el.classList.remove("previewing");
+    if (!g.timer) card.el.dataset.pending = "0";
   }
 }
 
