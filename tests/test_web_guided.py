@@ -82,8 +82,7 @@ def pixels(answer) -> np.ndarray:
 def test_a_guided_model_file_health_openapi_and_rest_equal_python(
     tmp_path, photo_file, reference_file
 ):
-    # torch: the guided network's ONNX export fails today (adaptive pooling, dynamic size)
-    colorizer = Colorizer.load(save_guided_model(tmp_path), backend="torch")
+    colorizer = Colorizer.load(save_guided_model(tmp_path))  # as serve loads it
     hints = [{"x": 40, "y": 30, "color": GREEN, "size": 5}]
     with running(colorizer) as (url, _):
         health = httpx.get(f"{url}/api/health").json()

@@ -251,8 +251,7 @@ WARM = "#dc7828"
 
 
 def test_a_guided_model_moves_the_colour_toward_a_point(browser, tmp_path):
-    # torch: exporting a guided network to ONNX fails today (dynamic adaptive pooling)
-    colorizer = Colorizer.load(HINTS_MODEL, backend="torch")
+    colorizer = Colorizer.load(HINTS_MODEL)  # as `colorgan serve` loads it
     if not (colorizer.guided and colorizer.head == "distribution"):
         pytest.fail(
             f"model {HINTS_MODEL!r} cannot follow hints (guided={colorizer.guided}, "
