@@ -207,8 +207,10 @@ class _Scores:
     grid: list = field(default_factory=list)
 
 
-def _score(cand, scores, pred, truth, names, nets, settings) -> None:
+def _score(cand, scores, pred, truth, names, nets, settings, hint=None) -> None:
     values = pixel_metrics(pred, truth, settings.eps)
+    if hint is not None and cand.kind == "generator":  # how closely the hints were followed
+        values["hint_ciede2000"] = guided.hint_ciede2000(pred, hint)
     if "lpips" in nets:
         values["lpips"] = nets["lpips"](pred, truth).float().cpu()
     for key in SET_METRICS:
@@ -296,7 +298,7 @@ def evaluate(
             hint, ref = guided.guidance_inputs(truth, names, settings, _bins(candidates))
             for cand in candidates:
                 pred = quantize(cand.colorize(l_norm, truth, hint, ref, settings.vividness))
-                _score(cand, scores[cand.name], pred, truth, names, nets, settings)
+                _score(cand, scores[cand.name], pred, truth, names, nets, settings, hint)
             if sum(len(g) for g in gray_inputs) < settings.grid:
                 gray_inputs.append(((l_norm + 1) / 2).expand(-1, 3, -1, -1).cpu())
                 truths.append(truth.cpu())

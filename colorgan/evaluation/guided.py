@@ -64,3 +64,22 @@ def guidance_inputs(truth: torch.Tensor, names: list[str], settings, bins=None):
             [torch.from_numpy(reference_from_rgb(t.float().cpu(), bins)) for t in truth]
         )
     return hints, refs
+
+
+def hint_ciede2000(pred: torch.Tensor, hint: torch.Tensor) -> torch.Tensor:
+    """Per image, the mean CIEDE2000 between the output and the hinted colour over the hinted
+    pixels (the hint's ab with the output's own L: a hint gives a colour, not a lightness).
+    pred (B,3,H,W) sRGB in [0, 1], hint (B,3,H,W); NaN for an image without hints."""
+    from skimage.color import deltaE_ciede2000  # the formula metrics.ciede2000 uses
+
+    lab = color.rgb_to_lab(pred.float().cpu())
+    want = torch.cat([lab[:, :1], color.denormalize_ab(hint[:, :2].float().cpu())], dim=1)
+    to_np = lambda x: x.permute(0, 2, 3, 1).double().numpy()  # noqa: E731
+    delta = torch.from_numpy(deltaE_ciede2000(to_np(want), to_np(lab), channel_axis=-1))
+    delta = delta.float().reshape(len(pred), -1)
+    mask = (hint[:, 2] > 0).reshape(len(pred), -1).cpu()
+    hinted = mask.sum(1)
+    total = (delta * mask).sum(1)
+    return torch.where(
+        hinted > 0, total / hinted.clamp_min(1), torch.full_like(total, float("nan"))
+    )

@@ -24,6 +24,7 @@ COLUMNS = {
     "psnr": ("PSNR dB", "high"),
     "ssim": ("SSIM", "high"),
     "ciede2000": ("CIEDE2000", "low"),
+    "hint_ciede2000": ("hint CIEDE2000", "low"),  # only with --hints
     "colorfulness": ("colourful.", "truth"),
     "delta_colorfulness": ("dColourful.", "low"),
     "lpips": ("LPIPS-VGG", "low"),
@@ -135,12 +136,14 @@ def _table_columns(report: dict) -> list[tuple[str, str, str]]:
                 (f"acc_ab@{e:g}", header.format(eps=f"{e:g}"), better)
                 for e in report["settings"]["eps"]
             ]
-        else:
+        elif key != "hint_ciede2000" or any(key in m["metrics"] for m in report["models"]):
             cols.append((key, header, better))
     return cols
 
 
 METRIC_NOTES = [
+    "hint CIEDE2000 (with --hints): over the hinted pixels, the output against the hinted "
+    "colour (the hint's ab with the output's own L)",
     "MAE RGB: mean |output - truth| on RGB in [0, 255]",
     "MAE ab: on normalised ab ([-1, 1]; 1 unit = 110 Lab units), ab taken from the 8-bit "
     "output (so Lab and RGB models are measured alike); acc ab@eps: share of a and b values "
