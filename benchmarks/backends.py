@@ -68,7 +68,7 @@ def build_network(backend: str, model: Path, onnx_file: Path, size: int):
     example = torch.zeros(1, 1, size, size)
     if backend == "eager-cl":
         generator = generator.to(memory_format=torch.channels_last)
-        return lambda x: generator(x.contiguous(memory_format=torch.channels_last))
+        return lambda x, *more: generator(x.contiguous(memory_format=torch.channels_last), *more)
     if backend == "jit":
         traced = torch.jit.trace(generator, example, check_trace=False)
         return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
@@ -83,17 +83,25 @@ def build_network(backend: str, model: Path, onnx_file: Path, size: int):
 def child(args) -> None:
     import torch
 
+    from colorgan.core import abbins
+    from colorgan.models.guidance import empty_guidance
+    from colorgan.pipeline import export
+
+    # a guided model (hints, reference) takes their all-zero inputs, as the Colorizer gives it
+    # for automatic colour; the ONNX file's inputs say whether it is one (not timed as setup)
+    guided = len(export.OnnxGenerator(Path(args.onnx)).input_names) > 1
     t0 = time.perf_counter()
     network = build_network(args.child, Path(args.model), Path(args.onnx), args.size)
     x = torch.rand(1, 1, args.size, args.size, generator=torch.Generator().manual_seed(0))
     x = x * 2 - 1
+    xs = (x, *empty_guidance(x, abbins.Q)) if guided else (x,)
     with torch.inference_mode():
-        out = network(x)  # warm-up: thread pools, allocator, lazy initialisation
+        out = network(*xs)  # warm-up: thread pools, allocator, lazy initialisation
         setup = time.perf_counter() - t0
         times: list[float] = []
         while len(times) < MIN_RUNS or sum(times) < MIN_SECONDS:
             start = time.perf_counter()
-            network(x)
+            network(*xs)
             times.append(time.perf_counter() - start)
     np.save(args.out, out.float().numpy())
     print(json.dumps({"median_s": statistics.median(times), "min_s": min(times),

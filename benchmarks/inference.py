@@ -77,9 +77,9 @@ def child(model: str, image: str, mode: str, tile: int, stride: int, backend: st
     after_load = rss_mb()
     network, in_network = colorizer.network, [0.0]
 
-    def timed_network(x):  # the network is a swappable callable: time it on its own
+    def timed_network(*xs):  # the network is a swappable callable: time it on its own
         start = time.perf_counter()
-        out = network(x)
+        out = network(*xs)
         in_network[0] += time.perf_counter() - start
         return out
 

@@ -121,6 +121,35 @@ def test_every_documented_command_parses(where, argv):
     assert args.command == argv[0]
 
 
+SCRIPT_RUN = re.compile(
+    r"(?:python3?|bash) ((?:scripts|benchmarks)/[\w.]+\.(?:py|sh))((?: [^`|;&]*)?)"
+)
+
+
+def script_commands() -> list[tuple[str, str, list[str]]]:
+    """(where, script, its --options) of every `python scripts/X.py ...`, `python
+    benchmarks/X.py ...` and `bash scripts/X.sh` the docs print, in code blocks and prose."""
+    found = []
+    for path in DOCS:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for match in SCRIPT_RUN.finditer(line):
+                options = re.findall(r"(?<!\S)(--[\w-]+)", match.group(2))
+                found.append((f"{path.name}:{number}", match.group(1), options))
+    return found
+
+
+SCRIPT_CALLS = script_commands()
+
+
+@pytest.mark.parametrize("where, script, options", SCRIPT_CALLS, ids=[w for w, *_ in SCRIPT_CALLS])
+def test_every_documented_script_exists_with_its_options(where, script, options):
+    path = ROOT / script
+    assert path.is_file(), f"{where}: {script} does not exist"
+    text = path.read_text()
+    for option in options:  # benchmarks/*.py and scripts/*.py declare them with argparse
+        assert f'"{option}"' in text, f"{where}: {script} has no option {option}"
+
+
 # --- every subcommand, end to end -------------------------------------------------------------
 TINY = ["data.size=32", "model.width=4", "model.gen_kwargs={num_downs: 4}"]
 

@@ -186,6 +186,8 @@ ALLOWED = {
     "colorgan/training/train.py:_loop": "resume_mod.save: a checkpoint, through io.atomic",
     "colorgan/io/modelfile.py:safetensors_bytes": "safetensors encodes into bytes",
     "colorgan/interfaces/videofile.py:__init__": "FFmpeg writes the path atomic.writing() gave",
+    "colorgan/pipeline/onnxrun.py:session": "ONNX Runtime writes a private temporary file, "
+    "renamed whole (a damaged one is detected at load and made again)",
 }
 
 

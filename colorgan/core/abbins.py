@@ -62,9 +62,16 @@ def softmax(logits: np.ndarray, temperature: float = 1.0, axis: int = -3) -> np.
 
 def annealed_mean(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """(..., Q, H, W) logits -> (..., 2, H, W) normalised ab (float32)."""
-    p = softmax(logits, temperature)
-    # (..., Q, H, W) x (Q, 2) -> (..., 2, H, W) without materialising a (Q, 2, H, W) array
-    return np.einsum("...qhw,qc->...chw", p, centers(), optimize=True).astype(np.float32)
+    if not temperature > 0:
+        raise ValueError(f"temperature={temperature}: must be > 0")
+    z = np.asarray(logits, np.float32) * np.float32(1 / temperature)
+    z -= z.max(axis=-3, keepdims=True)
+    np.exp(z, out=z)
+    # one pass over the (Q, H, W) weights gives both sum(p * centre) and sum(p) (a column of
+    # ones beside the centres): the softmax is never normalised as a whole (video: -1/3 time)
+    weights = np.concatenate([centers(), np.ones((Q, 1), np.float32)], axis=1)
+    s = np.einsum("...qhw,qc->...chw", z, weights, optimize=True)
+    return (s[..., :2, :, :] / s[..., 2:, :, :]).astype(np.float32)
 
 
 def top_colors(logits: np.ndarray, k: int = 5) -> list[tuple[np.ndarray, float]]:

@@ -53,7 +53,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class VideoOptions:
-    batch: int = 8
+    # frames per network call: 2 measured fastest on the CPU with the bundled model (its
+    # 262-bin logits of 8 frames outgrow the caches; benchmarks/video_speed.py --batch N)
+    batch: int = 2
     stabilize: bool = True
     settings: StabilizerSettings = field(default_factory=StabilizerSettings)
     saturation: float = 1.0
@@ -271,7 +273,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _video_arguments(arg) -> None:
     number = args_mod.number
-    arg("--batch", type=number(int, 1), default=8, metavar="N", help="frames per network call")
+    arg(
+        "--batch",
+        type=number(int, 1),
+        default=VideoOptions.batch,
+        metavar="N",
+        help="frames per network call",
+    )
     arg(
         "--strength",
         type=number(float, 0, 1),

@@ -94,9 +94,12 @@ def soft_encode(ab: torch.Tensor, centers: torch.Tensor, sigma: float = 5.0) -> 
     """Normalised ab (B, 2, h, w) -> soft one-hot (B, Q, h, w) over the bins whose centres
     (Q, 2) are given: a Gaussian of `sigma` Lab units around the colour (Zhang et al. use its
     5 nearest bins with sigma 5; bins further than ~2 sigma get weights below 2 %)."""
-    cross = torch.einsum("bchw,qc->bqhw", ab, centers)
-    d2 = ab.square().sum(1, keepdim=True) - 2 * cross + centers.square().sum(1)[None, :, None, None]
-    return torch.softmax(-d2 * (abbins.AB_SCALE**2 / (2 * sigma**2)), dim=1)
+    # computed channels-last: ONNX Runtime's Softmax over axis 1 of NCHW transposes inside
+    # and took 56 % of the bundled model's time; over the last axis it is 1.8x faster whole
+    x = ab.permute(0, 2, 3, 1)  # (B, h, w, 2)
+    d2 = x.square().sum(-1, keepdim=True) - 2 * (x @ centers.T) + centers.square().sum(1)
+    z = torch.softmax(-d2 * (abbins.AB_SCALE**2 / (2 * sigma**2)), dim=-1)
+    return z.permute(0, 3, 1, 2)
 
 
 class HintLogits(nn.Module):

@@ -104,16 +104,22 @@ def onnx_generator(ref, opset: int | None = None):
     kept in cache_dir("onnx") under the SHA-256 of its weights file (an export takes
     seconds; a cached one loads in well under one)."""
     from colorgan import __version__
-    from colorgan.pipeline.onnxrun import DEFAULT_OPSET, OnnxGenerator, optimized_path
+    from colorgan.pipeline.onnxrun import (
+        DEFAULT_OPSET,
+        GRAPH_REVISION,
+        OnnxGenerator,
+        optimized_path,
+    )
 
     ref = modelfile.resolve_model(ref)
     if ref.kind == "onnx":
         return OnnxGenerator(ref.path)
     opset = opset or DEFAULT_OPSET
-    # keyed by what decides the graph: the weights, the opset and colorgan's code (the
-    # architectures). Not torch's version: an export stays right (it was checked against
-    # PyTorch when written), and finding it must not cost importing torch (or its metadata).
-    name = f"{ref.digest()[:32]}-opset{opset}-colorgan{__version__}.onnx"
+    # keyed by what decides the graph: the weights, the opset and colorgan's code (its
+    # version and GRAPH_REVISION). Not torch's version: an export stays right (it was checked
+    # against PyTorch when written), and finding it must not cost importing torch (or its
+    # metadata).
+    name = f"{ref.digest()[:32]}-opset{opset}-colorgan{__version__}-g{GRAPH_REVISION}.onnx"
     cache = cache_dir("onnx") / name
     if cache.is_file():
         try:

@@ -20,6 +20,9 @@ from colorgan.pipeline import ortenv
 FORMAT = "colorgan-generator-onnx/1"
 INPUT, OUTPUT = "l_norm", "out"
 DEFAULT_OPSET = 17  # read by ONNX Runtime >= 1.11, TensorRT >= 8.6, OpenVINO >= 2022.3
+# Raised whenever an architecture exports a different graph for the same weights (a faster
+# formulation, say): the export cache is keyed by it, so old exports are not reused.
+GRAPH_REVISION = 2
 
 
 def onnx_modules():

@@ -1,0 +1,72 @@
+"""The model card's picture: photos of the test split (gray input | model | truth) and the
+real black-and-white photos, which have no truth (gray input | model).
+
+    python scripts/model_card_grid.py DATA [--model default] [--photos 6] [--out FILE.jpg]
+
+DATA is the folder `colorgan data offline-photos` wrote: its test/ and legacy_bw/ are read.
+The test photos are the first --photos in name order (not picked by how they came out);
+each is the evaluation's 256 px centre crop, coloured by the public Colorizer API.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from colorgan import Colorizer
+from colorgan.io.images import IMAGE_EXTENSIONS, open_rgb
+
+CELL = 256
+
+
+def crop(path: Path) -> Image.Image:
+    """The evaluation's crop: short side CELL, centred."""
+    im = open_rgb(path, min_short=CELL)
+    scale = CELL / min(im.size)
+    im = im.resize((max(CELL, round(im.width * scale)), max(CELL, round(im.height * scale))),
+                   Image.Resampling.BICUBIC)  # fmt: skip
+    left, top = (im.width - CELL) // 2, (im.height - CELL) // 2
+    return im.crop((left, top, left + CELL, top + CELL))
+
+
+def images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def row(colorizer: Colorizer, truth: Image.Image, has_truth: bool) -> list[Image.Image]:
+    gray = truth.convert("L").convert("RGB")
+    out = [gray, colorizer.colorize(gray).convert("RGB")]
+    return out + [truth] if has_truth else out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("data")
+    p.add_argument("--model", default="default")
+    p.add_argument("--photos", type=int, default=6)
+    p.add_argument("--out", default="docs/model_card_grid.jpg")
+    args = p.parse_args()
+    colorizer = Colorizer.load(args.model)
+    data = Path(args.data)
+    rows = [row(colorizer, crop(f), True) for f in images_in(data / "test")[: args.photos]]
+    rows += [row(colorizer, crop(f), False) for f in images_in(data / "legacy_bw")]
+    head = 22
+    sheet = Image.new("RGB", (3 * CELL, head + CELL * len(rows)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, title in enumerate(("input (L only)", f"colorgan ({args.model})", "truth")):
+        draw.text((i * CELL + 6, 5), title, fill="black")
+    for r, cells in enumerate(rows):
+        for c, im in enumerate(cells):
+            sheet.paste(im, (c * CELL, head + r * CELL))
+        if len(cells) == 2:
+            draw.text((2 * CELL + 6, head + r * CELL + 6), "real B&W photo:\nno truth",
+                      fill="black")  # fmt: skip
+    sheet.save(args.out, quality=88)
+    print(f"{args.out}: {len(rows)} rows ({np.sum([len(r) == 2 for r in rows])} real B&W)")
+
+
+if __name__ == "__main__":
+    main()
