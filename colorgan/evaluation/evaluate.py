@@ -122,7 +122,7 @@ def load_eval_image(path: Path, size: int) -> torch.Tensor:
     """The protocol's crop, sRGB (3, size, size) in [0, 1]: the validation transform of
     colorgan.training.data (deterministic), on the package's one reader."""
     im = images.open_rgb(path, min_short=size)
-    return folders.image_to_tensor(data_mod._scaled_crop(im, size, size, centre=True))
+    return folders.image_to_tensor(data_mod.scaled_crop(im, size, size, centre=True))
 
 
 def _batches(files, size: int, batch_size: int, skipped: list, bar):

@@ -97,13 +97,13 @@ class ImageFolderDataset(Dataset):
         size = self.size
         if not self.train:
             im = images.open_rgb(path, min_short=size)
-            return image_to_tensor(_scaled_crop(im, size, size, centre=True))
+            return image_to_tensor(scaled_crop(im, size, size, centre=True))
         if self.crop == "resize":
             im = images.open_rgb(path, min_short=size)
             im = im.resize((size, size), RESAMPLE, reducing_gap=REDUCING_GAP)
         else:
             short = max(size, round(size * rng.uniform(self.scale_min, self.scale_max)))
-            im = _scaled_crop(images.open_rgb(path, min_short=short), short, size, rng=rng)
+            im = scaled_crop(images.open_rgb(path, min_short=short), short, size, rng=rng)
         if self.hflip and rng.random() < 0.5:
             im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         if self.vflip and rng.random() < 0.5:
@@ -113,7 +113,7 @@ class ImageFolderDataset(Dataset):
         return image_to_tensor(im)
 
 
-def _scaled_crop(
+def scaled_crop(
     im: Image.Image, short: int, size: int, rng: random.Random | None = None, centre=False
 ) -> Image.Image:
     """The size x size crop of `im` scaled so its short side is `short`, done as one resize

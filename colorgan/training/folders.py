@@ -28,6 +28,7 @@ from colorgan.core.color import rgb_to_lab
 from colorgan.core.config import DataConfig
 from colorgan.core.errors import ColorganError
 from colorgan.io import atomic, images
+from colorgan.io.cache import cache_dir
 from colorgan.io.images import DECODE_ERRORS, IMAGE_EXTENSIONS  # one list of what counts as a photo
 
 log = logging.getLogger(__name__)
@@ -138,9 +139,8 @@ def is_near_grayscale(path_or_image: str | Path | Image.Image, threshold: float)
 
 # --- scanning a folder: gray and unreadable files ---------------------------------------------
 def _cache_file(files: Sequence[Path]) -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "colorgan"
     common = os.path.commonpath([str(Path(f).resolve().parent) for f in files])
-    return base / f"chroma-{hashlib.sha256(common.encode()).hexdigest()[:16]}.json"
+    return cache_dir() / f"chroma-{hashlib.sha256(common.encode()).hexdigest()[:16]}.json"
 
 
 def _chroma_or_error(path: Path) -> float | str:
