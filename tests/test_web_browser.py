@@ -140,6 +140,22 @@ def set_range(locator, value) -> None:
     )
 
 
+def screen_xy(card, x: int, y: int, size: tuple[int, int]) -> tuple[float, float]:
+    """Where pixel (x, y) of a photo of `size` is on the screen (its centre)."""
+    box = card.locator(".markers").bounding_box()
+    return (
+        box["x"] + (x + 0.5) / size[0] * box["width"],
+        box["y"] + (y + 0.5) / size[1] * box["height"],
+    )
+
+
+def set_colour(point, colour: str) -> None:
+    point.locator(".point-color").evaluate(
+        "(el, c) => { el.value = c; el.dispatchEvent(new Event('input', {bubbles: true})); }",
+        colour,
+    )
+
+
 def test_upload_shows_busy_state_then_colour_compare_and_full_size_download(page, served, tmp_path):
     _, _, gate = served
     photo = tmp_path / "old photo.jpg"
@@ -232,9 +248,11 @@ def test_a_model_without_guidance_offers_no_points_and_no_vividness(page, tmp_pa
 # --- the README's screenshot ---------------------------------------------------------------
 
 
-def docs_screenshot(model: str, photo: Path, out: Path, size: str, saturation: float) -> None:
-    """The page with one photo coloured, slider in the middle; saved as a 256-colour dithered
-    PNG, which keeps docs/web.png small enough to commit."""
+def docs_screenshot(model: str, photo: Path, out: Path, size: str, saturation: float,
+                    hints: tuple[str, ...] = ()) -> None:  # fmt: skip
+    """The page with one photo coloured, slider in the middle, and the colour points
+    "X,Y,#RRGGBB" placed as a user does (a click, then the colour picker); saved as a
+    256-colour dithered PNG, which keeps docs/web.png small enough to commit."""
     with running(Colorizer.load(model), model=Path(model).name) as (url, _):
         with chromium(viewport=(1000, 820)) as context:
             page = context.new_page()
@@ -245,6 +263,21 @@ def docs_screenshot(model: str, photo: Path, out: Path, size: str, saturation: f
             page.set_input_files("#file-input", str(photo))
             card = page.locator(".card").first
             done(card)
+            width, height = Image.open(photo).size
+            for n, hint in enumerate(hints):  # each point's preview shown before the next
+                x, y, colour = hint.split(",")
+                markers = card.locator(".markers")  # scrolled into view by the click
+                box = markers.bounding_box()
+                markers.click(position={"x": (int(x) + 0.5) / width * box["width"],
+                                        "y": (int(y) + 0.5) / height * box["height"]})  # fmt: skip
+                card.locator(".point").nth(n).wait_for()
+                set_colour(card.locator(".point").nth(n), colour)
+                page.wait_for_function(
+                    "([el, n]) => Number(el.dataset.previews || 0) > n && "
+                    "el.dataset.pending === '0'",
+                    arg=[card.element_handle(), n],
+                    timeout=TIMEOUT_MS,
+                )
             set_range(card.locator(".slider"), 50)
             shot = out.with_suffix(".full.png")
             page.screenshot(path=shot, full_page=True)
@@ -261,5 +294,6 @@ if __name__ == "__main__":
     parser.add_argument("--out", type=Path, default=Path("docs/web.png"))
     parser.add_argument("--size", default="", help="working size option of the page")
     parser.add_argument("--saturation", type=float, default=1.0)
+    parser.add_argument("--hint", action="append", default=[], help="X,Y,#RRGGBB (repeatable)")
     args = parser.parse_args()
-    docs_screenshot(args.model, args.photo, args.out, args.size, args.saturation)
+    docs_screenshot(args.model, args.photo, args.out, args.size, args.saturation, args.hint)

@@ -21,7 +21,15 @@ from colorgan.pipeline.colorizer import Colorizer
 
 from .guided_stub import guided_colorizer
 from .test_web_api import lab, running
-from .test_web_browser import ARTIFACTS, TIMEOUT_MS, browser, done, download
+from .test_web_browser import (
+    ARTIFACTS,
+    TIMEOUT_MS,
+    browser,
+    done,
+    download,
+    screen_xy,
+    set_colour,
+)
 
 __all__ = ["browser"]  # the fixture, shared
 pytestmark = pytest.mark.browser
@@ -95,22 +103,6 @@ def hex_ab(colour: str) -> np.ndarray:
 def distance(image: Image.Image, fx: float, fy: float, colour: str, r: int = 1) -> float:
     """Lab ab distance between the image at (fx, fy) and the colour."""
     return float(np.linalg.norm(ab_at(image, fx, fy, r) - hex_ab(colour)))
-
-
-def screen_xy(card, x: int, y: int, size: tuple[int, int]) -> tuple[float, float]:
-    """Where pixel (x, y) of a photo of `size` is on the screen (its centre)."""
-    box = card.locator(".markers").bounding_box()
-    return (
-        box["x"] + (x + 0.5) / size[0] * box["width"],
-        box["y"] + (y + 0.5) / size[1] * box["height"],
-    )
-
-
-def set_colour(point, colour: str) -> None:
-    point.locator(".point-color").evaluate(
-        "(el, c) => { el.value = c; el.dispatchEvent(new Event('input', {bubbles: true})); }",
-        colour,
-    )
 
 
 def recolour(card, action) -> Image.Image:
