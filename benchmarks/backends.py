@@ -55,17 +55,21 @@ def prepare_model(folder: Path) -> tuple[Path, str]:
     return path, "freshly initialised pretrained-unet (mobilenet_v2, weights=None, width 32)"
 
 
-def build_network(backend: str, model: Path, onnx_file: Path, size: int):
-    """The callable to time; built inside the child so setup cost and memory are its own."""
+def build_network(backend: str, model: Path, onnx_file: Path, size: int, guided: bool):
+    """The callable to time; built inside the child so setup cost and memory are its own.
+    guided: the network also takes (hint, ref), traced with their all-zero values."""
     import torch
 
+    from colorgan.core import abbins
+    from colorgan.models.guidance import empty_guidance
     from colorgan.pipeline import export
     from colorgan.pipeline.loading import load_generator
 
     if backend == "onnxruntime":
         return export.OnnxGenerator(onnx_file)
     generator, _ = load_generator(model)
-    example = torch.zeros(1, 1, size, size)
+    x = torch.zeros(1, 1, size, size)
+    example = (x, *empty_guidance(x, abbins.Q)) if guided else (x,)
     if backend == "eager-cl":
         generator = generator.to(memory_format=torch.channels_last)
         return lambda x, *more: generator(x.contiguous(memory_format=torch.channels_last), *more)
@@ -75,7 +79,7 @@ def build_network(backend: str, model: Path, onnx_file: Path, size: int):
     if backend == "compile":
         compiled = torch.compile(generator)
         with torch.inference_mode():
-            compiled(example)  # compiles here, counted as setup
+            compiled(*example)  # compiles here, counted as setup
         return compiled
     return generator
 
@@ -91,7 +95,7 @@ def child(args) -> None:
     # for automatic colour; the ONNX file's inputs say whether it is one (not timed as setup)
     guided = len(export.OnnxGenerator(Path(args.onnx)).input_names) > 1
     t0 = time.perf_counter()
-    network = build_network(args.child, Path(args.model), Path(args.onnx), args.size)
+    network = build_network(args.child, Path(args.model), Path(args.onnx), args.size, guided)
     x = torch.rand(1, 1, args.size, args.size, generator=torch.Generator().manual_seed(0))
     x = x * 2 - 1
     xs = (x, *empty_guidance(x, abbins.Q)) if guided else (x,)
