@@ -70,7 +70,10 @@ def annealed_mean(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     # one pass over the (Q, H, W) weights gives both sum(p * centre) and sum(p) (a column of
     # ones beside the centres): the softmax is never normalised as a whole (video: -1/3 time)
     weights = np.concatenate([centers(), np.ones((Q, 1), np.float32)], axis=1)
-    s = np.einsum("...qhw,qc->...chw", z, weights, optimize=True)
+    # numpy's own einsum loop, not BLAS (optimize=True): OpenBLAS's threads busy-wait after
+    # each call and took a core from the video pipeline's other threads (measured: 30 CPU-ms
+    # a frame); single-threaded this loop is also faster than the threaded sgemm
+    s = np.einsum("...qhw,qc->...chw", z, weights, optimize=False)
     return (s[..., :2, :, :] / s[..., 2:, :, :]).astype(np.float32)
 
 

@@ -46,7 +46,7 @@ from colorgan.io import atomic, images
 from colorgan.pipeline import steps
 from colorgan.pipeline.colorizer import Colorizer
 from colorgan.pipeline.guidance import check_inside
-from colorgan.pipeline.temporal import SequenceColorizer, StabilizerSettings
+from colorgan.pipeline.temporal import SequenceColorizer, StabilizerSettings, serial_opencv
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class VideoResult:
     seconds: float
     shots: int  # scenes found (cuts + 1); 0 without the stabiliser, which finds them
     measure_seconds: float = 0.0  # time spent measuring flicker (--report), on the thread
-    # that also runs the network, while the decoding and encoding threads go on
+    # that stabilises and encodes, while the decoding and network threads go on
     report: dict | None = None
     shortfall: str | None = None  # what is missing from the input (see missing_frames)
 
@@ -137,16 +137,17 @@ def _decoded(container, vstream, writer: Writer, src, batch: int, damaged):
 
 def _encode_all(container, vstream, writer, colour, src, batch, damaged=None) -> int:
     """Decode, colour and encode every frame. Three threads overlap: decoding the next
-    batch, the network and stabiliser on this one (here), composing and encoding the last."""
+    batch, the network on this one (here), stabilising, composing and encoding the last."""
     total = vstream.frames or None
     bar = tqdm(total=total, unit="frame", desc=src.name, file=sys.stderr, disable=None)
 
     failed = threading.Event()  # after a failed batch, queued ones do nothing
 
-    def encode(stamps, Ls, abs_, audio) -> int:
+    def encode(stamps, Ls, predicted, audio) -> int:
         if failed.is_set():
             return 0
         try:
+            abs_ = colour.settle(predicted)  # the stabiliser: frames in order, this thread
             for (pts, time_base), L, ab in zip(stamps, Ls, abs_, strict=True):
                 writer.write_frame(colour.render(L, ab), pts, time_base)
             for packet in audio:
@@ -160,10 +161,10 @@ def _encode_all(container, vstream, writer, colour, src, batch, damaged=None) ->
     encoder = ThreadPoolExecutor(1, thread_name_prefix="colorgan-encode")
     try:
         decoded = _decoded(container, vstream, writer, src, batch, damaged)
-        with bar, prefetched(decoded) as chunks:
+        with bar, prefetched(decoded) as chunks, serial_opencv():
             for stamps, Ls, audio in chunks:
-                abs_ = colour.colours(Ls) if Ls else []
-                pending.append(encoder.submit(encode, stamps, Ls, abs_, audio))
+                predicted = colour.predict(Ls)
+                pending.append(encoder.submit(encode, stamps, Ls, predicted, audio))
                 while pending and (len(pending) > 2 or pending[0].done()):
                     done = pending.popleft().result()
                     count += done
