@@ -294,7 +294,8 @@ def test_nothing_half_written_when_interrupted(exc, stage, clips, model, tmp_pat
     else:
         with pytest.raises(RuntimeError, match="boom"):
             run(*args)
-    assert len(calls) == 3 and list(tmp_path.iterdir()) == []
+    # the network runs two batches at once: the one after the failing one may have begun
+    assert len(calls) in (3, 4) and list(tmp_path.iterdir()) == []
 
 
 def test_never_overwrites_without_asking_and_never_the_input(clips, model, tmp_path, capsys):

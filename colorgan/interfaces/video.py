@@ -50,6 +50,12 @@ from colorgan.pipeline.temporal import SequenceColorizer, StabilizerSettings, se
 
 log = logging.getLogger(__name__)
 
+# Batches in the network at once, each on its own thread. ONNX Runtime's parallel sections
+# wait for their slowest thread, and on cores that decoding, composing and encoding share,
+# one of its threads is often not running: two batches side by side keep the cores busy
+# where one waited (measured: 768x576 video, 2 cores).
+NETWORK_THREADS = 2
+
 
 @dataclass
 class VideoOptions:
@@ -136,17 +142,19 @@ def _decoded(container, vstream, writer: Writer, src, batch: int, damaged):
 
 
 def _encode_all(container, vstream, writer, colour, src, batch, damaged=None) -> int:
-    """Decode, colour and encode every frame. Three threads overlap: decoding the next
-    batch, the network on this one (here), stabilising, composing and encoding the last."""
+    """Decode, colour and encode every frame. The threads overlap: decoding the next batch,
+    the network on the two before it (NETWORK_THREADS), stabilising, composing and encoding
+    the oldest, in order; this one hands the batches on."""
     total = vstream.frames or None
     bar = tqdm(total=total, unit="frame", desc=src.name, file=sys.stderr, disable=None)
 
     failed = threading.Event()  # after a failed batch, queued ones do nothing
 
-    def encode(stamps, Ls, predicted, audio) -> int:
-        if failed.is_set():
-            return 0
+    def encode(stamps, Ls, network, audio) -> int:
         try:
+            predicted = network.result()  # first: the network's own error goes on from here
+            if failed.is_set():
+                return 0
             abs_ = colour.settle(predicted)  # the stabiliser: frames in order, this thread
             for (pts, time_base), L, ab in zip(stamps, Ls, abs_, strict=True):
                 writer.write_frame(colour.render(L, ab), pts, time_base)
@@ -157,15 +165,25 @@ def _encode_all(container, vstream, writer, colour, src, batch, damaged=None) ->
             raise
         return len(Ls)
 
+    def predict(Ls, guides):
+        if failed.is_set():
+            return None
+        try:
+            return colour.predict(Ls, guides)
+        except BaseException:
+            failed.set()
+            raise
+
     count, pending = 0, deque()
     encoder = ThreadPoolExecutor(1, thread_name_prefix="colorgan-encode")
+    networks = ThreadPoolExecutor(NETWORK_THREADS, thread_name_prefix="colorgan-network")
     try:
         decoded = _decoded(container, vstream, writer, src, batch, damaged)
         with bar, prefetched(decoded) as chunks, serial_opencv():
             for stamps, Ls, audio in chunks:
-                predicted = colour.predict(Ls)
-                pending.append(encoder.submit(encode, stamps, Ls, predicted, audio))
-                while pending and (len(pending) > 2 or pending[0].done()):
+                network = networks.submit(predict, Ls, colour.next_guides(len(Ls)))
+                pending.append(encoder.submit(encode, stamps, Ls, network, audio))
+                while pending and (len(pending) > NETWORK_THREADS + 1 or pending[0].done()):
                     done = pending.popleft().result()
                     count += done
                     bar.update(done)
@@ -174,6 +192,7 @@ def _encode_all(container, vstream, writer, colour, src, batch, damaged=None) ->
                 count += done
                 bar.update(done)
     finally:
+        networks.shutdown(wait=True, cancel_futures=True)
         encoder.shutdown(wait=True, cancel_futures=True)
     if count == 0:
         raise ColorganError(f"{src}: the video track has no frames that could be decoded")

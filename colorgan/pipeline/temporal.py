@@ -237,17 +237,24 @@ class SequenceColorizer:
         which compose upsamples on the way)."""
         return self.settle(self.predict(Ls))
 
-    def predict(self, Ls: list[np.ndarray]) -> list[tuple]:
+    def predict(self, Ls: list[np.ndarray], guides: list | None = None) -> list[tuple]:
         """colours() in two halves, so that a pipeline can run the network on the next
         frames while another thread stabilises these (video: the network's thread was the
         bottleneck with the stabiliser on it). This half: the network's single pass on the
-        next frames, one call for all -> what settle() takes, in the same order."""
-        guides = [self._guide(self.frames + i) for i in range(len(Ls))]
-        self.frames += len(Ls)
+        next frames, one call for all -> what settle() takes, in the same order. guides:
+        next_guides(len(Ls)), taken in order beforehand, makes this safe to run on several
+        threads at once; else they are taken here."""
+        guides = self.next_guides(len(Ls)) if guides is None else guides
         smalls = [None] * len(Ls)
         if Ls and self.plan[0] != "tiles":
             smalls = self.colorizer.predict_many(Ls, guides, self.vividness, len(Ls))
         return list(zip(Ls, smalls, guides, strict=True))
+
+    def next_guides(self, count: int) -> list:
+        """The guides of the next `count` frames (hints on the clip's first frame only)."""
+        guides = [self._guide(self.frames + i) for i in range(count)]
+        self.frames += count
+        return guides
 
     def settle(self, predicted: list[tuple]) -> list[np.ndarray]:
         """predict()'s output -> each frame's ab, as colours(); batches in order, one thread
