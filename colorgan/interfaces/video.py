@@ -59,9 +59,10 @@ NETWORK_THREADS = 2
 
 @dataclass
 class VideoOptions:
-    # frames per network call: 2 measured fastest on the CPU with the bundled model (its
-    # 262-bin logits of 8 frames outgrow the caches; benchmarks/video_speed.py --batch N)
-    batch: int = 2
+    # frames per network call: 1 measured fastest on the CPU with the bundled model, with two
+    # calls at once (NETWORK_THREADS; its 262-bin logits of more frames outgrow the caches:
+    # benchmarks/video_speed.py --batch N)
+    batch: int = 1
     stabilize: bool = True
     settings: StabilizerSettings = field(default_factory=StabilizerSettings)
     saturation: float = 1.0
