@@ -302,3 +302,16 @@ def test_open_rgb_orientation_matches_pillow(tmp_path, orientation):
     Image.fromarray(rgb_array(6, 10)).save(tmp_path / "o.png", exif=exif)
     expected = ImageOps.exif_transpose(Image.open(tmp_path / "o.png")).convert("RGB")
     np.testing.assert_array_equal(np.asarray(imageio.open_rgb(tmp_path / "o.png")), expected)
+
+
+def test_an_rgb_photo_is_read_band_by_band_to_the_same_pixels(tmp_path):
+    """io.images copies RGB pixels in bands of 64 rows: a height that is not a multiple of
+    it, and a photo shorter than one band, give exactly Pillow's pixels."""
+    rng = np.random.default_rng(3)
+    for height in (130, 40):
+        pixels = rng.integers(0, 256, (height, 97, 3), dtype=np.uint8)
+        path = tmp_path / f"rgb{height}.png"
+        Image.fromarray(pixels).save(path)
+        photo = imageio.read_image(path)
+        assert photo.pixels.shape == (height, 97, 3)
+        np.testing.assert_array_equal(photo.pixels, pixels)
