@@ -168,7 +168,10 @@ BAD = {
         dict(hints=[{"x": 500, "y": 20, "color": "#fff"}]),
         "hint at (500, 20) is outside the image (160x120 pixels)",
     ),
-    "vividness 0": (dict(params={"vividness": 0}), "vividness='0': Input should be greater than 0"),
+    "vividness 0": (
+        dict(params={"vividness": 0}),
+        "vividness='0': Input should be greater than or equal to 0.01",
+    ),
     "vividness 2": (dict(params={"vividness": 2}), "vividness='2'"),
     "vividness text": (dict(params={"vividness": "vivid"}), "vividness='vivid'"),
 }

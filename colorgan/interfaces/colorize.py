@@ -191,6 +191,16 @@ def _load_colorizer(args):
     return colorizer, colorizer.guide(args_mod.hints_from(args), args.reference)
 
 
+def _check_guidance(args) -> None:
+    """The hints and reference parsed and read without a model (usage errors), for a run
+    that loads none because every result exists."""
+    from colorgan.pipeline import guidance
+
+    guidance.parse_hints(args_mod.hints_from(args))
+    if args.reference is not None:
+        guidance.reference_image(args.reference)
+
+
 def run_jobs(jobs: list[FileJob], colorizer, guide, args) -> tuple[int, list[str], int]:
     """Colour every job; a failure is reported and the batch goes on.
     -> (done, errors, how many of them were a hint outside that image).
@@ -254,6 +264,8 @@ def run_cli(args: argparse.Namespace) -> int:
         print(f"error: {line}", file=sys.stderr)
     for job in skipped[:LIST_EACH_MAX]:
         print(f"skip: {job.src}: {job.out} exists (--overwrite replaces it)", file=sys.stderr)
+    if not jobs:  # nothing to colour: a bad hint or reference is still the user's error
+        _check_guidance(args)
     done, failures, outside = run_jobs(jobs, *_load_colorizer(args), args) if jobs else (0, [], 0)
     failed = len(errors) + len(clashes) + len(failures)
     print(

@@ -182,7 +182,7 @@ def _encode_all(container, vstream, writer, colour, src, batch, damaged=None) ->
         decoded = _decoded(container, vstream, writer, src, batch, damaged)
         with bar, prefetched(decoded) as chunks, serial_opencv():
             for stamps, Ls, audio in chunks:
-                network = networks.submit(predict, Ls, colour.next_guides(len(Ls)))
+                network = networks.submit(predict, Ls, colour.next_guides(Ls))
                 pending.append(encoder.submit(encode, stamps, Ls, network, audio))
                 while pending and (len(pending) > NETWORK_THREADS + 1 or pending[0].done()):
                     done = pending.popleft().result()

@@ -156,10 +156,15 @@ def check_saturation(value: float) -> float:
     return float(value)
 
 
+MIN_VIVIDNESS = 0.01  # lower: 1/T overflows float32 for tiny T (a black image), no gain
+
+
 def check_vividness(value: float) -> float:
-    """The distribution head's temperature: (0, 1], 1 = the mean, lower = more vivid."""
-    if not 0 < value <= 1:
-        raise ColorganError(f"vividness={value}: must be in (0, 1] (1 = faithful, lower = vivid)")
+    """The distribution head's temperature: [0.01, 1], 1 = the mean, lower = more vivid."""
+    if not MIN_VIVIDNESS <= value <= 1:
+        raise ColorganError(
+            f"vividness={value}: must be in [{MIN_VIVIDNESS}, 1] (1 = faithful, lower = vivid)"
+        )
     return float(value)
 
 

@@ -111,7 +111,7 @@ class ErrorBody(BaseModel):
 ERRORS = {code: {"model": ErrorBody} for code in (400, 408, 413, 415, 422, 503, 507)}
 VIVIDNESS = Query(
     None,
-    gt=0.0,
+    ge=0.01,  # colorgan.pipeline.steps.MIN_VIVIDNESS
     le=1.0,
     description="distribution-head models (GET /api/health: head): the temperature of the "
     "colour decoding, 1 = faithful (muted where unsure), lower = more vivid; default: the "
