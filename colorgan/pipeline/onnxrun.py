@@ -55,6 +55,8 @@ def session(model: bytes, threads: int | None = None, optimized: Path | None = N
             optimized.unlink(missing_ok=True)
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     tmp = None
+    if optimized is not None and not os.access(optimized.parent, os.W_OK):
+        optimized = None  # ORT cannot write its temporary file there: no cache, no error
     if optimized is not None:
         tmp = optimized.with_name(f".{optimized.name}.tmp-{os.getpid()}")
         options.optimized_model_filepath = str(tmp)
