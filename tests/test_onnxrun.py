@@ -1,36 +1,22 @@
 """pipeline.onnxrun: the optimised graph kept beside a cached export, reused and repaired."""
 
 import numpy as np
-import torch
 
-from colorgan.core import config
-from colorgan.io import modelfile
 from colorgan.io.cache import cache_dir
-from colorgan.models import generator_from_config
 from colorgan.pipeline import loading
 
-
-def _tiny(tmp_path):
-    cfg = config.with_overrides(
-        config.load("pix2pix-unet"),
-        ["data.size=32", "model.width=4", "model.gen_kwargs={num_downs: 4}"],
-    )
-    torch.manual_seed(0)
-    path = tmp_path / "tiny.safetensors"
-    modelfile.save_generator(path, generator_from_config(cfg.model, 32), cfg)
-    return path
+from .reliability_helpers import save_tiny_model
 
 
 def test_optimised_graph_is_kept_reused_and_repaired(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # other tests export alike
-    weights = _tiny(tmp_path)
+    weights = save_tiny_model(tmp_path / "tiny.safetensors")
     x = np.random.default_rng(0).uniform(-1, 1, (2, 1, 32, 48)).astype(np.float32)
-    mine = "*.optimized.onnx"
     first = loading.onnx_generator(weights)  # exports: the cache holds the export only
     expected = first(x)
-    assert not list(cache_dir("onnx").glob(mine))
+    assert not list(cache_dir("onnx").glob("*.optimized.onnx"))
     loading.onnx_generator(weights)  # from the cache: writes this machine's optimised graph
-    (optimised,) = cache_dir("onnx").glob(mine)
+    (optimised,) = cache_dir("onnx").glob("*.optimized.onnx")
     reused = loading.onnx_generator(weights)
     np.testing.assert_allclose(reused(x), expected, atol=1e-5)
     assert reused.config.model.generator == first.config.model.generator  # metadata kept
@@ -46,7 +32,7 @@ def test_a_cache_folder_it_cannot_write_costs_only_the_optimisation(tmp_path, mo
     from colorgan.pipeline.onnxrun import session
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # this test's export only
-    weights = _tiny(tmp_path)
+    weights = save_tiny_model(tmp_path / "tiny.safetensors")
     model = loading.onnx_generator(weights)  # the export, cached
     (export,) = [p for p in cache_dir("onnx").glob("*.onnx") if "optimized" not in p.name]
     nowhere = tmp_path / "missing" / "graph.optimized.onnx"

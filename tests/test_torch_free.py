@@ -7,13 +7,11 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from colorgan.core import config
 from colorgan.interfaces.export import export_file
-from colorgan.io import modelfile
-from colorgan.models import generator_from_config
+
+from .reliability_helpers import save_tiny_model
 
 REPORT = """
 import sys
@@ -36,13 +34,7 @@ print("TORCH", "torch" in sys.modules, "RC", 0)
 def models(tmp_path_factory):
     """A tiny generator file and its ONNX export."""
     folder = tmp_path_factory.mktemp("models")
-    cfg = config.with_overrides(
-        config.load("pix2pix-unet"),
-        ["data.size=32", "model.width=4", "model.gen_kwargs={num_downs: 4}"],
-    )
-    torch.manual_seed(0)
-    weights = folder / "tiny.safetensors"
-    modelfile.save_generator(weights, generator_from_config(cfg.model, 32), cfg)
+    weights = save_tiny_model(folder / "tiny.safetensors")
     onnx_file = folder / "tiny.onnx"
     export_file(weights, onnx_file)
     return weights, onnx_file

@@ -49,27 +49,37 @@ def num_bins() -> int:
     return Q
 
 
-def softmax(logits: np.ndarray, temperature: float = 1.0, axis: int = -3) -> np.ndarray:
-    """Probabilities from logits (float32, stable for any temperature > 0)."""
+def _exp_weights(logits: np.ndarray, temperature: float, axis: int) -> np.ndarray:
+    """exp((logits - max) / T) along axis: the softmax before normalising (float32, a new
+    array; stable for any temperature > 0)."""
     if not temperature > 0:
         raise ValueError(f"temperature={temperature}: must be > 0")
-    z = np.asarray(logits, np.float32) / np.float32(temperature)
-    z = z - z.max(axis=axis, keepdims=True)
-    np.exp(z, out=z)
+    z = np.asarray(logits, np.float32) / np.float32(temperature)  # a new array: in place below
+    z -= z.max(axis=axis, keepdims=True)
+    return np.exp(z, out=z)
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0, axis: int = -3) -> np.ndarray:
+    """Probabilities from logits (float32, stable for any temperature > 0)."""
+    z = _exp_weights(logits, temperature, axis)
     z /= z.sum(axis=axis, keepdims=True)
     return z
 
 
+@lru_cache(maxsize=1)
+def _centres_and_ones() -> np.ndarray:
+    """(Q, 3): each bin's centre (a, b) and a 1, for annealed_mean's single pass."""
+    out = np.concatenate([centers(), np.ones((Q, 1), np.float32)], axis=1)
+    out.setflags(write=False)
+    return out
+
+
 def annealed_mean(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """(..., Q, H, W) logits -> (..., 2, H, W) normalised ab (float32)."""
-    if not temperature > 0:
-        raise ValueError(f"temperature={temperature}: must be > 0")
-    z = np.asarray(logits, np.float32) * np.float32(1 / temperature)
-    z -= z.max(axis=-3, keepdims=True)
-    np.exp(z, out=z)
+    z = _exp_weights(logits, temperature, -3)
     # one pass over the (Q, H, W) weights gives both sum(p * centre) and sum(p) (a column of
     # ones beside the centres): the softmax is never normalised as a whole (video: -1/3 time)
-    weights = np.concatenate([centers(), np.ones((Q, 1), np.float32)], axis=1)
+    weights = _centres_and_ones()
     # numpy's own einsum loop, not BLAS (optimize=True): OpenBLAS's threads busy-wait after
     # each call and took a core from the video pipeline's other threads (measured: 30 CPU-ms
     # a frame); single-threaded this loop is also faster than the threaded sgemm

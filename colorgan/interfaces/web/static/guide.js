@@ -5,7 +5,7 @@
 // the working size (preview.js); the download stays full size (app.js colours it again).
 "use strict";
 
-import { schedulePreview, settings, suggestions } from "./preview.js";
+import { scaledPng, schedulePreview, settings, suggestions } from "./preview.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const REFERENCE_SIDE = 512; // the server reads the reference at 128 px: send it small
@@ -245,11 +245,5 @@ async function shrunk(file) {
     return file;
   }
   const scale = Math.min(1, REFERENCE_SIDE / Math.max(bitmap.width, bitmap.height));
-  const canvas = document.createElement("canvas");
-  canvas.width = Math.max(1, Math.round(bitmap.width * scale));
-  canvas.height = Math.max(1, Math.round(bitmap.height * scale));
-  const ctx = canvas.getContext("2d");
-  ctx.imageSmoothingQuality = "high";
-  ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-  return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+  return (await scaledPng(bitmap, bitmap.width, bitmap.height, scale)).blob;
 }

@@ -29,15 +29,22 @@ async function source(card) {
   img.src = card.firstUrl;
   await img.decode();
   const scale = size / Math.max(card.width, card.height);
+  const scaled = await scaledPng(img, card.width, card.height, scale);
+  g.source = { size, ...scaled };
+  return g.source;
+}
+
+// An image (img, bitmap) `width` x `height` scaled by `scale`, smoothly, as a PNG Blob:
+// {blob, width, height}.
+export async function scaledPng(image, width, height, scale) {
   const canvas = document.createElement("canvas");
-  canvas.width = Math.max(1, Math.round(card.width * scale));
-  canvas.height = Math.max(1, Math.round(card.height * scale));
+  canvas.width = Math.max(1, Math.round(width * scale));
+  canvas.height = Math.max(1, Math.round(height * scale));
   const ctx = canvas.getContext("2d");
   ctx.imageSmoothingQuality = "high";
-  ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+  ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
   const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
-  g.source = { size, blob, width: canvas.width, height: canvas.height };
-  return g.source;
+  return { blob, width: canvas.width, height: canvas.height };
 }
 
 // Hints in the pixels of an image `width` x `height` of the same photo: the same mapping of
