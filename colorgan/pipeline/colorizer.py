@@ -27,10 +27,10 @@ How a photo of any size is coloured (full resolution, the input's lightness kept
 So the result's L equals the input's up to 8-bit rounding of the output.
 
 Guidance (a model with `model.guidance`; colorgan.pipeline.guidance): hints and reference go
-to the single pass. In "hybrid" mode the colour comes from that pass, so hints steer it there;
-the tiles get the reference and no hints (their detail cannot change the colour at the single
-pass's scale). In "tiles" mode each tile gets the reference and the hints that fall in it, as
-patches of `size` pixels at the photo's own resolution (the tiles' resolution).
+to the single pass; "hybrid" takes its colour from there, so its tiles get the reference only.
+In "tiles" mode each tile gets the reference and the hints in it (patches of `size` pixels
+at the photo's resolution); each hint is then spread over the whole photo at the working
+size (colorgan.pipeline.propagate), as in "single" mode, not cut off at its tiles' edges.
 
 Arrays: everything here is numpy (float32 network inputs and outputs, full-size L and the
 uint8 result); colour conversion at full size is colorgan.core.fastcolor (row blocks on both
@@ -194,9 +194,9 @@ class Colorizer:
         )
         return steps.like(ab, l_norm)
 
-    def _predict(self, x: np.ndarray, hint=None, ref=None, vividness=None) -> np.ndarray:
+    def _predict(self, x: np.ndarray, hint=None, ref=None, vividness=None, spread=True):
         ab = self._decode(self._forward(x, hint, ref), x, vividness)
-        if hint is None or not np.any(hint[:, 2]):
+        if not spread or hint is None or not np.any(hint[:, 2]):
             return ab
         # the network gives hinted pixels their colour; the region around them: propagate
         L = color.denormalize_l(x[:, 0])
@@ -280,14 +280,12 @@ class Colorizer:
 
     def ab(self, L, mode=None, tile=None, stride=None, *, guide=None, vividness=None,
            small=None, adjust=None, full_size=True) -> np.ndarray:  # fmt: skip
-        """Full-resolution network ab (2,H,W) float32 for full-resolution L (H,W) in [0,100].
-        full_size=False: in "single" mode the working-size ab (2,h,w) instead, for compose,
-        which upsamples it block by block (a 12 MP photo's full-size ab is 96 MB).
-        small: the single pass's ab if already made (predict_many batches them).
-        adjust: a function applied to the working-size colour (2,h,w) numpy before the
-        full-size ab is made from it (video: the temporal stabiliser); in "tiles" mode the
-        working-size colour is the tiles' ab averaged onto the single pass's grid, and the
-        change adjust makes to it is added back, upsampled, to the tiles' ab."""
+        """Full-resolution network ab (2,H,W) float32 for full-resolution L (H,W) in [0,100];
+        full_size=False: in "single" mode the working-size ab (2,h,w), which compose upsamples
+        block by block (a 12 MP photo's full-size ab is 96 MB). small: the single pass's ab
+        if already made (predict_many batches them). adjust: applied to the working-size
+        colour (2,h,w) before the full-size ab is made (video's stabiliser); in "tiles" mode
+        to the tiles' ab averaged onto that grid, the change added back upsampled."""
         mode, tile, stride = self.plan(mode, tile, stride)
         shape, work = L.shape, working_shape(*L.shape, self.working_size)
         if mode != "tiles" and small is None:
@@ -300,7 +298,11 @@ class Colorizer:
         if mode == "hybrid":
             ab -= upsample_ab(steps.area_down(ab, small.shape[-2:]), shape)
             ab += upsample_ab(small, shape)
-        elif adjust is not None:
+            return ab
+        if guide and guide.hints:
+            l_work = color.denormalize_l(steps.working_l(L, self.working_size)[0])
+            steps.spread_coarse(ab, l_work, guidance.hint_map(guide.hints, shape, work))
+        if adjust is not None:
             coarse = steps.area_down(ab, work)
             ab += upsample_ab(adjust(coarse) - coarse, shape)
         return ab
@@ -314,7 +316,7 @@ class Colorizer:
 
         def run(x: np.ndarray) -> np.ndarray:
             hint = x[:, 1:] if x.shape[1] > 1 else None
-            return self._predict(x[:, :1], hint, ref, vividness)
+            return self._predict(x[:, :1], hint, ref, vividness, spread=False)  # ab() spreads
 
         return tiling.tiled_predict(run, l_norm, tile, stride, self.tile_batch, extra)
 
@@ -344,19 +346,9 @@ class Colorizer:
         ab = self.ab(L, mode, tile, stride, guide=guide, vividness=vividness, full_size=False)
         return self.finish(photo, L, ab, saturation)
 
-    def colorize_batch(
-        self,
-        inputs: Iterable,
-        *,
-        hints=None,
-        reference=None,
-        vividness=None,
-        saturation=1.0,
-        tile=None,
-        stride=None,
-        mode=None,
-        batch_size=8,
-    ):
+    def colorize_batch(self, inputs: Iterable, *, hints=None, reference=None, vividness=None,
+                       saturation=1.0, tile=None, stride=None, mode=None,
+                       batch_size=8):  # fmt: skip
         """Many images with the same settings (and guide); single passes batched across
         images of the same working shape. Holds every input in memory: for folders of big
         photos loop colorize()."""

@@ -16,6 +16,7 @@ from colorgan.core import color, fastcolor, resample
 from colorgan.core.errors import ColorganError
 from colorgan.core.tiling import pad_bottom_right
 from colorgan.io import images
+from colorgan.pipeline import propagate
 
 log = logging.getLogger("colorgan.pipeline")
 
@@ -100,6 +101,15 @@ def upsample_ab(ab: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def area_down(ab: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """(2,H,W) -> (2,h,w), area average (the inverse of upsample_ab's grid)."""
     return resample.area(ab, shape)
+
+
+def spread_coarse(ab: np.ndarray, l_work: np.ndarray, hint: np.ndarray) -> np.ndarray:
+    """Full-size ab (2,H,W) with the hints spread over the whole photo (propagate) at the
+    working size, in place: the change spreading makes on the coarse grid, upsampled, is
+    added. hint: the (3,h,w) hint map at the working size, l_work: L (h,w) in [0,100] there."""
+    coarse = area_down(ab, hint.shape[-2:])
+    ab += upsample_ab(propagate.spread_hints(coarse, l_work, hint) - coarse, ab.shape[-2:])
+    return ab
 
 
 # --- lightness and composition (core.fastcolor, tested against core.color) ------------------

@@ -132,10 +132,18 @@ def as_ab(out: torch.Tensor, head: str, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(expected_ab(out), size=size, mode="bilinear", align_corners=False)
 
 
-def bins_cross_entropy(logits: torch.Tensor, target_ab: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of the logits against the soft-encoded truth at the logits' size."""
+def bins_cross_entropy(
+    logits: torch.Tensor, target_ab: torch.Tensor, bin_weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Cross-entropy of the logits against the soft-encoded truth at the logits' size;
+    with bin_weights (Q,), each pixel's term is weighted by its true colour's bin (the bin
+    of its largest soft target: Zhang et al.'s class rebalancing, training/rebalance.py)."""
     small = F.adaptive_avg_pool2d(target_ab, logits.shape[-2:])
-    return -(soft_encode(small) * F.log_softmax(logits.float(), dim=1)).sum(1).mean()
+    target = soft_encode(small)
+    ce = -(target * F.log_softmax(logits.float(), dim=1)).sum(1)
+    if bin_weights is not None:
+        ce = ce * bin_weights.to(ce)[target.argmax(1)]
+    return ce.mean()
 
 
 class GeneratorLoss:
@@ -143,15 +151,17 @@ class GeneratorLoss:
     g_ce (distribution head), g_l1 (on ab, or on the distribution's mean), g_perceptual,
     g_adv (against the discriminator, in the GAN stage)."""
 
-    def __init__(self, cfg, adversarial: AdversarialLoss, perceptual: PerceptualLoss | None):
+    def __init__(self, cfg, adversarial: AdversarialLoss, perceptual: PerceptualLoss | None,
+                 bin_weights: torch.Tensor | None = None):  # fmt: skip
         self.weights, self.model = cfg.loss, cfg.model
         self.adversarial, self.perceptual = adversarial, perceptual
+        self.bin_weights = bin_weights  # class rebalancing of g_ce (None: off)
 
     def __call__(self, l_in, target, out, discriminator=None) -> dict[str, torch.Tensor]:
         w, losses = self.weights, {}
         colour = as_ab(out, self.model.head, target.shape[-2:])
         if self.model.head == "distribution" and w.ce > 0:
-            losses["g_ce"] = w.ce * bins_cross_entropy(out, target)
+            losses["g_ce"] = w.ce * bins_cross_entropy(out, target, self.bin_weights)
         if w.l1 > 0:
             losses["g_l1"] = w.l1 * (colour - target).abs().mean()
         if self.perceptual is not None:

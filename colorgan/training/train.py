@@ -29,7 +29,7 @@ from colorgan.core.devices import resolve_device
 from colorgan.core.errors import ColorganError
 from colorgan.io import modelfile
 from colorgan.models import build_discriminator, generator_from_config
-from colorgan.training import distributed
+from colorgan.training import distributed, rebalance
 from colorgan.training import resume as resume_mod
 from colorgan.training.data import epochs, make_loaders
 from colorgan.training.distributed import DistInfo, unwrap
@@ -74,10 +74,11 @@ class Parts:
     channels_last: bool = False
     dist: DistInfo = field(default_factory=DistInfo)
     pretrain_steps: int = 0  # the L1 -> GAN switch: set by resume.start (it may be a saved one)
+    bin_weights: torch.Tensor | None = None  # loss.rebalance's weights (training/rebalance.py)
 
     @property
     def generator_loss(self) -> GeneratorLoss:
-        return GeneratorLoss(self.cfg, self.adversarial, self.perceptual)
+        return GeneratorLoss(self.cfg, self.adversarial, self.perceptual, self.bin_weights)
 
 
 def amp_dtype(choice: str, device: torch.device) -> torch.dtype | None:
@@ -307,6 +308,7 @@ def _run(cfg, out: Path, resume: bool, dist: DistInfo, device: torch.device) -> 
         logging.getLogger("colorgan").setLevel(logging.WARNING)
     train_loader, val_loader, fixed, report = _loaders(cfg, device, dist)
     parts = build_parts(cfg, device, dist)
+    parts.bin_weights = rebalance.weights_for(train_loader.dataset.files, cfg.loss.rebalance)
     step = resume_mod.start(cfg, out, resume, parts)
     distributed.barrier()  # the run directory exists before anyone goes on
     total, n_pre = cfg.train.steps, parts.pretrain_steps
