@@ -39,6 +39,16 @@ def test_resize_antialiased_matches_torch(src, dst):
     np.testing.assert_allclose(resample.resize_antialiased(x, dst), ref[0, 0].numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("dst", [(192, 256), (1200, 17), (1500, 2000), (3000, 900), (5, 3)])
+def test_resize_antialiased_in_bands_is_pillows_one_resize(dst, monkeypatch):
+    """Big planes are resized in row bands on the block threads (horizontal pass), then in one
+    vertical pass: exactly the numbers of Pillow's own single two-pass resize."""
+    x = np.random.default_rng(3).uniform(0, 100, (1500, 2000)).astype(np.float32)
+    banded = resample.resize_antialiased(x, dst)
+    monkeypatch.setattr(resample, "BANDED_PIXELS", x.size + 1)
+    np.testing.assert_array_equal(banded, resample.resize_antialiased(x, dst))
+
+
 def test_resize_antialiased_of_a_one_pixel_wide_photo_is_not_constant():
     x = np.arange(10, dtype=np.float32)[:, None]
     out = resample.resize_antialiased(x, (5, 1))[:, 0]

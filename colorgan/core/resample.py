@@ -16,11 +16,29 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from colorgan.core import blocks
+
+BANDED_PIXELS = 1 << 20  # from ~1 MP on, resize_antialiased splits the work over the cores
+
 
 def resize_antialiased(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """(H, W) -> shape, bilinear; when shrinking, the filter is widened to the reduction."""
     if tuple(plane.shape) == tuple(shape):
         return plane.astype(np.float32, copy=False)
+    if plane.size >= BANDED_PIXELS and shape[1] != plane.shape[1]:
+        # Pillow resizes in two passes, horizontal then vertical, and each row of the first
+        # is independent of the others: run that pass on bands of rows on both cores (and
+        # without a full-size copy for Pillow), then the vertical pass alone. The same
+        # numbers (tests/test_resample.py); a 12 MP L to 256 px: 0.05 -> 0.015 s.
+        height, width = plane.shape[0], shape[1]
+        step = -(-height // (4 * blocks.workers()))
+        bands = [slice(y, min(y + step, height)) for y in range(0, height, step)]
+        rows = blocks.parallel(lambda b: _pil_resize(plane[b], (b.stop - b.start, width)), bands)
+        plane = np.concatenate(rows)
+    return _pil_resize(plane, shape)
+
+
+def _pil_resize(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     image = Image.fromarray(np.ascontiguousarray(plane, np.float32), mode="F")
     return np.asarray(image.resize((shape[1], shape[0]), Image.BILINEAR), np.float32)
 
