@@ -10,6 +10,8 @@ Sections (each row says what it compares and the command that reproduces it):
          process. Inputs: a colour (RGB) photo-like JPEG and a gray one (a B&W scan).
   cold   `colorgan colorize photo512.jpg` in a fresh process, ONNX export already cached,
          against `python -c "import onnxruntime, PIL.Image"`, rounds interleaved, medians.
+  stages the colour 12 MP photo's time per pipeline step (best of --rounds, warm): where
+         the end-to-end time of "photo" goes.
   batch  a folder of --photos 1 MP JPEGs: one `colorgan colorize DIR` run against the sum of
          one `colorgan colorize PHOTO` run per photo; and, in a warm process, the CLI's
          overlapped batch (read / network / write on three threads) against the same photos
@@ -38,7 +40,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "castle_clinton_1961.jpg"
-SECTIONS = ("photo", "cold", "batch")
+SECTIONS = ("photo", "stages", "cold", "batch")
 COMMAND = "python benchmarks/speed.py"
 
 
@@ -95,6 +97,40 @@ def photo_section(tmp: Path, args) -> None:
         peak = cli_peak_mb(src, tmp / "cli_out", args)
         print(f"| 12 MP {label} JPEG, CLI peak memory (VmHWM) | {peak:.0f} MB | - | - | "
               f"`{COMMAND} --sections photo` |", flush=True)  # fmt: skip
+
+
+def stages_section(tmp: Path, args) -> None:
+    from colorgan.io import images as imageio
+    from colorgan.pipeline import steps
+    from colorgan.pipeline.colorizer import Colorizer
+
+    colorizer = Colorizer.load(args.model, backend=args.backend)
+    src, out = tmp / "stages12.jpg", tmp / "stages12_color.jpg"
+    make_photo(src, 3000, 4000)
+    photo = imageio.read_image(src)
+    L = steps.lightness(photo)
+    ab = colorizer.ab(L, full_size=False)
+    rgb = colorizer.compose(L, ab)
+    image = imageio.to_pil(rgb, photo)
+    stages = {
+        "read (decode + array)": lambda: imageio.read_image(src),
+        "lightness": lambda: steps.lightness(photo),
+        "network with its input": lambda: colorizer.ab(L, full_size=False),
+        "compose (Lab -> sRGB)": lambda: colorizer.compose(L, ab),
+        "to PIL": lambda: imageio.to_pil(rgb, photo),
+        "encode + write": lambda: imageio.write_image(out, image, overwrite=True),
+    }
+    for name, job in stages.items():
+        job()  # warm-up
+        best = min(_timed(job) for _ in range(args.rounds))
+        print(f"| 12 MP colour JPEG, stage: {name} | {best:.3f} s | - | - | "
+              f"`{COMMAND} --sections stages` |", flush=True)  # fmt: skip
+
+
+def _timed(job) -> float:
+    start = time.perf_counter()
+    job()
+    return time.perf_counter() - start
 
 
 CLI_PEAK = """
@@ -235,7 +271,8 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         for name in sections:
-            sections_ = {"photo": photo_section, "cold": cold_section, "batch": batch_section}
+            sections_ = {"photo": photo_section, "stages": stages_section,
+                         "cold": cold_section, "batch": batch_section}  # fmt: skip
             sections_[name](Path(tmp), args)
     print(f"\nload average at end {os.getloadavg()[0]:.1f}; this process peaked at "
           f"{peak_rss_mb():.0f} MB")  # fmt: skip

@@ -136,8 +136,9 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _encode_table() -> np.ndarray:
-    """uint8 sRGB of linear value i / (ENCODE_LEVELS - 1)."""
-    enc = linear_to_srgb(np.arange(ENCODE_LEVELS) / (ENCODE_LEVELS - 1))
+    """uint8 sRGB of the linear values in [i, i + 1) / (ENCODE_LEVELS - 1), taken at the
+    middle (_encode truncates to i: one pass less than rounding)."""
+    enc = linear_to_srgb((np.arange(ENCODE_LEVELS) + 0.5) / (ENCODE_LEVELS - 1))
     return np.round(np.clip(enc, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
@@ -205,11 +206,12 @@ def _solve_outside(fy, u, v, rgb_at_1) -> np.ndarray:
 
 
 def _encode(rgb: np.ndarray, out: np.ndarray) -> None:
-    """Linear RGB (n, 3) in [0, 1] (overwritten) -> uint8 sRGB into out (n, 3)."""
+    """Linear RGB (n, 3) in [0, 1] (overwritten) -> uint8 sRGB into out (n, 3). Values
+    outside [0, 1] give some byte, without error (compose writes those pixels again)."""
     rgb *= np.float32(ENCODE_LEVELS - 1)
-    rgb += np.float32(0.5)
     codes = scratch.get("codes", rgb.shape, np.uint16)
-    np.copyto(codes, rgb, casting="unsafe")
+    with np.errstate(invalid="ignore"):  # out-of-range casts: see above
+        np.copyto(codes, rgb, casting="unsafe")
     np.take(_encode_table(), codes, out=out)
 
 
@@ -267,7 +269,8 @@ def compose(L: np.ndarray, ab: np.ndarray, saturation: float = 1.0) -> np.ndarra
         rgb, bad = _linear_and_outside(fy, u, v, scratch.get("rgb", (n, 3)))
         idx = np.flatnonzero(bad)
         outside = (idx + rows.start * width, fy[idx], u[idx], v[idx], rgb[idx])
-        _encode(np.clip(rgb, 0.0, 1.0, out=rgb), flat[rows.start * width : rows.stop * width])
+        # the colours outside the gamut get bytes here too, overwritten by `fix` below
+        _encode(rgb, flat[rows.start * width : rows.stop * width])
         return outside
 
     parts = blocks.parallel(block, blocks.row_blocks(height, width))
