@@ -93,8 +93,8 @@ def main() -> None:
     rows: dict[str, dict[float, dict]] = {run: {} for run in args.runs}
     for t in args.temperatures:
         found = evaluate(args.runs, args.val, args.size, ["--vividness", str(t)])
-        for run, metrics in zip(args.runs, found.values(), strict=True):  # in --model order
-            rows[run][t] = metrics
+        for run in args.runs:  # evaluate names a model by its --model value
+            rows[run][t] = metrics = found[run]
             print(f"{run} T={t}: " + ", ".join(f"{k} {metrics[k]:.3f}" for k in KEYS), flush=True)
     truth_colour = base["truth"]["colorfulness"]
     (run, t), colourful = choose(rows, truth_colour, args.min_colour)

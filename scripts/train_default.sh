@@ -10,6 +10,7 @@
 #    6. pack that checkpoint's fp16 weights with that temperature into colorgan/assets.
 # The test split is never read here: MODEL_CARD.md's numbers come from `colorgan evaluate`.
 set -euo pipefail
+shopt -s failglob  # no checkpoints to choose from is an error, not a literal "step_*"
 cd "$(dirname "$0")/.."
 DATA=${DATA:-${XDG_CACHE_HOME:-$HOME/.cache}/colorgan/offline-photos}
 RUN=${1:-runs/default-model}
@@ -30,7 +31,8 @@ train "$TUNED" --preset guided-distribution --data "$DATA/train" --steps 600 \
 train "$FINAL" --preset guided-distribution --data "$DATA/train" --steps 800 \
   --set "data.val_root=$DATA/val" --set "data.stamps=$DATA/stamps" \
   --set "model.gen_kwargs={encoder: mobilenet_v2, weights: imagenet, hint_path: true}" \
-  --set "train.init_from=$TUNED" --set train.lr=1e-4 --set loss.rebalance=1.0
+  --set "train.init_from=$TUNED" --set train.lr=1e-4 --set loss.rebalance=1.0 \
+  --set train.ckpt_minutes=0  # checkpoints by steps only: 600, 700, 800 are the 3 kept
 python scripts/choose_temperature.py "$FINAL"/checkpoints/step_* "$DATA/val" \
   --out "$FINAL/temperature"
 chosen() { python -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" \

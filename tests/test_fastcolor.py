@@ -160,3 +160,27 @@ def test_rgb_to_lab_matches_the_reference():
     rgb[0, :, 0, 0] = 0  # black: the linear segment
     ref = color.rgb_to_lab(torch.from_numpy(rgb)).numpy()
     assert np.abs(fastcolor.rgb_to_lab(rgb) - ref).max() < L_EXACT
+
+
+def test_8bit_encoding_is_srgb_rounding_up_to_one_level_at_the_steps():
+    """The encode table (linear -> 8-bit sRGB) against exact rounding over a dense sweep:
+    equal at 0 and 1, never more than one level off, and off only right at 8-bit steps."""
+    v = np.linspace(0.0, 1.0, 1_000_001, dtype=np.float32)
+    exact = np.round(fastcolor.linear_to_srgb(v.astype(np.float64)) * 255).astype(int)
+    got = np.empty((v.size, 1), np.uint8)
+    fastcolor._encode(v.copy()[:, None], got)
+    diff = np.abs(got[:, 0].astype(int) - exact)
+    assert got[0, 0] == 0 and got[-1, 0] == 255
+    assert diff.max() <= 1
+    assert (diff > 0).mean() < 0.002  # half a level of table offset would miss ~1 in 2
+
+
+def test_row_blocks_are_even_and_cover_the_rows():
+    for height, width in [(576, 768), (3000, 4000), (7, 3), (1, 10**7)]:
+        rows = blocks.row_blocks(height, width)
+        assert rows[0].start == 0 and rows[-1].stop == height
+        assert all(a.stop == b.start for a, b in zip(rows, rows[1:], strict=False))
+        sizes = [r.stop - r.start for r in rows]
+        assert max(sizes) - min(sizes) <= 1
+        assert max(sizes) * width <= blocks.BLOCK_PIXELS + width  # ~one block's pixels
+    assert len(blocks.row_blocks(576, 768)) == 2

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from colorgan.core import abbins, config
-from colorgan.training import rebalance, train
+from colorgan.training import losses, rebalance, train
 from colorgan.training.losses import bins_cross_entropy
 
 
@@ -72,11 +72,14 @@ def test_weighted_cross_entropy_weights_each_pixel_by_its_true_bin():
 def test_rebalance_needs_the_distribution_head_and_a_range():
     with pytest.raises(config.ConfigError, match="needs model.head distribution"):
         config.with_overrides(config.load("pix2pix-unet"), ["loss.rebalance=0.5"])
+    with pytest.raises(config.ConfigError, match="loss.ce > 0"):
+        config.with_overrides(config.load("guided-distribution"),
+                              ["loss.rebalance=0.5", "loss.ce=0"])  # fmt: skip
     with pytest.raises(config.ConfigError, match=r"in \[0, 1\]"):
         config.with_overrides(config.load("guided-distribution"), ["loss.rebalance=2"])
 
 
-def test_a_rebalanced_run_trains_with_its_weights(tmp_path, caplog):
+def test_a_rebalanced_run_trains_with_its_weights(tmp_path, caplog, monkeypatch):
     folder = tmp_path / "photos"
     folder.mkdir()
     for i in range(6):
@@ -87,7 +90,15 @@ def test_a_rebalanced_run_trains_with_its_weights(tmp_path, caplog):
         "model.gen_kwargs={encoder: mobilenet_v2, weights: null}", "model.width=4",
         f"data.root={folder}", "data.size=32", "data.workers=0", "data.val_fraction=0.34",
         "train.batch_size=2", "train.steps=2", "loss.rebalance=1.0"])  # fmt: skip
+    given = []
+    real = losses.bins_cross_entropy
+    monkeypatch.setattr(losses, "bins_cross_entropy", lambda logits, ab, w=None: given.append(w)
+                        or real(logits, ab, w))  # fmt: skip
     with caplog.at_level(logging.INFO):
         final = train.run(cfg, tmp_path / "run")
     assert final.exists()
     assert "class rebalancing 1.00" in caplog.text
+    # the training steps' cross-entropy got the weights (validation's stays unweighted)
+    weighted = [w for w in given if w is not None]
+    assert len(weighted) == 2 and weighted[0].shape == (abbins.num_bins(),)
+    assert float(weighted[0].max()) > 2 * float(weighted[0].min())

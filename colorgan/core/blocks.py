@@ -19,6 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 BLOCK_PIXELS = 1 << 18
+POOL_PREFIX = "colorgan-blocks"
 
 
 def workers() -> int:
@@ -29,13 +30,17 @@ def workers() -> int:
 
 @lru_cache(maxsize=1)
 def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(workers(), thread_name_prefix="colorgan-blocks")
+    return ThreadPoolExecutor(workers(), thread_name_prefix=POOL_PREFIX)
 
 
 def row_blocks(height: int, width: int) -> list[slice]:
-    """Slices of rows covering [0, height), about BLOCK_PIXELS pixels each (at least 1 row)."""
-    step = max(1, BLOCK_PIXELS // max(width, 1))
-    return [slice(y, min(y + step, height)) for y in range(0, height, step)]
+    """Slices of rows covering [0, height), at most ~BLOCK_PIXELS pixels each (at least 1
+    row), of even sizes (a 768x576 frame: 288 + 288 rows, not 341 + 235)."""
+    if height <= 0:
+        return []
+    n = min(height, -(-height * max(width, 1) // BLOCK_PIXELS))
+    bounds = [i * height // n for i in range(n + 1)]  # sizes differ by at most one row
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def chunks(n: int, smallest: int = 1024) -> list[slice]:
@@ -46,8 +51,9 @@ def chunks(n: int, smallest: int = 1024) -> list[slice]:
 
 def parallel(fn, items: list) -> list:
     """[fn(item) for item in items] on the pool, in order; the first error is re-raised.
-    Never call it from inside fn (the pool's threads would wait on themselves)."""
-    if len(items) <= 1:
+    Called from inside a pool thread it runs inline (the pool's threads would otherwise
+    wait on themselves)."""
+    if len(items) <= 1 or threading.current_thread().name.startswith(POOL_PREFIX):
         return [fn(item) for item in items]
     return list(_pool().map(fn, items))
 

@@ -269,8 +269,9 @@ def validate(cfg: Config) -> None:
         (cfg.loss.ce >= 0, "loss.ce must be >= 0"),
         (0.0 <= cfg.loss.rebalance <= 1.0, "loss.rebalance must be in [0, 1]"),
         (
-            cfg.loss.rebalance == 0 or cfg.model.head == "distribution",
-            "loss.rebalance needs model.head distribution (it weights the bins' cross-entropy)",
+            cfg.loss.rebalance == 0 or (cfg.model.head == "distribution" and cfg.loss.ce > 0),
+            "loss.rebalance needs model.head distribution and loss.ce > 0 (it weights the "
+            "bins' cross-entropy)",
         ),
         (0.0 < cfg.model.temperature <= 10.0, "model.temperature must be in (0, 10]"),
         (cfg.model.head == "ab" or cfg.model.color_space == "lab", "head distribution needs lab"),
