@@ -57,6 +57,12 @@ def file_size_limit(limit: int):
     return apply
 
 
+def ctrl_c_as_usual() -> None:
+    """preexec_fn for a child that must see Ctrl-C: a shell starts background jobs with
+    SIGINT ignored, children inherit that, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def child_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONDONTWRITEBYTECODE="1")
     env.update(extra)

@@ -14,7 +14,7 @@ import pytest
 
 from colorgan.core.interrupts import deferred_interrupts
 
-from .reliability_helpers import child_env, noise_photo, save_tiny_model
+from .reliability_helpers import child_env, ctrl_c_as_usual, noise_photo, save_tiny_model
 
 pytest.importorskip("onnxruntime")
 
@@ -93,7 +93,8 @@ sys.exit(cli.main(["colorize", "nothing.png"]))
 def test_interrupted_is_the_last_line(tmp_path):
     """Failure 6: 8 of 60 runs printed FakeTensor log lines after "interrupted"."""
     done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                          env=child_env(), cwd=tmp_path, timeout=120)  # fmt: skip
+                          env=child_env(), cwd=tmp_path, timeout=120,
+                          preexec_fn=ctrl_c_as_usual)  # fmt: skip
     assert done.returncode == 130, done.stderr
     assert done.stderr.strip().splitlines()[-1] == "interrupted", done.stderr
 
@@ -127,7 +128,8 @@ def test_ctrl_c_while_a_session_is_created_blames_no_cache_file(home):
     before = cached.read_bytes()
     out = root / "interrupted"
     done = subprocess.run([sys.executable, "-c", INTERRUPTED_SESSION, *args[3:], "-o", str(out)],
-                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+                          capture_output=True, text=True, env=env, timeout=300,
+                          preexec_fn=ctrl_c_as_usual)  # fmt: skip
     assert "not a readable" not in done.stderr, done.stderr[-2000:]
     assert done.returncode == 130 and done.stderr.strip().endswith("interrupted"), done.stderr
     assert cached.read_bytes() == before and not out.exists()
@@ -147,7 +149,16 @@ def test_a_damaged_cached_export_is_made_again_not_blamed(home):
     assert cached.read_bytes() == whole  # made again, whole
 
 
-def test_deferred_interrupts_hold_ctrl_c_until_the_block_ends():
+@pytest.fixture
+def python_ctrl_c():
+    """Python's own Ctrl-C handler during the test, also where pytest was started with
+    SIGINT ignored (a shell's background job)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_deferred_interrupts_hold_ctrl_c_until_the_block_ends(python_ctrl_c):
     seen = []
     with pytest.raises(KeyboardInterrupt):
         with deferred_interrupts():
@@ -169,5 +180,5 @@ def test_a_second_ctrl_c_stops_at_once():
             print("not reached")
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env=child_env(), timeout=60)  # fmt: skip
+                          env=child_env(), timeout=60, preexec_fn=ctrl_c_as_usual)  # fmt: skip
     assert done.returncode == -signal.SIGINT and "not reached" not in done.stdout

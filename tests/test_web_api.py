@@ -25,6 +25,7 @@ from colorgan.models import generator_from_config
 from colorgan.pipeline.colorizer import Colorizer
 
 from .conftest import make_photo
+from .reliability_helpers import ctrl_c_as_usual
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
@@ -313,7 +314,7 @@ def read_until(stream, pattern: str, seconds: float) -> str:
 
 def test_cli_serves_on_localhost_and_stops_on_ctrl_c(model_path):
     cmd = [sys.executable, "-m", "colorgan", "serve", "--model", str(model_path), "--port", "0"]
-    child = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_usual)
     try:
         log = read_until(child.stderr, r"Application startup complete", 60)
         match = re.search(r"open (http://[\d.]+:\d+)", log)
