@@ -151,6 +151,17 @@ def test_every_documented_script_exists_with_its_options(where, script, options)
 
 
 # --- every subcommand, end to end -------------------------------------------------------------
+REPO_PATH = re.compile(r"`((?:colorgan|scripts|benchmarks|tests|docs|examples)/[\w./-]+)`")
+
+
+def test_every_repo_path_the_docs_name_exists():
+    """`colorgan/core/config.py`, `docs/results/hints`...: each path named in backticks."""
+    named = [(path.name, name) for path in DOCS for name in REPO_PATH.findall(path.read_text())]
+    missing = [f"{doc}: {name}" for doc, name in named
+               if "*" not in name and not (ROOT / name.rstrip("/")).exists()]  # fmt: skip
+    assert named and not missing, missing
+
+
 TINY = ["data.size=32", "model.width=4", "model.gen_kwargs={num_downs: 4}"]
 
 
