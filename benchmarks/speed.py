@@ -55,15 +55,15 @@ def gray_photo(path: Path, size=(4000, 3000)) -> None:
     Image.open(EXAMPLE).convert("L").resize(size, Image.BICUBIC).save(path, quality=92)
 
 
-def interleaved(jobs: dict, rounds: int) -> dict[str, float]:
-    """Median wall seconds of each job, the jobs alternating round by round."""
+def interleaved(jobs: dict, rounds: int, pick=statistics.median) -> dict[str, float]:
+    """Median (or `pick`) wall seconds of each job, the jobs alternating round by round."""
     times: dict[str, list[float]] = {name: [] for name in jobs}
     for _ in range(rounds):
         for name, job in jobs.items():
             start = time.perf_counter()
             job()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return {name: pick(t) for name, t in times.items()}
 
 
 # --- photo: end to end against decode + encode ----------------------------------------------
@@ -120,17 +120,9 @@ def stages_section(tmp: Path, args) -> None:
         "to PIL": lambda: imageio.to_pil(rgb, photo),
         "encode + write": lambda: imageio.write_image(out, image, overwrite=True),
     }
-    for name, job in stages.items():
-        job()  # warm-up
-        best = min(_timed(job) for _ in range(args.rounds))
+    for name, best in interleaved(stages, args.rounds, pick=min).items():
         print(f"| 12 MP colour JPEG, stage: {name} | {best:.3f} s | - | - | "
               f"`{COMMAND} --sections stages` |", flush=True)  # fmt: skip
-
-
-def _timed(job) -> float:
-    start = time.perf_counter()
-    job()
-    return time.perf_counter() - start
 
 
 CLI_PEAK = """
