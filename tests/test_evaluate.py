@@ -138,13 +138,13 @@ def test_rgb_model_is_scored_from_l_only(tiny_model, tmp_path):
     path = tmp_path / "rgb.safetensors"
     modelfile.save_generator(path, generator_from_config(cfg.model, 32), cfg)
     cand = evaluate.load_candidate(str(path), "cpu")
-    assert cand.colorizer.color_space == "rgb"
+    assert cand.runner.color_space == "rgb"
     truth = torch.rand(2, 3, 32, 32)
     l_norm = evaluate.rgb_to_l_ab(truth)[0]
     out = cand.colorize(l_norm, truth)
     assert out.shape == (2, 3, 32, 32) and 0 <= out.min() and out.max() <= 1
     # the colour is the generator's RGB output for this L, nothing else
-    expected = output_to_rgb(l_norm, cand.colorizer.network(l_norm), "rgb")
+    expected = output_to_rgb(l_norm, cand.runner.network(l_norm), "rgb")
     torch.testing.assert_close(out, expected)
 
 

@@ -9,9 +9,9 @@ import torch
 from PIL import Image
 
 from colorgan import Colorizer, Hint
-from colorgan.core import color
+from colorgan.core import color, fastcolor
 from colorgan.core.errors import ColorganError
-from colorgan.pipeline import guidance, steps
+from colorgan.pipeline import guidance
 from tests.guided_fakes import CENTERS, FakeBins, guided_colorizer
 
 RED = (200, 40, 40)
@@ -77,14 +77,14 @@ def test_hint_colour_reaches_its_point_at_the_photos_lightness():
     out = colorizer.colorize(photo, hints=[Hint(40, 20, guidance.to_hex(RED))])
     assert torch.allclose(ab_at(out, 40, 20), ab_of(RED), atol=2.0)
     assert ab_at(out, 5, 40).abs().max() < 1.0  # another region: no colour
-    L = steps.lightness(guidance.images.read_image(out))
-    assert np.abs(L - steps.lightness(guidance.images.read_image(photo))).max() < 0.5
+    L = fastcolor.lightness(guidance.images.read_image(out).pixels)
+    assert np.abs(L - fastcolor.lightness(guidance.images.read_image(photo).pixels)).max() < 0.5
 
 
 def test_hint_coordinates_are_the_input_photos_pixels():
     colorizer = guided_colorizer(working_size=40)
     colorizer.colorize(gray_photo(300, 400), hints=[Hint(399, 299, "#ff0000", 1)])
-    _, hint, _ = colorizer.network.calls[-1]
+    _, hint, _ = colorizer.model.network.calls[-1]
     rows, cols = torch.nonzero(hint[0, 2], as_tuple=True)
     assert (rows.tolist(), cols.tolist()) == ([29], [39])  # bottom-right of the 30x40 input
     with pytest.raises(guidance.HintOutside, match=r"\(400, 10\).*400x300"):
@@ -145,7 +145,7 @@ def test_vividness_sharpens_the_distribution():
 
 def bin_hex(index, photo):
     """The hex colour of a fake bin at the photo's own lightness (pixel 0, 0)."""
-    lum = float(steps.lightness(guidance.images.read_image(photo))[0, 0])
+    lum = float(fastcolor.lightness(guidance.images.read_image(photo).pixels)[0, 0])
     lab = torch.cat([torch.tensor([lum]), color.denormalize_ab(CENTERS[index])])
     rgb = color.lab_to_rgb_in_gamut(lab.view(1, 3, 1, 1)).view(3)
     return guidance.to_hex((rgb * 255).round().int().tolist())
@@ -169,10 +169,10 @@ def test_suggest_lists_the_likely_colours_at_a_point():
 
 def test_predict_many_mixes_guided_and_automatic_photos():
     colorizer = guided_colorizer()
-    Ls = [steps.lightness(guidance.images.read_image(gray_photo())) for _ in range(3)]
+    Ls = [fastcolor.lightness(guidance.images.read_image(gray_photo()).pixels) for _ in range(3)]
     guide = colorizer.guide([Hint(40, 20, "#ff0000")])
-    smalls = colorizer.predict_many(Ls, [None, guide, None], batch_size=8)
-    assert len(colorizer.network.calls) == 1  # one batch
+    smalls = colorizer.first_pass(Ls, [None, guide, None], batch_size=8)
+    assert len(colorizer.model.network.calls) == 1  # one batch
     assert np.abs(smalls[0]).max() == 0 and np.abs(smalls[1]).max() > 0.3
 
 

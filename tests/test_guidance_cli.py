@@ -12,7 +12,6 @@ from PIL import Image
 from colorgan.core import color
 from colorgan.evaluation import evaluate as ev
 from colorgan.interfaces.cli import main
-from colorgan.pipeline import steps
 from colorgan.pipeline.colorizer import Colorizer
 from tests.conftest import make_photo
 from tests.guided_fakes import guided_colorizer
@@ -91,11 +90,11 @@ def test_a_hint_outside_one_of_several_images_is_that_images_error(guided, tmp_p
     assert [p.name for p in out.iterdir()] == ["big_color.png"]
 
 
-def test_vividness_on_an_ab_model_says_so_once(tmp_path, caplog, monkeypatch):
-    monkeypatch.setattr(steps, "_warned", set())  # once per process: earlier tests warned too
+def test_vividness_on_an_ab_model_says_so_once(tmp_path, caplog):
     net = Colorizer(lambda x: torch.zeros(x.shape[0], 2, *x.shape[-2:]), working_size=16)
+    net = net.using(vividness=0.5)  # said here, once, not for every photo
     for _ in range(2):
-        net.colorize(make_photo(0), vividness=0.5)
+        net.colorize(make_photo(0))
     assert sum("vividness applies" in r.message for r in caplog.records) == 1
 
 
@@ -165,7 +164,7 @@ def test_evaluate_with_simulated_hints_and_self_reference(tmp_path, monkeypatch)
     def load_candidate(spec, device, backend="torch"):
         if spec in ev.BASELINES:
             return ev.Candidate(spec, spec)
-        return ev.Candidate(spec, "generator", guided_colorizer(), {"source": "fake"})
+        return ev.Candidate(spec, "generator", guided_colorizer().model, {"source": "fake"})
 
     monkeypatch.setattr(ev, "load_candidate", load_candidate)
     psnr = {}

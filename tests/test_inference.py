@@ -9,14 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
-from colorgan.core import color, config, tiling
+from colorgan.core import color, config, resample, tiling
 from colorgan.core.errors import ColorganError
-from colorgan.io import images as imageio
 from colorgan.io import modelfile
 from colorgan.models import build_generator, generator_from_config
-from colorgan.pipeline import steps
 from colorgan.pipeline.colorizer import Colorizer
-from colorgan.pipeline.steps import lightness
+from colorgan.pipeline.geometry import working_l, working_shape
 
 TINY = ["data.size=32", "model.width=4", "model.gen_kwargs={num_downs: 4}"]
 # 8-bit rounding of an sRGB triple moves its L by at most ~0.25 (measured over 10^6 random
@@ -55,8 +53,12 @@ def saturated(x):
     return torch.cat([torch.full_like(x, 0.9), -torch.tanh(3 * x)], dim=1)
 
 
+def lightness(image) -> np.ndarray:
+    return Colorizer(saturated).read(image)[1]
+
+
 def l_error(result, source):
-    return np.abs(lightness(imageio.read_image(result)) - lightness(imageio.read_image(source)))
+    return np.abs(lightness(result) - lightness(source))
 
 
 def test_lightness_kept_within_8bit_rounding(unet_path):
@@ -66,7 +68,7 @@ def test_lightness_kept_within_8bit_rounding(unet_path):
             out = colorizer.colorize(src, mode=mode, tile=32 if mode == "hybrid" else None)
             assert l_error(out, src).max() <= L_TOLERANCE, mode
     # the check can fail: plain clipping of those colours changes L a lot
-    L = torch.from_numpy(lightness(imageio.read_image(src)))[None, None]
+    L = torch.from_numpy(lightness(src))[None, None]
     ab = color.denormalize_ab(saturated(color.normalize_l(L)))
     clipped = (color.lab_to_rgb(torch.cat([L, ab], 1))[0].permute(1, 2, 0) * 255).round()
     assert l_error(clipped.byte().numpy(), src).max() > 5
@@ -77,7 +79,7 @@ def test_gray_16bit_and_sepia_inputs_keep_their_lightness():
     gray16 = (np.random.default_rng(0).random((30, 40)) * 65535).astype(np.uint16)
     out = colorizer.colorize(gray16)
     assert (
-        np.abs(lightness(imageio.read_image(out)) - lightness(imageio.read_image(gray16))).max()
+        np.abs(lightness(out) - lightness(gray16)).max()
         < L_TOLERANCE
     )
     sepia = (photo(30, 40).mean(-1, keepdims=True) * np.array([1.0, 0.85, 0.6])).astype(np.uint8)
@@ -94,7 +96,7 @@ def test_full_resolution_and_aspect_ratio(h, w):
 
     out = Colorizer(network, working_size=32, size_multiple=16).colorize(photo(h, w))
     assert out.size == (w, h)
-    wh, ww = steps.working_shape(h, w, 32)
+    wh, ww = working_shape(h, w, 32)
     scale = 32 / max(h, w)  # long side = working size; the other rounded, at least 1 px
     assert max(wh, ww) == 32
     assert abs(wh - max(1, h * scale)) <= 0.5 and abs(ww - max(1, w * scale)) <= 0.5
@@ -103,7 +105,7 @@ def test_full_resolution_and_aspect_ratio(h, w):
 
 def test_pad_to_multiple_wider_than_image():
     x = np.arange(6.0, dtype=np.float32).reshape(1, 1, 2, 3)
-    padded = steps.pad_to_multiple(x, 16)
+    padded = tiling.pad_bottom_right(x, 14, 13)
     assert padded.shape == (1, 1, 16, 16)
     np.testing.assert_array_equal(padded[..., :2, :3], x)
     assert padded[0, 0, 0, 3] == x[0, 0, 0, 1]  # reflect: mirrored about the last column
@@ -143,14 +145,19 @@ def test_batch_equals_one_by_one(unet_path):
 def test_rgb_mode_model(tmp_path):
     path = tiny_model(tmp_path, "rgb-unet")
     colorizer = Colorizer.load(path)
-    assert colorizer.color_space == "rgb"
+    assert colorizer.model.color_space == "rgb"
     src = photo(40, 30)
     assert l_error(colorizer.colorize(src), src).max() <= L_TOLERANCE
     red = torch.tensor([1.0, -1.0, -1.0]).view(1, 3, 1, 1)  # pure red in [-1, 1]
     rgb_net = Colorizer(lambda x: red.expand(x.shape[0], 3, *x.shape[-2:]), color_space="rgb")
-    ab = rgb_net.predict(torch.zeros(2, 1, 8, 8))
+    ab = rgb_net.model.predict(torch.zeros(2, 1, 8, 8))
     expected = color.normalize_ab(color.rgb_to_lab(torch.tensor([1.0, 0, 0]).view(1, 3, 1, 1)))
     torch.testing.assert_close(ab, expected[:, 1:].expand(2, 2, 8, 8))
+
+
+def full_ab(colorizer, L, **option_values) -> np.ndarray:
+    """The full-resolution ab the Colorizer composes L with, with these options."""
+    return resample.bilinear(colorizer.using(**option_values).colour(L), L.shape)
 
 
 def resnet_colorizer(norm, size):
@@ -165,12 +172,12 @@ def test_tiled_equals_single_pass_for_local_model():
     # gets weight is >= 8 px inside its tile, so it saw exactly what the single pass saw;
     # what remains is float summation order (~1e-8). 1e-5 (network ab units) is far below one
     # 8-bit step (~0.02) and far below the error with unblended tiles, checked below.
-    L = lightness(imageio.read_image(photo(150, 210)))
+    L = lightness(photo(150, 210))
     colorizer = resnet_colorizer("none", 210)  # working size = image size: one pass, scale 1
-    single = colorizer.ab(L, mode="single")
-    tiled = colorizer.ab(L, mode="tiles", tile=64, stride=32)
+    single = full_ab(colorizer, L, mode="single")
+    tiled = full_ab(colorizer, L, mode="tiles", tile=64, stride=32)
     assert np.abs(tiled - single).max() < 1e-5
-    unblended = colorizer.ab(L, mode="tiles", tile=64, stride=64)
+    unblended = full_ab(colorizer, L, mode="tiles", tile=64, stride=64)
     assert np.abs(unblended - single).max() > 1e-3
 
 
@@ -192,17 +199,17 @@ def test_tiles_blend_without_seams():
             [0.2 * x + 0.1 * torch.tanh(4 * m), 0.1 * torch.tanh(1 - 4 * m) - 0.2 * x], 1
         )
 
-    L = lightness(imageio.read_image(photo(150, 210)))
+    L = lightness(photo(150, 210))
     colorizer = Colorizer(tile_dependent, working_size=64)
-    assert seam_ratio(colorizer.ab(L, mode="tiles", tile=64, stride=32)) < 2.5
-    assert seam_ratio(colorizer.ab(L, mode="tiles", tile=64, stride=64)) > 10.0  # hard seams
+    assert seam_ratio(full_ab(colorizer, L, mode="tiles", tile=64, stride=32)) < 2.5
+    assert seam_ratio(full_ab(colorizer, L, mode="tiles", tile=64, stride=64)) > 10.0  # hard seams
 
 
 def test_hybrid_takes_low_frequencies_from_the_global_pass():
-    L = lightness(imageio.read_image(photo(120, 160)))
+    L = lightness(photo(120, 160))
     colorizer = resnet_colorizer("instance", 40)  # per-tile statistics: tiles disagree
-    global_ab = steps.upsample_ab(
-        colorizer.predict(steps.working_l(L, colorizer.working_size)[None])[0], L.shape
+    global_ab = resample.bilinear(
+        colorizer.model.predict(working_l(L, colorizer.working_size)[None])[0], L.shape
     )
     # compared at half the global pass's grid: at its own grid, up-then-area-down is a slight
     # blur, not the identity, so the match there is close (~0.03) but not exact
@@ -211,8 +218,8 @@ def test_hybrid_takes_low_frequencies_from_the_global_pass():
     def low(ab):
         return torch.nn.functional.interpolate(torch.from_numpy(ab)[None], grid, mode="area")[0]
 
-    hybrid = colorizer.ab(L, mode="hybrid", tile=32, stride=24)
-    tiles = colorizer.ab(L, mode="tiles", tile=32, stride=24)
+    hybrid = full_ab(colorizer, L, mode="hybrid", tile=32, stride=24)
+    tiles = full_ab(colorizer, L, mode="tiles", tile=32, stride=24)
     err_hybrid = (low(hybrid) - low(global_ab)).abs().mean()
     assert err_hybrid < 0.15 * (low(tiles) - low(global_ab)).abs().mean()
     assert np.abs(hybrid - tiles).max() > 0.05  # and it is not just the tiles
@@ -227,21 +234,33 @@ def test_tile_weights_partition_of_unity():
     np.testing.assert_allclose(total, 1.0, atol=1e-6)
 
 
-def test_plan_validation(unet_path):
+def plan(colorizer):
+    return colorizer.mode, colorizer.tile, colorizer.stride
+
+
+def test_options_checked_when_set(unet_path):
     colorizer = Colorizer.load(unet_path)  # size_multiple 16
-    assert colorizer.plan(None, None, None) == ("single", None, None)
-    assert colorizer.plan(None, 32, None) == ("hybrid", 32, 24)
+    assert plan(colorizer) == ("single", None, None)
+    assert plan(colorizer.using(tile=32)) == ("hybrid", 32, 24)
+    assert plan(colorizer.using(mode="tiles")) == ("tiles", 32, 24)  # working size 32
     with pytest.raises(ColorganError, match="multiple of 16"):
-        colorizer.plan("tiles", 40, None)
+        colorizer.using(mode="tiles", tile=40)
     with pytest.raises(ColorganError, match="stride"):
-        colorizer.plan("tiles", 32, 33)
+        colorizer.using(mode="tiles", tile=32, stride=33)
     with pytest.raises(ColorganError, match="mode"):
-        colorizer.plan("mosaic", 32, None)
+        colorizer.using(mode="mosaic", tile=32)
+    for bad in (float("inf"), 1e308, float("nan"), -1, True):
+        with pytest.raises(ColorganError, match="saturation"):
+            colorizer.using(saturation=bad)
+    with pytest.raises(ColorganError, match="size=100000: must be a whole number from 16"):
+        colorizer.using(size=100000)
+    with pytest.raises(ColorganError, match="vividness"):
+        colorizer.using(vividness=0.001)
 
 
 def test_network_contract_checked():
     with pytest.raises(ColorganError, match="expected 2 channels"):
-        Colorizer(lambda x: x).predict(torch.zeros(1, 1, 8, 8))
+        Colorizer(lambda x: x).model.predict(torch.zeros(1, 1, 8, 8))
 
 
 def test_default_model_missing_or_damaged(tmp_path, monkeypatch, unet_path):
@@ -343,14 +362,15 @@ def test_default_model_hashed_once_per_load(monkeypatch):
 def test_load_backend_auto_like_every_command(unet_path):
     from colorgan.pipeline.export import OnnxGenerator
 
-    assert isinstance(Colorizer.load(unet_path, device="cpu").network, OnnxGenerator)
-    assert isinstance(Colorizer.load(unet_path, backend="torch").network, torch.nn.Module)
+    assert isinstance(Colorizer.load(unet_path, device="cpu").model.network, OnnxGenerator)
+    assert isinstance(Colorizer.load(unet_path, backend="torch").model.network, torch.nn.Module)
 
 
-def test_with_working_size_is_a_copy_sharing_the_network():
+def test_using_is_a_copy_sharing_the_network():
     base = Colorizer(saturated, working_size=32)
-    other = base.with_working_size(48)
+    other = base.using(size=48, saturation=2)
     assert (other.working_size, base.working_size) == (48, 32)
-    assert other.network is base.network and base.with_working_size(None) is base
-    with pytest.raises(ColorganError, match="working size"):
-        base.with_working_size(0)
+    assert (other.saturation, base.saturation) == (2.0, 1.0)
+    assert other.model.network is base.model.network and base.using() is base
+    with pytest.raises(ColorganError, match="size"):
+        base.using(size=0)

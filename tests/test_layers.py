@@ -1,10 +1,14 @@
 """The package's layers: every module imports, no import cycle, no import of a higher layer
 (core < io < models < pipeline, training < evaluation, datasets < interfaces), and the size
-rules (modules under 400 lines, functions under 60). Imports are read from the source (every
-`import` statement, those inside functions included), not from what Python happens to load."""
+rules, counted on the code as `ruff format` writes it (modules up to 500 lines, functions up
+to 80; `# fmt: skip` may keep a generated table as it is, never shorten code). Imports are
+read from the source (every `import` statement, those inside functions included), not from
+what Python happens to load."""
 
 import ast
 import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,10 +29,9 @@ LAYERS = {
 # the package entry points, above everything; `colorgan` itself (its lazy __init__: the
 # version, Colorizer and Hint on demand) may be imported from anywhere
 TOP = {"colorgan", "colorgan.__main__"}
-MAX_LINES, MAX_FUNCTION_LINES = 400, 60
-# Over the limits, being split by their owner (issue 14); the test fails once one fits, so
-# the entry is removed in the same commit.
-PENDING: set[str] = set()
+MAX_LINES, MAX_FUNCTION_LINES = 500, 80
+# the one place a `# fmt: skip` is allowed: a table of numbers laid out as a table
+FMT_SKIP_ALLOWED = {"colorgan.core.abbins"}
 
 
 def module_name(path: Path) -> str:
@@ -108,6 +111,13 @@ def oversized(name: str) -> list[str]:
     return found
 
 
+def test_sizes_are_counted_on_formatted_code():
+    skips = [n for n, p in MODULES.items() if "fmt: skip" in p.read_text() or "fmt: off" in p.read_text()]
+    assert sorted(set(skips) - FMT_SKIP_ALLOWED) == []
+    check = [sys.executable, "-m", "ruff", "format", "--check", "--quiet", str(ROOT)]
+    result = subprocess.run(check, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_module_and_function_sizes():
-    assert [line for name in MODULES if name not in PENDING for line in oversized(name)] == []
-    assert [name for name in sorted(PENDING) if not oversized(name)] == []  # fixed: unlist it
+    assert [line for name in MODULES for line in oversized(name)] == []

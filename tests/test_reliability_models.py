@@ -118,7 +118,7 @@ def test_non_finite_network_output_is_refused(good):
     def broken(x):
         return torch.full((x.shape[0], 2, *x.shape[-2:]), float("nan"))
 
-    colorizer.network = broken
+    colorizer.model.network = broken
     with pytest.raises(ColorganError, match="NaN or Inf"):
         colorizer.colorize(np.full((40, 30), 0.5, np.float32))
 

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 import torch
 
-from colorgan.core import color, config
+from colorgan.core import color, config, resample
 from colorgan.core.errors import ColorganError
 from colorgan.interfaces import video
 from colorgan.interfaces.cli import main
 from colorgan.io import modelfile
 from colorgan.models import generator_from_config
-from colorgan.pipeline import steps, temporal
+from colorgan.pipeline import temporal
 from colorgan.pipeline.colorizer import Colorizer
 from colorgan.pipeline.temporal import StabilizerSettings, TemporalStabilizer
 
@@ -205,8 +205,8 @@ def test_variable_frame_rate_and_odd_sizes_kept(name, pts, size, codec, model, t
 def frames_and_predictions(path, colorizer):
     with av.open(str(path)) as c:
         Ls = [video._lightness(f) for f in c.decode(video=0)]
-    small = steps.resize(color.normalize_l(np.stack(Ls))[:, None], (H, W))
-    return color.denormalize_l(small[:, 0]), colorizer.predict(small)
+    small = resample.resize(color.normalize_l(np.stack(Ls))[:, None], (H, W))
+    return color.denormalize_l(small[:, 0]), colorizer.model.predict(small)
 
 
 def test_scene_cut_restarts_from_the_per_frame_prediction(clips, model):

@@ -70,8 +70,8 @@ class Gate:
 
 def gated_colorizer(model_path: Path) -> tuple[Colorizer, Gate]:
     colorizer = Colorizer.load(model_path)
-    gate = Gate(colorizer.network)
-    colorizer.network = gate
+    gate = Gate(colorizer.model.network)
+    colorizer.model.network = gate
     return colorizer, gate
 
 

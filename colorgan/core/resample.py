@@ -40,6 +40,16 @@ def resize_antialiased(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return _pil_resize(plane, shape)
 
 
+def resize(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """resize_antialiased of each plane of a stack (..., H, W): the network's view of L
+    without aliasing."""
+    if tuple(x.shape[-2:]) == tuple(shape):
+        return x.astype(np.float32, copy=False)
+    planes = x.reshape(-1, *x.shape[-2:])
+    out = np.stack([resize_antialiased(p, shape) for p in planes])
+    return out.reshape(*x.shape[:-2], *shape)
+
+
 def _pil_resize(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     image = Image.fromarray(np.ascontiguousarray(plane, np.float32), mode="F")
     return np.asarray(image.resize((shape[1], shape[0]), Image.BILINEAR), np.float32)

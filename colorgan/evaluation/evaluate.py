@@ -42,8 +42,8 @@ from colorgan.evaluation.metrics import (
 )
 from colorgan.evaluation.report import save_grid, write_outputs
 from colorgan.io import images
-from colorgan.pipeline.colorizer import Colorizer
 from colorgan.pipeline.loading import LoadedModel, load_model
+from colorgan.pipeline.runner import ModelRunner
 from colorgan.training import data as data_mod
 from colorgan.training import folders
 
@@ -64,12 +64,12 @@ THROUGHPUT_BATCHES = (1, 16)
 # --- the models under test ---------------------------------------------------------------------
 @dataclass
 class Candidate:
-    """One row of the table: a model (through the Colorizer's single pass, at the crop's
-    size), or a baseline (`gray`, `truth`)."""
+    """One row of the table: a model (its ModelRunner's single pass, at the crop's size),
+    or a baseline (`gray`, `truth`)."""
 
     name: str
     kind: str  # "generator" or a baseline name
-    colorizer: Colorizer | None = None
+    runner: ModelRunner | None = None
     info: dict = field(default_factory=dict)
 
     @torch.no_grad()
@@ -80,7 +80,7 @@ class Candidate:
             return truth
         if self.kind == "gray":
             return output_to_rgb(l_norm, torch.zeros_like(l_norm).expand(-1, 2, -1, -1), "lab")
-        c = self.colorizer
+        c = self.runner
         if c.color_space == "rgb":  # the protocol scores RGB models' own RGB
             return output_to_rgb(l_norm, c.forward(l_norm, hint, ref).to(l_norm.device), "rgb")
         ab = c.predict(l_norm, hint, ref, vividness).to(l_norm.device)
@@ -102,7 +102,7 @@ def from_model(name: str, model: LoadedModel, source: str | None = None) -> Cand
     }
     if isinstance(model.network, nn.Module):
         info["parameters"] = sum(p.numel() for p in model.network.parameters())
-    return Candidate(name, "generator", Colorizer.from_model(model), info)
+    return Candidate(name, "generator", ModelRunner.from_model(model), info)
 
 
 def load_candidate(spec: str, device, backend: str = "torch") -> Candidate:
@@ -322,7 +322,7 @@ def evaluate(
 
 def _bins(candidates):
     """The ab bins of the first guided model (references are histograms over them)."""
-    return next((c.colorizer.bins for c in candidates if c.colorizer and c.colorizer.guided), None)
+    return next((c.runner.bins for c in candidates if c.runner and c.runner.guided), None)
 
 
 def check_guidance(candidates, settings: EvalSettings) -> None:
@@ -330,7 +330,7 @@ def check_guidance(candidates, settings: EvalSettings) -> None:
     if not (settings.hints or settings.reference):
         return
     for c in candidates:
-        if c.colorizer is not None and not c.colorizer.guided:
+        if c.runner is not None and not c.runner.guided:
             raise ColorganError(f"--model {c.name}: takes no hints or reference (not guided)")
 
 

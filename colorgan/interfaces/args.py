@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from colorgan.pipeline import options
+
 MODEL_HELP = (
     "'default' (the bundled model), a training run folder, a checkpoint folder, a generator "
     ".safetensors file or an exported .onnx file"
@@ -50,50 +52,40 @@ def add_model(arg, model_help: str = MODEL_HELP) -> None:
     )
 
 
-def add_size(arg, what: str = "photo") -> None:
+def add_option(arg, option, help: str | None = None, flag: str | None = None) -> None:
+    """--NAME from its spec in colorgan.pipeline.options: type and bounds, choices, default
+    and help text (help: the text for this command, when it differs)."""
+    kind = {"type": number(option.kind, option.low, option.high)}
+    if option.choices is not None:
+        kind = {"choices": option.choices}
     arg(
-        "--size",
-        type=positive_int,
-        metavar="N",
-        help=f"working size: the network sees the {what} with its long side at N pixels "
-        "(default: the model's working size); colour is applied at full resolution",
+        flag or f"--{option.name}",
+        default=option.default,
+        metavar=option.metavar,
+        help=help or option.help,
+        **kind,
     )
+
+
+def add_size(arg, what: str = "photo") -> None:
+    add_option(arg, options.SIZE, options.SIZE.help.replace("the photo", f"the {what}"))
 
 
 def add_tiles(arg) -> None:
     """--tile, --stride, --mode (colorgan.pipeline.colorizer's modes)."""
-    arg(
-        "--tile",
-        type=positive_int,
-        metavar="N",
-        help="also colour overlapping N-pixel tiles at the full resolution (finer colour "
-        "detail for big pictures; N must be a multiple of the model's size multiple)",
-    )
-    arg("--stride", type=positive_int, metavar="N", help="tile step (default: 3/4 of --tile)")
-    arg(
-        "--mode",
-        choices=("single", "tiles", "hybrid"),
-        help="single pass; tiles only; or hybrid = colour from the single pass, detail from "
-        "tiles (default: single, or hybrid when --tile is given)",
-    )
+    for option in options.TILES:
+        add_option(arg, option)
 
 
 def add_colour(arg) -> None:
     """--saturation and --vividness."""
-    arg(
-        "--saturation",
-        type=number(float, 0),
-        default=1.0,
-        metavar="X",
-        help="scale the colour: 0 = gray, 1 = as predicted (default), >1 more colourful",
-    )
-    arg(
-        "--vividness",
-        type=number(float, 0.01, 1.0),
-        metavar="T",
-        help="distribution-head models: the temperature of the colour decoding, 1 = faithful "
-        "(muted where unsure), lower = more vivid (default: the model's)",
-    )
+    for option in options.COLOUR:
+        add_option(arg, option)
+
+
+def colour_options(args) -> dict:
+    """The values of the colour options on the command line, as Colorizer.using takes them."""
+    return {name: getattr(args, name) for name in options.ALL if hasattr(args, name)}
 
 
 def add_guidance(arg, points: bool = True, first_frame: bool = False) -> None:

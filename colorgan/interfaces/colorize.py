@@ -21,7 +21,7 @@ from pathlib import Path
 from colorgan.core.errors import ColorganError
 from colorgan.core.overlap import overlapped
 from colorgan.interfaces import args as args_mod
-from colorgan.io import images as imageio
+from colorgan.io import images
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     arg(
         "--max-pixels",
         type=args_mod.positive_int,
-        default=imageio.MAX_PIXELS,
+        default=images.MAX_PIXELS,
         metavar="N",
         help=f"refuse images with more pixels (decompression-bomb guard; "
-        f"default {imageio.MAX_PIXELS:,})",
+        f"default {images.MAX_PIXELS:,})",
     )
     args_mod.add_model(arg)
     args_mod.add_size(arg)
@@ -85,7 +85,7 @@ def _images_in(folder: Path, recursive: bool, exclude: Path) -> list[Path]:
     return sorted(
         p
         for p in found
-        if p.suffix.lower() in imageio.IMAGE_EXTENSIONS
+        if p.suffix.lower() in images.IMAGE_EXTENSIONS
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
         and not p.resolve().is_relative_to(exclude)
         and p.is_file()
@@ -123,7 +123,7 @@ def _sources(text: str, recursive: bool, exclude: Path) -> list[tuple[Path, Path
         return [
             (m, root)
             for m in matches
-            if m.is_file() and m.suffix.lower() in imageio.IMAGE_EXTENSIONS
+            if m.is_file() and m.suffix.lower() in images.IMAGE_EXTENSIONS
         ]
     raise ColorganError(f"{text}: no such file or folder")
 
@@ -147,7 +147,7 @@ def collect_jobs(inputs: list[str], out_dir: Path, recursive: bool, fmt: str):
                 continue
             seen.add(src.resolve())
             rel = src.relative_to(root)
-            name = f"{rel.stem}{SUFFIX}{imageio.output_suffix(src, fmt)}"
+            name = f"{rel.stem}{SUFFIX}{images.output_suffix(src, fmt)}"
             jobs.append(FileJob(src, out_dir / rel.parent / name))
     return jobs, errors
 
@@ -181,13 +181,12 @@ def _one_line(src: Path, exc: BaseException) -> str:
 
 
 def _load_colorizer(args):
-    """(Colorizer, Guide): the model and the checked hints and reference (usage errors)."""
-    from colorgan.pipeline.colorizer import Colorizer  # torch: only when there is work to do
+    """(Colorizer, Guide): the model with the command's options, and the checked hints and
+    reference (usage errors: a bad tile or hint is found before any photo is read)."""
+    from colorgan.pipeline.colorizer import Colorizer  # the network: only when there is work
 
-    colorizer = Colorizer.load(
-        args.model, device=args.device, working_size=args.size, backend=args.backend
-    )
-    colorizer.plan(args.mode, args.tile, args.stride)  # bad tile/stride: a usage error, now
+    colorizer = Colorizer.load(args.model, device=args.device, backend=args.backend)
+    colorizer = colorizer.using(**args_mod.colour_options(args))
     return colorizer, colorizer.guide(args_mod.hints_from(args), args.reference)
 
 
@@ -204,27 +203,20 @@ def _check_guidance(args) -> None:
 def run_jobs(jobs: list[FileJob], colorizer, guide, args) -> tuple[int, list[str], int]:
     """Colour every job; a failure is reported and the batch goes on.
     -> (done, errors, how many of them were a hint outside that image).
-    Reading and decoding the next photo, the network on this one and composing, encoding
-    and writing the previous one overlap (colorgan.core.overlap); results, errors and the
-    lines printed stay in the jobs' order."""
+    The Colorizer's stages overlap (colorgan.core.overlap): reading and decoding the next
+    photo, the network on this one and composing, encoding and writing the previous one;
+    results, errors and the lines printed stay in the jobs' order."""
     from colorgan.pipeline.guidance import HintOutside
-    from colorgan.pipeline.steps import check_saturation, lightness
-
-    check_saturation(args.saturation)
-    plan = colorizer.plan(args.mode, args.tile, args.stride)
 
     def read(job: FileJob):
-        photo = imageio.read_image(job.src, max_pixels=args.max_pixels)
-        return photo, lightness(photo)
+        return colorizer.read(job.src, max_pixels=args.max_pixels)
 
     def work(job: FileJob, read_result):
         photo, L = read_result
-        ab = colorizer.ab(L, *plan, guide=guide, vividness=args.vividness, full_size=False)
-        return photo, L, ab
+        return photo, L, colorizer.colour(L, guide)
 
     def write(job: FileJob, work_result) -> None:
-        result = colorizer.finish(*work_result, args.saturation)
-        imageio.write_image(job.out, result, overwrite=args.overwrite)
+        images.write_image(job.out, colorizer.finish(*work_result), overwrite=args.overwrite)
 
     done, errors, outside = 0, [], 0
     verbose = len(jobs) <= LIST_EACH_MAX
@@ -234,8 +226,10 @@ def run_jobs(jobs: list[FileJob], colorizer, guide, args) -> tuple[int, list[str
     if len(jobs) > 1:  # a progress bar (on a terminal); tqdm is imported only then (~50 ms)
         from tqdm import tqdm
 
-        results, say = tqdm(results, total=len(jobs), unit="img", desc="colorizing",
-                            file=sys.stderr, disable=None), tqdm.write  # fmt: skip
+        results = tqdm(
+            results, total=len(jobs), unit="img", desc="colorizing", file=sys.stderr, disable=None
+        )
+        say = tqdm.write
     for job, exc in results:
         if exc is not None:
             outside += isinstance(exc, HintOutside)

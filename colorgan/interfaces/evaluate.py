@@ -13,6 +13,7 @@ from colorgan.core.errors import ColorganError
 from colorgan.evaluation import evaluate as ev
 from colorgan.evaluation.report import markdown
 from colorgan.interfaces import args as args_mod
+from colorgan.pipeline import options
 from colorgan.training.folders import find_images
 
 
@@ -65,12 +66,7 @@ def _guidance_arguments(arg, number) -> None:
         choices=["self"],
         help="guided models: 'self' gives each photo its own ground truth as the reference",
     )
-    arg(
-        "--vividness",
-        type=number(float, 0.01, 1.0),
-        metavar="T",
-        help="distribution-head models: decoding temperature (default: the model's)",
-    )
+    args_mod.add_option(arg, options.VIVIDNESS)
 
 
 def input_files(data: str) -> list[Path]:

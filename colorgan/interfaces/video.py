@@ -28,6 +28,7 @@ import av
 import numpy as np
 from tqdm import tqdm
 
+from colorgan.core import fastcolor
 from colorgan.core.errors import ColorganError
 from colorgan.core.overlap import prefetched
 from colorgan.interfaces import args as args_mod
@@ -42,8 +43,7 @@ from colorgan.interfaces.videofile import (
     output_path,
     reason,
 )
-from colorgan.io import atomic, images
-from colorgan.pipeline import steps
+from colorgan.io import atomic
 from colorgan.pipeline.colorizer import Colorizer
 from colorgan.pipeline.guidance import check_inside
 from colorgan.pipeline.temporal import SequenceColorizer, StabilizerSettings, serial_opencv
@@ -65,14 +65,9 @@ class VideoOptions:
     batch: int = 1
     stabilize: bool = True
     settings: StabilizerSettings = field(default_factory=StabilizerSettings)
-    saturation: float = 1.0
     crf: int = 18
     report: bool = False
     overwrite: bool = False
-    mode: str | None = None  # the Colorizer's modes: single, tiles, hybrid
-    tile: int | None = None
-    stride: int | None = None
-    vividness: float | None = None
     hints: tuple = ()  # on the first frame (Hint, dict or "X,Y,#RRGGBB[,SIZE]")
     reference: str | Path | None = None  # for the whole clip
 
@@ -102,7 +97,7 @@ def _lightness(frame) -> np.ndarray:
     """CIE L (H, W) of a decoded frame, through the same code as photos."""
     range_ = frame.color_range if frame.color_range else None  # unset: swscale's default
     rgb = frame.to_ndarray(format="rgb24", src_color_range=range_)
-    return steps.lightness(images.Photo(rgb))
+    return fastcolor.lightness(rgb)
 
 
 class _AudioHeld:
@@ -216,10 +211,8 @@ def colorize_video(src, dst, colorizer, options: VideoOptions | None = None) -> 
 
             meter = FlickerMeter(l_tolerance=options.settings.l_tolerance)
         colour = SequenceColorizer(
-            colorizer, options.settings, options.stabilize, meter, options.saturation,
-            plan=(options.mode, options.tile, options.stride), guide=guide,
-            vividness=options.vividness,
-        )  # fmt: skip
+            colorizer, options.settings, options.stabilize, meter, guide=guide
+        )
     except ColorganError:
         container.close()
         raise
@@ -343,14 +336,17 @@ def run_cli(args: argparse.Namespace) -> int:
     hints = args_mod.hints_from(args)  # a bad hints file too
     settings = StabilizerSettings(strength=args.strength, cut_threshold=args.cut_threshold)
     options = VideoOptions(
-        batch=args.batch, stabilize=not args.no_stabilize, settings=settings,
-        saturation=args.saturation, crf=args.crf, report=args.report, overwrite=args.overwrite,
-        mode=args.mode, tile=args.tile, stride=args.stride, vividness=args.vividness,
-        hints=hints, reference=args.reference,
-    )  # fmt: skip
-    colorizer = Colorizer.load(
-        args.model, device=args.device, working_size=args.size, backend=args.backend
+        batch=args.batch,
+        stabilize=not args.no_stabilize,
+        settings=settings,
+        crf=args.crf,
+        report=args.report,
+        overwrite=args.overwrite,
+        hints=hints,
+        reference=args.reference,
     )
+    colorizer = Colorizer.load(args.model, device=args.device, backend=args.backend)
+    colorizer = colorizer.using(**args_mod.colour_options(args))
     result = colorize_video(src, dst, colorizer, options)
     print(
         f"colorized {result.frames} frames into {dst} in {result.seconds:.1f} s "

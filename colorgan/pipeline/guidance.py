@@ -29,7 +29,7 @@ from PIL import Image
 from colorgan.core import color, fastcolor, resample
 from colorgan.core.errors import ColorganError
 from colorgan.io import images
-from colorgan.pipeline.steps import to_working, working_shape
+from colorgan.pipeline.geometry import to_working, working_shape
 
 DEFAULT_SIZE = 3  # working-size pixels, as in training (SIGGRAPH 2017: patches of 1-9 px)
 MAX_SIZE = 64
@@ -222,15 +222,16 @@ class Guide:
         return bool(self.hints) or self.reference is not None
 
 
-def batch(items, shape, colorizer) -> tuple:
+def batch(items, shape, bins) -> tuple:
     """(hint maps (B,3,h,w) or None, references (B,Q+1) or None) for [(full shape, Guide
-    or None)] at working shape `shape`; None where no photo has any (automatic colour)."""
+    or None)] at working shape `shape`; None where no photo has any (automatic colour).
+    bins: the model's ab bins (colorgan.core.abbins), whose Q sizes an absent reference."""
     if not any(g for _, g in items):
         return None, None
     hints = np.stack([hint_map(g.hints if g else (), full, shape[-2:]) for full, g in items])
     refs = None
     if any(g is not None and g.reference is not None for _, g in items):
-        zero = np.zeros(colorizer.bins.Q + 1, np.float32)
+        zero = np.zeros(bins.Q + 1, np.float32)
         refs = np.stack([g.reference if g and g.reference is not None else zero for _, g in items])
     return hints, refs
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from colorgan.core import resample
+
 # Chosen on the validation split (57 photos, 256 px, 1/5/10 random 6x6 hints of the truth)
 # among s in {0.08, 0.12, 0.2, 0.3} and r in {6, 8, 10}: the widest spread won at every count.
 SPATIAL_SHARE = 0.3  # s as a share of the working image's diagonal
@@ -62,6 +64,15 @@ def spread_hints(
     out = ((1.0 - c)[None] * ab + c[None] * spread).astype(np.float32)
     out[:, mask] = hint[:2, mask]  # a hinted pixel has the colour the user gave it
     return out
+
+
+def spread_over_full_size(ab: np.ndarray, l_work: np.ndarray, hint: np.ndarray) -> np.ndarray:
+    """Full-size ab (2,H,W) with the hints spread at the working size, in place: the change
+    spreading makes on the coarse grid (area average), upsampled, is added. hint: the
+    (3,h,w) hint map at the working size, l_work: L (h,w) in [0,100] there."""
+    coarse = resample.area(ab, hint.shape[-2:])
+    ab += resample.bilinear(spread_hints(coarse, l_work, hint) - coarse, ab.shape[-2:])
+    return ab
 
 
 def _patches(mask: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

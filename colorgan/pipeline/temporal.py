@@ -44,8 +44,8 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from colorgan.core import color
-from colorgan.pipeline import steps
+from colorgan.core import color, resample
+from colorgan.pipeline.geometry import working_shape
 from colorgan.pipeline.guidance import Guide, Hint
 
 HIST_BINS = 64
@@ -223,7 +223,7 @@ class HintTracker:
         if not self.hints:
             return ()
         h, w = L.shape
-        small = to_u8(steps.resize(L, steps.working_shape(h, w, min(self.size, max(h, w)))))
+        small = to_u8(resample.resize(L, working_shape(h, w, min(self.size, max(h, w)))))
         prev, self._prev = self._prev, small
         if prev is None:
             return tuple(self.hints)
@@ -257,9 +257,10 @@ class HintTracker:
 
 class SequenceColorizer:
     """Lightness of frames in order -> coloured uint8 RGB frames (H, W, 3), through the
-    Colorizer's own pipeline (modes, tiles, guidance, vividness, saturation), stabilised
-    over time unless stabilize=False: the stabiliser adjusts each frame's working-size colour
-    (Colorizer.ab's `adjust`) before it becomes full-size ab. meter: a FlickerMeter
+    Colorizer's own stages with its options (modes, tiles, vividness, saturation: set by
+    Colorizer.using), stabilised over time unless stabilize=False: the stabiliser adjusts
+    each frame's working-size colour (Colorizer.colour's `adjust`) before it becomes
+    full-size ab. meter: a FlickerMeter
     (colorgan.evaluation.flicker) that is fed per-frame and stabilised colour whatever the
     output is, both rendered with the long side at flow_size, so scores of models with
     different working sizes compare. guide: the clip's Guide (colorizer.guide(hints,
@@ -267,19 +268,16 @@ class SequenceColorizer:
     the frames after it at where their points moved (HintTracker), until a
     scene cut, where colour restarts from the network."""
 
-    def __init__(self, colorizer, settings: StabilizerSettings, stabilize=True, meter=None,
-                 saturation: float = 1.0, *, plan=(None, None, None), guide=None,
-                 vividness=None) -> None:  # fmt: skip
+    def __init__(
+        self, colorizer, settings: StabilizerSettings, stabilize=True, meter=None, *, guide=None
+    ) -> None:
         self.colorizer = colorizer
         self.settings = settings
         self.stabilize = stabilize
-        self.saturation = saturation
-        self.plan = colorizer.plan(*plan)
         self.guide = guide
         self._tracker = None
         if guide and guide.hints:
             self._tracker = HintTracker(guide.hints, settings.cut_threshold, settings.flow_size)
-        self.vividness = vividness
         self.stabilizer = TemporalStabilizer(settings) if stabilize or meter else None
         self.meter = meter
         self.shots = 0  # counted by the stabiliser: cuts + 1
@@ -293,7 +291,7 @@ class SequenceColorizer:
     def render(self, L: np.ndarray, ab: np.ndarray) -> np.ndarray:
         """A frame's L and its ab from colours() -> uint8 RGB (H, W, 3). Separate from
         colours() so that a pipeline can compose one batch while the network runs the next."""
-        return self.colorizer.compose(L, ab, self.saturation)
+        return self.colorizer.compose(L, ab)
 
     def colours(self, Ls: list[np.ndarray]) -> list[np.ndarray]:
         """Full-resolution L (H, W) in [0, 100] of the next frames, in order -> the ab each
@@ -309,9 +307,7 @@ class SequenceColorizer:
         next_guides(Ls), taken in order beforehand, makes this safe to run on several
         threads at once; else they are taken here."""
         guides = self.next_guides(Ls) if guides is None else guides
-        smalls = [None] * len(Ls)
-        if Ls and self.plan[0] != "tiles":
-            smalls = self.colorizer.predict_many(Ls, guides, self.vividness, len(Ls))
+        smalls = self.colorizer.first_pass(Ls, guides, max(1, len(Ls)))
         return list(zip(Ls, smalls, guides, strict=True))
 
     def next_guides(self, Ls: list[np.ndarray]) -> list:
@@ -331,8 +327,8 @@ class SequenceColorizer:
         if not predicted:
             return []
         h, w = predicted[0][0].shape
-        flow_shape = steps.working_shape(h, w, min(self.settings.flow_size, max(h, w)))
-        return [self._ab(L, steps.resize(L, flow_shape), *rest) for L, *rest in predicted]
+        flow_shape = working_shape(h, w, min(self.settings.flow_size, max(h, w)))
+        return [self._ab(L, resample.resize(L, flow_shape), *rest) for L, *rest in predicted]
 
     def _ab(self, L, l_flow, small, guide) -> np.ndarray:
         def adjust(pred: np.ndarray) -> np.ndarray:
@@ -348,9 +344,8 @@ class SequenceColorizer:
                 self.measure_seconds += time.perf_counter() - start
             return variants["stabilized" if self.stabilize else "per_frame"]
 
-        return self.colorizer.ab(L, *self.plan, guide=guide, vividness=self.vividness,
-                                 small=small, adjust=adjust, full_size=False)  # fmt: skip
+        return self.colorizer.colour(L, guide, small=small, adjust=adjust)
 
     def _render(self, L: np.ndarray, ab: np.ndarray) -> np.ndarray:
         """Working-size ab upsampled to L's size (by compose), composed with L (kept)."""
-        return self.colorizer.compose(L, ab, self.saturation)
+        return self.colorizer.compose(L, ab)

@@ -7,7 +7,7 @@ Endpoints:
   GET  /                the page (colorgan/web/static: plain HTML/JS/CSS, no build step; its
                         Content-Security-Policy lets it load nothing from any other site)
   POST /api/colorize    multipart/form-data, the photo in the file field `image`; query
-                        parameters saturation (0-4, default 1), vividness (0-1], default
+                        parameters saturation (0-4, default 1), vividness [0.01-1], default
                         the model's), size (working size in px, default the model's),
                         format (png|jpg|webp), mode (single|hybrid|tiles). Guided models
                         also take the form field `hints` (JSON [{"x","y","color","size"}],
@@ -86,12 +86,12 @@ from colorgan.interfaces.web.work import (
     reference_upload,
     safe_name,
 )
+from colorgan.pipeline import options
 from colorgan.pipeline.colorizer import VIVIDNESS_IGNORED, Colorizer
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
-MIN_WORKING_SIZE, MAX_WORKING_SIZE = 16, 2048
 MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 PAGE_HEADERS = {
@@ -109,36 +109,33 @@ class ErrorBody(BaseModel):
 # --- endpoints -----------------------------------------------------------------------------
 
 ERRORS = {code: {"model": ErrorBody} for code in (400, 408, 413, 415, 422, 503, 507)}
-VIVIDNESS = Query(
-    None,
-    ge=0.01,  # colorgan.pipeline.steps.MIN_VIVIDNESS
-    le=1.0,
-    description="distribution-head models (GET /api/health: head): the temperature of the "
-    "colour decoding, 1 = faithful (muted where unsure), lower = more vivid; default: the "
-    "model's. Other models ignore it (the answer's X-Colorgan-Warning says so)",
-)
+
+
+def query(option: options.Option, description: str | None = None):
+    """A query parameter from its spec in colorgan.pipeline.options (bounds, default, help)."""
+    return Query(
+        option.default, ge=option.low, le=option.high, description=description or option.help
+    )
 
 
 async def colorize(
     request: Request,
-    saturation: float = Query(1.0, ge=0.0, le=4.0, description="0 gray, 1 as predicted"),
-    vividness: float | None = VIVIDNESS,
-    size: int | None = Query(
-        None,
-        ge=MIN_WORKING_SIZE,
-        le=MAX_WORKING_SIZE,
-        description="working size: the network sees the photo with its long side at this "
-        "many pixels (default: the model's working size); colour is applied at full size",
+    saturation: float = query(options.SATURATION),
+    vividness: float | None = query(
+        options.VIVIDNESS,
+        options.VIVIDNESS.help + " (GET /api/health: head; the answer's X-Colorgan-Warning "
+        "says when it is ignored)",
     ),
+    size: int | None = query(options.SIZE),
     format: Literal["png", "jpg", "webp"] = Query("png"),
-    mode: Literal["single", "hybrid", "tiles"] | None = Query(None),
+    mode: Literal[options.MODES] | None = query(options.MODE),
 ):
     """Colour one photo; the answer is the colour photo at the upload's full resolution.
     Guided models also take colour hints (the form field `hints`) and a reference photo
     (the file field `reference`)."""
-    options = dict(saturation=saturation, vividness=vividness, mode=mode, ext=format)
+    values = dict(size=size, saturation=saturation, vividness=vividness, mode=mode)
     started = time.perf_counter()
-    result, folder, label = await photo_job(request, size, options)
+    result, folder, label = await photo_job(request, values, {"ext": format})
     headers = {"X-Colorgan-Seconds": f"{time.perf_counter() - started:.2f}"}
     headers["X-Content-Type-Options"] = "nosniff"
     if vividness is not None and request.app.state.colorizer.head != "distribution":
@@ -153,20 +150,21 @@ async def suggest(
     request: Request,
     x: float = Query(ge=0.0, description="the point's column in the photo's own pixels"),
     y: float = Query(ge=0.0, description="the point's row in the photo's own pixels (down)"),
-    k: int = Query(5, ge=1, le=64, description="how many colours"),
-    size: int | None = Query(None, ge=MIN_WORKING_SIZE, le=MAX_WORKING_SIZE),
+    k: int = query(options.SUGGESTIONS),
+    size: int | None = query(options.SIZE),
 ) -> list[guided.Suggestion]:
     """The k most likely colours at pixel (x, y) of the photo, most likely first, from a
     distribution-head model's prediction there (given the `hints` and `reference`, if any),
     each at the photo's own lightness there."""
-    result, folder, _ = await photo_job(request, size, {"suggest_at": (x, y, k)})
+    result, folder, _ = await photo_job(request, {"size": size}, {"suggest_at": (x, y, k)})
     shutil.rmtree(folder, ignore_errors=True)
     return result
 
 
-async def photo_job(request: Request, size: int | None, options: dict):
-    """Reads the request (photo, hints, reference), then runs its UploadJob in a work slot;
-    -> (the job's result, the request's temporary folder, the photo's label)."""
+async def photo_job(request: Request, values: dict, job_options: dict):
+    """Reads the request (photo, hints, reference), then runs its UploadJob in a work slot
+    with the Colorizer set to the colour option `values`; -> (the job's result, the
+    request's temporary folder, the photo's label)."""
     state = request.app.state
     check_headers(request, state.settings)
     # The whole upload first (bounded in size and time): only a photo that is here waits
@@ -176,7 +174,11 @@ async def photo_job(request: Request, size: int | None, options: dict):
         hints = await guided.hints_field(form)
         reference = reference_upload(form, state.settings)
         guided.check_model(state.colorizer, hints, reference)
-        if "suggest_at" in options and state.colorizer.head != "distribution":
+        try:
+            colorizer = state.colorizer.using(**values)
+        except ColorganError as exc:
+            raise HTTPException(422, str(exc)) from None
+        if "suggest_at" in job_options and state.colorizer.head != "distribution":
             raise HTTPException(422, guided.NO_SUGGESTIONS)
         state.slots.take()
     except HTTPException:
@@ -186,12 +188,16 @@ async def photo_job(request: Request, size: int | None, options: dict):
         folder = Path(tempfile.mkdtemp(dir=state.tmp.name))
         label = safe_name(upload.filename)
         job = UploadJob(
-            colorizer=state.colorizer.with_working_size(size), upload=upload.file,
-            folder=folder, label=label, max_pixels=state.settings.max_pixels, hints=hints,
+            colorizer=colorizer,
+            upload=upload.file,
+            folder=folder,
+            label=label,
+            max_pixels=state.settings.max_pixels,
+            hints=hints,
             reference=reference and reference.file,
             reference_label=reference and f"reference {safe_name(reference.filename)}",
-            **options,
-        )  # fmt: skip
+            **job_options,
+        )
         try:
             result = await state.slots.run(job.run)
         except BaseException:
@@ -215,7 +221,7 @@ async def health(request: Request) -> dict:
         "queue": state.settings.queue,
         "busy": state.slots.taken,
         "max_upload_mb": state.settings.max_upload_mb,
-        "sizes": [MIN_WORKING_SIZE, MAX_WORKING_SIZE],
+        "sizes": [options.SIZE.low, options.SIZE.high],
         # what the page offers: points and a reference (guided), the vividness slider and
         # suggested colours (distribution head), the slider's starting value (vividness)
         "head": colorizer.head,
@@ -274,9 +280,12 @@ def create_app(colorizer: Colorizer, settings: ServerSettings | None = None) -> 
         response_class=FileResponse,
     )
     app.add_api_route(
-        "/api/suggest", suggest, methods=["POST"], responses=ERRORS,
+        "/api/suggest",
+        suggest,
+        methods=["POST"],
+        responses=ERRORS,
         openapi_extra=guided.form_body("the photo; the other hints and a reference, if any"),
-    )  # fmt: skip
+    )
     app.add_api_route("/api/health", health, methods=["GET"])
     app.add_api_route("/", index, methods=["GET", "HEAD"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -371,9 +380,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_cli(args: argparse.Namespace) -> int:
     settings = ServerSettings(
-        str(args.model), args.max_upload_mb, args.workers, args.queue, args.max_pixels,
+        str(args.model),
+        args.max_upload_mb,
+        args.workers,
+        args.queue,
+        args.max_pixels,
         args.upload_timeout,
-    )  # fmt: skip
+    )
     sock = bind(args.host, args.port)
     try:
         colorizer = Colorizer.load(args.model, device=args.device, backend=args.backend)

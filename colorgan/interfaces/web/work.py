@@ -124,14 +124,11 @@ class UploadJob:
     network): its colour, written to a file in `folder`, or with `suggest_at` = (x, y, k)
     the suggested colours at that point."""
 
-    colorizer: Colorizer
+    colorizer: Colorizer  # set to the request's options (Colorizer.using)
     upload: BinaryIO
     folder: Path  # this request's own temporary folder
     label: str  # the sanitised client file name: how messages name the photo
     max_pixels: int
-    saturation: float = 1.0
-    vividness: float | None = None
-    mode: str | None = None
     ext: str = "png"
     hints: tuple = ()  # colorgan.pipeline.guidance.Hint, checked already
     reference: BinaryIO | None = None  # the reference photo's upload
@@ -147,10 +144,7 @@ class UploadJob:
             if self.suggest_at is not None:
                 x, y, k = self.suggest_at
                 return guided.suggestions(self.colorizer, photo, x, y, k, guide)
-            image = self.colorizer.colorize(
-                photo, guide=guide, saturation=self.saturation, vividness=self.vividness,
-                mode=self.mode,
-            )  # fmt: skip
+            image = self.colorizer.colorize(photo, guide=guide)
         except ColorganError as exc:
             raise HTTPException(422, f"{self.label}: {exc}") from None
         result = self.folder / f"result.{self.ext}"
