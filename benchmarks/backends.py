@@ -108,8 +108,16 @@ def child(args) -> None:
             network(*xs)
             times.append(time.perf_counter() - start)
     np.save(args.out, out.float().numpy())
-    print(json.dumps({"median_s": statistics.median(times), "min_s": min(times),
-                      "peak_mb": peak_rss_mb(), "setup_s": setup}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "median_s": statistics.median(times),
+                "min_s": min(times),
+                "peak_mb": peak_rss_mb(),
+                "setup_s": setup,
+            }
+        )
+    )
 
 
 def run_child(backend: str, size: int, model: Path, onnx_file: Path, folder: Path) -> dict:
@@ -171,8 +179,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="256,512", help="comma-separated square sizes (px)")
     p.add_argument("--backends", default=",".join(BACKENDS), help=f"any of {BACKENDS}")
-    p.add_argument("--rounds", type=int, default=3, help="processes per backend and size, "
-                   "run in turns so that a change in machine load hits every backend")  # fmt: skip
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="processes per backend and size, "
+        "run in turns so that a change in machine load hits every backend",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     for name in ("--size", "--model", "--onnx", "--out"):
         p.add_argument(name, help=argparse.SUPPRESS, type=int if name == "--size" else str)
@@ -198,9 +211,11 @@ def main() -> None:
                     runs[(backend, size)].append(r)
                     print(f"  {backend} {size}px: {r}", file=sys.stderr)
                     load.append(os.getloadavg()[0])
-        print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average "
-              f"{min(load):.1f}-{max(load):.1f} during the run; batch 1, float32, "
-              f"{args.rounds} processes per row\n")  # fmt: skip
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average "
+            f"{min(load):.1f}-{max(load):.1f} during the run; batch 1, float32, "
+            f"{args.rounds} processes per row\n"
+        )
         print(table({k: summarise(v) for k, v in runs.items()}, sizes, backends))
 
 

@@ -75,7 +75,7 @@ def child(model: str, image: str, mode: str, tile: int, stride: int, backend: st
 
     colorizer = Colorizer.load(model, backend=backend)
     after_load = rss_mb()
-    network, in_network = colorizer.network, [0.0]
+    network, in_network = colorizer.model.network, [0.0]
 
     def timed_network(*xs):  # the network is a swappable callable: time it on its own
         start = time.perf_counter()
@@ -83,7 +83,7 @@ def child(model: str, image: str, mode: str, tile: int, stride: int, backend: st
         in_network[0] += time.perf_counter() - start
         return out
 
-    colorizer.network = timed_network
+    colorizer.model.network = timed_network
     kwargs = {} if mode == "single" else {"mode": mode, "tile": tile, "stride": stride}
     colorizer.colorize(np.zeros((64, 64), np.uint8), **kwargs)  # warm-up
     in_network[0] = 0.0

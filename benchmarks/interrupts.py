@@ -60,16 +60,29 @@ def main() -> None:
     photo = root / "photo.jpg"
     gray = np.random.default_rng(0).integers(0, 255, (300, 400), dtype=np.uint8)
     Image.fromarray(gray).save(photo)
-    cmd = [sys.executable, "-m", "colorgan", "colorize", str(photo), "-o", str(root / "out"),
-           "--overwrite", "--model", args.model, "--backend", args.backend]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "colorgan",
+        "colorize",
+        str(photo),
+        "-o",
+        str(root / "out"),
+        "--overwrite",
+        "--model",
+        args.model,
+        "--backend",
+        args.backend,
+    ]
     subprocess.run(cmd, env=env, capture_output=True, check=True)  # warms the cache
     start = time.monotonic()
     subprocess.run(cmd, env=env, capture_output=True, check=True)
     seconds = time.monotonic() - start
     rng, counts, examples = random.Random(args.seed), Counter(), {}
     for _ in range(args.runs):
-        child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True)  # fmt: skip
+        child = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         time.sleep(rng.uniform(0, seconds))
         child.send_signal(signal.SIGINT)
         _, err = child.communicate(timeout=300)

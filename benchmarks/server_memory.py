@@ -42,8 +42,21 @@ def photo(width=2000, height=1500) -> bytes:
 
 
 def start_server(args, extra=()) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "colorgan", "serve", "--port", "0", "--model", args.model,
-           "--backend", args.backend, "--workers", str(args.workers), *extra]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "colorgan",
+        "serve",
+        "--port",
+        "0",
+        "--model",
+        args.model,
+        "--backend",
+        args.backend,
+        "--workers",
+        str(args.workers),
+        *extra,
+    ]
     child = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     started = threading.Event()
@@ -80,8 +93,9 @@ def main() -> None:
         data = photo()
         for i in range(1, args.requests + 1):
             files = {"image": ("photo.jpg", data, "image/jpeg")}
-            answer = httpx.post(f"{url}/api/colorize", files=files,
-                                params={"size": args.size}, timeout=600)  # fmt: skip
+            answer = httpx.post(
+                f"{url}/api/colorize", files=files, params={"size": args.size}, timeout=600
+            )
             answer.raise_for_status()
             time.sleep(args.settle)
             rss, hwm = memory_mb(child.pid)

@@ -91,38 +91,47 @@ def photo_section(tmp: Path, args) -> None:
         t = interleaved({"floor": floor, "ours": ours}, args.rounds)
         row(
             f"12 MP {label} JPEG, end to end, warm process",
-            t["ours"], "Pillow decode + encode", t["floor"], "s",
+            t["ours"],
+            "Pillow decode + encode",
+            t["floor"],
+            "s",
             f"{COMMAND} --sections photo --rounds {args.rounds}",
-        )  # fmt: skip
+        )
         peak = cli_peak_mb(src, tmp / "cli_out", args)
-        print(f"| 12 MP {label} JPEG, CLI peak memory (VmHWM) | {peak:.0f} MB | - | - | "
-              f"`{COMMAND} --sections photo` |", flush=True)  # fmt: skip
+        print(
+            f"| 12 MP {label} JPEG, CLI peak memory (VmHWM) | {peak:.0f} MB | - | - | "
+            f"`{COMMAND} --sections photo` |",
+            flush=True,
+        )
 
 
 def stages_section(tmp: Path, args) -> None:
+    from colorgan.core import fastcolor
     from colorgan.io import images as imageio
-    from colorgan.pipeline import steps
     from colorgan.pipeline.colorizer import Colorizer
 
     colorizer = Colorizer.load(args.model, backend=args.backend)
     src, out = tmp / "stages12.jpg", tmp / "stages12_color.jpg"
     make_photo(src, 3000, 4000)
     photo = imageio.read_image(src)
-    L = steps.lightness(photo)
-    ab = colorizer.ab(L, full_size=False)
+    L = fastcolor.lightness(photo.pixels)
+    ab = colorizer.colour(L)
     rgb = colorizer.compose(L, ab)
     image = imageio.to_pil(rgb, photo)
     stages = {
         "read (decode + array)": lambda: imageio.read_image(src),
-        "lightness": lambda: steps.lightness(photo),
-        "network with its input": lambda: colorizer.ab(L, full_size=False),
+        "lightness": lambda: fastcolor.lightness(photo.pixels),
+        "network with its input": lambda: colorizer.colour(L),
         "compose (Lab -> sRGB)": lambda: colorizer.compose(L, ab),
         "to PIL": lambda: imageio.to_pil(rgb, photo),
         "encode + write": lambda: imageio.write_image(out, image, overwrite=True),
     }
     for name, best in interleaved(stages, args.rounds, pick=min).items():
-        print(f"| 12 MP colour JPEG, stage: {name} | {best:.3f} s | - | - | "
-              f"`{COMMAND} --sections stages` |", flush=True)  # fmt: skip
+        print(
+            f"| 12 MP colour JPEG, stage: {name} | {best:.3f} s | - | - | "
+            f"`{COMMAND} --sections stages` |",
+            flush=True,
+        )
 
 
 CLI_PEAK = """
@@ -173,9 +182,12 @@ def cold_section(tmp: Path, args) -> None:
     )
     row(
         "`colorgan colorize photo512.jpg`, cold process, ONNX export cached",
-        t["ours"], '`python -c "import onnxruntime, PIL.Image"`', t["floor"], "s",
+        t["ours"],
+        '`python -c "import onnxruntime, PIL.Image"`',
+        t["floor"],
+        "s",
         f"{COMMAND} --sections cold --rounds {args.rounds}",
-    )  # fmt: skip
+    )
 
 
 # --- batch: a folder at once against photo by photo ------------------------------------------
@@ -190,23 +202,29 @@ def batch_section(tmp: Path, args) -> None:
     photos = sorted(folder.iterdir())
     base = [str(cli_script()), "colorize", "--overwrite", "--model", args.model]
     base += ["--backend", args.backend]
+    # a first run caches the ONNX export
     subprocess.run(
         [*base, str(photos[0]), "--out", str(tmp / "warm")], check=True, capture_output=True
-    )  # fmt: skip  (caches the ONNX export)
+    )
     start = time.perf_counter()
-    subprocess.run([*base, str(folder), "--out", str(tmp / "batch")], check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        [*base, str(folder), "--out", str(tmp / "batch")], check=True, capture_output=True
+    )
     batch = time.perf_counter() - start
     start = time.perf_counter()
     for photo in photos:
-        subprocess.run([*base, str(photo), "--out", str(tmp / "single")], check=True,
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            [*base, str(photo), "--out", str(tmp / "single")], check=True, capture_output=True
+        )
     singles = time.perf_counter() - start
     row(
         f"{len(photos)} photos of 1 MP: `colorgan colorize DIR`",
-        batch, f"sum of {len(photos)} `colorgan colorize PHOTO` runs", singles, "s",
+        batch,
+        f"sum of {len(photos)} `colorgan colorize PHOTO` runs",
+        singles,
+        "s",
         f"{COMMAND} --sections batch --photos {len(photos)}",
-    )  # fmt: skip
+    )
     warm_batch(photos, tmp, args)
 
 
@@ -221,8 +239,15 @@ def warm_batch(photos: list[Path], tmp: Path, args) -> None:
 
     colorizer = Colorizer.load(args.model, backend=args.backend)
     guide = colorizer.guide()
-    options = SimpleNamespace(max_pixels=None, vividness=None, saturation=1.0, tile=None,
-                              stride=None, mode=None, overwrite=True)  # fmt: skip
+    options = SimpleNamespace(
+        max_pixels=None,
+        vividness=None,
+        saturation=1.0,
+        tile=None,
+        stride=None,
+        mode=None,
+        overwrite=True,
+    )
     jobs = [FileJob(p, tmp / "warm_out" / f"{p.stem}_color.jpg") for p in photos]
 
     def overlapped():
@@ -237,9 +262,12 @@ def warm_batch(photos: list[Path], tmp: Path, args) -> None:
     t = interleaved({"one_by_one": one_by_one, "overlapped": overlapped}, max(1, args.rounds // 2))
     row(
         f"{len(photos)} photos of 1 MP, warm process: overlapped batch",
-        t["overlapped"], "one after another", t["one_by_one"], "s",
+        t["overlapped"],
+        "one after another",
+        t["one_by_one"],
+        "s",
         f"{COMMAND} --sections batch --photos {len(photos)}",
-    )  # fmt: skip
+    )
 
 
 def main() -> None:
@@ -263,11 +291,17 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         for name in sections:
-            sections_ = {"photo": photo_section, "stages": stages_section,
-                         "cold": cold_section, "batch": batch_section}  # fmt: skip
+            sections_ = {
+                "photo": photo_section,
+                "stages": stages_section,
+                "cold": cold_section,
+                "batch": batch_section,
+            }
             sections_[name](Path(tmp), args)
-    print(f"\nload average at end {os.getloadavg()[0]:.1f}; this process peaked at "
-          f"{peak_rss_mb():.0f} MB")  # fmt: skip
+    print(
+        f"\nload average at end {os.getloadavg()[0]:.1f}; this process peaked at "
+        f"{peak_rss_mb():.0f} MB"
+    )
 
 
 if __name__ == "__main__":

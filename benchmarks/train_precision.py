@@ -70,8 +70,10 @@ def main() -> None:
             wall[name].append(time.perf_counter() - start)
             cpu[name].append(time.process_time() - start_cpu)
     ref, ref_cpu = statistics.median(wall["fp32"]), statistics.median(cpu["fp32"])
-    print(f"U-Net width {args.width}, {args.size} px, batch {args.batch}, {device}, "
-          f"{torch.get_num_threads()} threads, median of {args.rounds}\n")  # fmt: skip
+    print(
+        f"U-Net width {args.width}, {args.size} px, batch {args.batch}, {device}, "
+        f"{torch.get_num_threads()} threads, median of {args.rounds}\n"
+    )
     print("| variant | wall s/step | ratio to fp32 | CPU s/step | ratio to fp32 |")
     print("|---|---|---|---|---|")
     for name in parts:

@@ -41,18 +41,28 @@ def measure(preset: str, data: str, out: Path, args) -> dict:
     steps = 2 * (per_stage + args.window)
     cfg = config.with_overrides(
         config.load(preset),
-        [f"data.root={data}", f"data.size={args.size}", f"train.batch_size={args.batch}",
-         f"train.steps={steps}", "train.pretrain_fraction=0.5", f"data.workers={args.workers}",
-         f"train.log_every={args.window}", "train.sample_every=100000",
-         "train.ckpt_every=100000", "train.val_batches=0"],
-    )  # fmt: skip
+        [
+            f"data.root={data}",
+            f"data.size={args.size}",
+            f"train.batch_size={args.batch}",
+            f"train.steps={steps}",
+            "train.pretrain_fraction=0.5",
+            f"data.workers={args.workers}",
+            f"train.log_every={args.window}",
+            "train.sample_every=100000",
+            "train.ckpt_every=100000",
+            "train.val_batches=0",
+        ],
+    )
     train.run(cfg, out / preset)
     rows = [json.loads(x) for x in (out / preset / "log.jsonl").read_text().splitlines()]
     rows = [r for r in rows if r["kind"] == "train"]
     half = steps // 2
     result = {}
-    for stage, part in (("pretrain", rows[: half // args.window]),
-                        ("gan", rows[half // args.window :])):  # fmt: skip
+    for stage, part in (
+        ("pretrain", rows[: half // args.window]),
+        ("gan", rows[half // args.window :]),
+    ):
         part = part[1:]  # the first window of each stage includes warm-up
         result[stage] = (
             statistics.mean(r["img_per_s"] for r in part),
@@ -72,16 +82,21 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args()
     presets = args.presets or [n for n in config.list_presets() if n != "default-model"]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{args.size} px, batch {args.batch}, {args.workers} loader workers\n")  # fmt: skip
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{args.size} px, batch {args.batch}, {args.workers} loader workers\n"
+    )
     print("| preset | L1 step img/s | GAN step img/s | data wait (GAN) |")
     print("|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data or str(_synthetic(Path(tmp) / "photos"))
         for preset in presets:
             r = measure(preset, data, Path(tmp) / "runs", args)
-            print(f"| {preset} | {r['pretrain'][0]:.1f} | {r['gan'][0]:.1f} | "
-                  f"{100 * r['gan'][1]:.1f}% |", flush=True)  # fmt: skip
+            print(
+                f"| {preset} | {r['pretrain'][0]:.1f} | {r['gan'][0]:.1f} | "
+                f"{100 * r['gan'][1]:.1f}% |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,22 @@ SKIP = [a for m in ("lpips", "fid", "fd_mobilenetv2", "throughput") for a in ("-
 def evaluate(models: list[str], data: str, size: int, extra: list[str]) -> dict[str, dict]:
     """`colorgan evaluate` on the models; {model name: its metrics} from report.json."""
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "colorgan", "evaluate", "--data", data, "--size", str(size),
-               "--out", f"{tmp}/r", "--grid", "0", *SKIP, *extra]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "colorgan",
+            "evaluate",
+            "--data",
+            data,
+            "--size",
+            str(size),
+            "--out",
+            f"{tmp}/r",
+            "--grid",
+            "0",
+            *SKIP,
+            *extra,
+        ]
         for m in models:
             cmd += ["--model", m]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
@@ -44,8 +58,9 @@ def choose(rows: dict[str, dict[float, dict]], truth_colour: float, min_colour: 
     every = [(run, t) for run, by_t in rows.items() for t in by_t]
     ok = [(run, t) for run, t in every if rows[run][t]["colorfulness"] >= min_colour * truth_colour]
     pool = ok or every  # none colourful enough: the best CIEDE2000 overall (said in the json)
-    return min(pool, key=lambda k: (round(rows[k[0]][k[1]]["ciede2000"], 3),
-                                    -rows[k[0]][k[1]]["psnr"])), bool(ok)  # fmt: skip
+    return min(
+        pool, key=lambda k: (round(rows[k[0]][k[1]]["ciede2000"], 3), -rows[k[0]][k[1]]["psnr"])
+    ), bool(ok)
 
 
 def plot(rows: dict[str, dict[float, dict]], gray: dict, truth_colour: float, chosen, path):
@@ -67,8 +82,13 @@ def plot(rows: dict[str, dict[float, dict]], gray: dict, truth_colour: float, ch
             ax.axhline(0.6 * truth_colour, color="gray", ls=":", label="60 % of truth")
         ax.axvline(chosen[1], color="tab:red", lw=0.8, label=f"chosen T={chosen[1]}")
         ax.set_xlabel("temperature T (vividness)")
-        ax.set_title({"psnr": "PSNR dB (higher better)", "ciede2000": "CIEDE2000 (lower better)",
-                      "colorfulness": "colourfulness"}[key])  # fmt: skip
+        ax.set_title(
+            {
+                "psnr": "PSNR dB (higher better)",
+                "ciede2000": "CIEDE2000 (lower better)",
+                "colorfulness": "colourfulness",
+            }[key]
+        )
         ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -102,8 +122,15 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     rule = f"lowest CIEDE2000 with colourfulness >= {args.min_colour} x truth"
     table = {r: {str(k): v for k, v in by_t.items()} for r, by_t in rows.items()}
-    summary = {"chosen": t, "chosen_run": run, "rule": rule, "rule_met": colourful,
-               "gray": base["gray"], "truth": base["truth"], "rows": table}  # fmt: skip
+    summary = {
+        "chosen": t,
+        "chosen_run": run,
+        "rule": rule,
+        "rule_met": colourful,
+        "gray": base["gray"],
+        "truth": base["truth"],
+        "rows": table,
+    }
     (out / "temperature.json").write_text(json.dumps(summary, indent=1) + "\n")
     plot(rows, base["gray"], truth_colour, (run, t), out / "temperature.png")
     met = "" if colourful else " (nothing reached the colourfulness: lowest CIEDE2000 overall)"

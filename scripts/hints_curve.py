@@ -63,8 +63,12 @@ def main() -> None:
     print("reference self: " + ", ".join(f"{k} {reference[k]:.3f}" for k in KEYS[:2]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"gray": gray, "hints": {str(n): r for n, r in rows.items()},
-               "reference_self": reference, "siggraph_2017_psnr": SIGGRAPH_2017}  # fmt: skip
+    summary = {
+        "gray": gray,
+        "hints": {str(n): r for n, r in rows.items()},
+        "reference_self": reference,
+        "siggraph_2017_psnr": SIGGRAPH_2017,
+    }
     (out / "hints.json").write_text(json.dumps(summary, indent=1) + "\n")
     plot(rows, reference, gray["psnr"], out / "hints.png")
     print(f"{out / 'hints.json'}, {out / 'hints.png'}")

@@ -26,8 +26,10 @@ def crop(path: Path) -> Image.Image:
     """The evaluation's crop: short side CELL, centred."""
     im = open_rgb(path, min_short=CELL)
     scale = CELL / min(im.size)
-    im = im.resize((max(CELL, round(im.width * scale)), max(CELL, round(im.height * scale))),
-                   Image.Resampling.BICUBIC)  # fmt: skip
+    im = im.resize(
+        (max(CELL, round(im.width * scale)), max(CELL, round(im.height * scale))),
+        Image.Resampling.BICUBIC,
+    )
     left, top = (im.width - CELL) // 2, (im.height - CELL) // 2
     return im.crop((left, top, left + CELL, top + CELL))
 
@@ -62,8 +64,9 @@ def main() -> None:
         for c, im in enumerate(cells):
             sheet.paste(im, (c * CELL, head + r * CELL))
         if len(cells) == 2:
-            draw.text((2 * CELL + 6, head + r * CELL + 6), "real B&W photo:\nno truth",
-                      fill="black")  # fmt: skip
+            draw.text(
+                (2 * CELL + 6, head + r * CELL + 6), "real B&W photo:\nno truth", fill="black"
+            )
     sheet.save(args.out, quality=88)
     print(f"{args.out}: {len(rows)} rows ({np.sum([len(r) == 2 for r in rows])} real B&W)")
 

@@ -25,8 +25,10 @@ PANEL, GAP = 512, 8
 
 def strip(images: list[Image.Image]) -> Image.Image:
     """The images side by side, each PANEL px wide, GAP px of white between them."""
-    panels = [im.convert("RGB").resize((PANEL, round(im.height * PANEL / im.width)),
-                                       Image.LANCZOS) for im in images]  # fmt: skip
+    panels = [
+        im.convert("RGB").resize((PANEL, round(im.height * PANEL / im.width)), Image.LANCZOS)
+        for im in images
+    ]
     height = max(p.height for p in panels)
     out = Image.new("RGB", (len(panels) * (PANEL + GAP) - GAP, height), "white")
     for i, p in enumerate(panels):
@@ -45,8 +47,10 @@ def main() -> None:
     hinted = colorizer.colorize(EXAMPLE, hints=HINTS)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for name, images in (("castle_before_after.jpg", [source, auto]),
-                         ("castle_hints.jpg", [source, auto, hinted])):  # fmt: skip
+    for name, images in (
+        ("castle_before_after.jpg", [source, auto]),
+        ("castle_hints.jpg", [source, auto, hinted]),
+    ):
         strip(images).save(out / name, quality=90)
         print(out / name)
 

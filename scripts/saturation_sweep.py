@@ -22,7 +22,7 @@ from colorgan.core import color
 from colorgan.evaluation import metrics
 from colorgan.evaluation.evaluate import load_eval_image
 from colorgan.io.images import IMAGE_EXTENSIONS
-from colorgan.pipeline.colorizer import Colorizer
+from colorgan.pipeline.runner import ModelRunner
 
 
 def score(rgb: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
@@ -45,15 +45,17 @@ def main() -> None:
     files = sorted(f for f in Path(args.val).rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS)
     truth = torch.stack([load_eval_image(f, 256) for f in files])
     l_norm, _ = color.rgb_to_l_ab(truth)
-    colorizer = Colorizer.load(args.model, backend="torch")
-    gray = score(color.output_to_rgb(l_norm, torch.zeros_like(l_norm).repeat(1, 2, 1, 1), "lab"),
-                 truth)  # fmt: skip
+    runner = ModelRunner.load(args.model, backend="torch")
+    gray = score(
+        color.output_to_rgb(l_norm, torch.zeros_like(l_norm).repeat(1, 2, 1, 1), "lab"), truth
+    )
     truth_colour = metrics.colorfulness(metrics.quantize(truth)).mean().item()
     print(f"{len(files)} photos; gray {gray}; truth colourfulness {truth_colour:.2f}")
     rows = []
     for t in args.temperatures:
-        ab = torch.cat([colorizer.predict(l_norm[i : i + 8], vividness=t)
-                        for i in range(0, len(files), 8)])  # fmt: skip
+        ab = torch.cat(
+            [runner.predict(l_norm[i : i + 8], vividness=t) for i in range(0, len(files), 8)]
+        )
         for s in args.saturations:
             row = score(color.output_to_rgb(l_norm, (ab * s).clamp(-1, 1), "lab"), truth)
             row.update(temperature=t, saturation=s, colour_share=row["colorfulness"] / truth_colour)
@@ -61,8 +63,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    summary = {"photos": len(files), "gray": gray, "truth_colorfulness": truth_colour,
-               "rows": rows}  # fmt: skip
+    summary = {"photos": len(files), "gray": gray, "truth_colorfulness": truth_colour, "rows": rows}
     out.write_text(json.dumps(summary, indent=1) + "\n")
     print(out)
 

@@ -173,8 +173,11 @@ def test_readme_main_command(tmp_path):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     run = subprocess.run(
         [sys.executable, "-m", "colorgan", "colorize", str(example), "-o", "colorized/"],
-        capture_output=True, text=True, cwd=tmp_path, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
     assert run.returncode == 0, run.stderr
     out = tmp_path / "colorized" / "castle_clinton_1961_color.jpg"
     assert str(out.relative_to(tmp_path)) in run.stdout and out.is_file()
@@ -194,8 +197,10 @@ def test_onnx_and_torch_backends_agree(tmp_path, model):
     outs = []
     for backend in ("torch", "onnx"):
         out = tmp_path / backend
-        assert main(["colorize", str(src), "-o", str(out), "--model", model,
-                     "--backend", backend]) == 0  # fmt: skip
+        assert (
+            main(["colorize", str(src), "-o", str(out), "--model", model, "--backend", backend])
+            == 0
+        )
         outs.append(np.asarray(Image.open(out / "p_color.png"), dtype=np.int16))
     assert outs[0].shape == (40, 56, 3)
     assert np.abs(outs[0] - outs[1]).max() <= 1  # 8-bit rounding at most

@@ -157,8 +157,11 @@ REPO_PATH = re.compile(r"`((?:colorgan|scripts|benchmarks|tests|docs|examples)/[
 def test_every_repo_path_the_docs_name_exists():
     """`colorgan/core/config.py`, `docs/results/hints`...: each path named in backticks."""
     named = [(path.name, name) for path in DOCS for name in REPO_PATH.findall(path.read_text())]
-    missing = [f"{doc}: {name}" for doc, name in named
-               if "*" not in name and not (ROOT / name.rstrip("/")).exists()]  # fmt: skip
+    missing = [
+        f"{doc}: {name}"
+        for doc, name in named
+        if "*" not in name and not (ROOT / name.rstrip("/")).exists()
+    ]
     assert named and not missing, missing
 
 
@@ -187,8 +190,18 @@ def tiny(tmp_path_factory):
     return root
 
 
-FAST_EVAL = ["--skip", "lpips", "--skip", "fid", "--skip", "fd_mobilenetv2", "--skip",
-             "throughput", "--grid", "2"]  # fmt: skip
+FAST_EVAL = [
+    "--skip",
+    "lpips",
+    "--skip",
+    "fid",
+    "--skip",
+    "fd_mobilenetv2",
+    "--skip",
+    "throughput",
+    "--grid",
+    "2",
+]
 TRAIN = ["--size", "32", "--batch-size", "2", *[a for s in TINY for a in ("--set", s)]]
 
 
@@ -199,14 +212,48 @@ def run_command(name, tiny, out, monkeypatch):
     elif name == "video":
         argv = ["video", str(tiny / "clip.mp4"), "-o", str(out) + ".mp4", "--model", model]
     elif name == "train":
-        argv = ["train", "--preset", "pix2pix-unet", "--data", photos, "--out", str(out), *TRAIN,
-                "--steps", "2"]  # fmt: skip
+        argv = [
+            "train",
+            "--preset",
+            "pix2pix-unet",
+            "--data",
+            photos,
+            "--out",
+            str(out),
+            *TRAIN,
+            "--steps",
+            "2",
+        ]
     elif name == "evaluate":
-        argv = ["evaluate", "--model", "gray", "--model", model, "--data", photos, "--size", "32",
-                "--out", str(out), *FAST_EVAL]  # fmt: skip
+        argv = [
+            "evaluate",
+            "--model",
+            "gray",
+            "--model",
+            model,
+            "--data",
+            photos,
+            "--size",
+            "32",
+            "--out",
+            str(out),
+            *FAST_EVAL,
+        ]
     elif name == "experiments":
-        argv = ["experiments", "--preset", "pix2pix-unet", "--data", photos, "--out", str(out),
-                "--steps", "1", *TRAIN, *FAST_EVAL, "--no-checkpoint-curves"]  # fmt: skip
+        argv = [
+            "experiments",
+            "--preset",
+            "pix2pix-unet",
+            "--data",
+            photos,
+            "--out",
+            str(out),
+            "--steps",
+            "1",
+            *TRAIN,
+            *FAST_EVAL,
+            "--no-checkpoint-curves",
+        ]
     elif name == "export":
         argv = ["export", model, "--format", "onnx", "-o", str(out) + ".onnx"]
     elif name == "serve":

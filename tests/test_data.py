@@ -154,8 +154,10 @@ def test_flips_happen_and_only_when_asked(tmp_path, flag, dim, make):
 
 
 def test_random_crops_are_a_function_of_the_seed(tmp_path):
-    path = save(Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 120, 3), np.uint8)),
-                tmp_path / "noise.png")  # fmt: skip
+    path = save(
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 120, 3), np.uint8)),
+        tmp_path / "noise.png",
+    )
     ds = data.ImageFolderDataset([path], 32, scale_min=1.0, scale_max=2.0)
     assert torch.equal(ds[(0, 7)], ds[(0, 7)])
     assert not torch.equal(ds[(0, 7)], ds[(0, 8)])
@@ -226,8 +228,13 @@ def colour_folder(root: Path, n: int = 10) -> Path:
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_make_loaders_batches_and_reproducible_order(tmp_path, workers):
-    cfg = DataConfig(root=str(colour_folder(tmp_path / "c")), size=32, val_fraction=0.2,
-                     scale_max=1.5, workers=workers)  # fmt: skip
+    cfg = DataConfig(
+        root=str(colour_folder(tmp_path / "c")),
+        size=32,
+        val_fraction=0.2,
+        scale_max=1.5,
+        workers=workers,
+    )
     train, val, report = data.make_loaders(cfg, batch_size=3, seed=5, pin_memory=False)
     assert (len(report.train), len(report.val)) == (8, 2)
     batches = list(itertools.islice(train, 2))

@@ -52,11 +52,31 @@ def ddp_run(tmp_path_factory):
         make_photo(i).save(photos / f"img{i}.png")
     sets = [a for k, v in TINY.items() for a in ("--set", f"{k}={json.dumps(v)}")]
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
-        "--master_addr", "127.0.0.1", "--master_port", str(free_port()), str(WORKER),
-        "train", "--preset", "pix2pix-unet", "--data", str(photos), "--out", str(out),
-        "--steps", "4", "--device", "cpu", *sets,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        "1",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(free_port()),
+        str(WORKER),
+        "train",
+        "--preset",
+        "pix2pix-unet",
+        "--data",
+        str(photos),
+        "--out",
+        str(out),
+        "--steps",
+        "4",
+        "--device",
+        "cpu",
+        *sets,
+    ]
     env = {**os.environ, "COLORGAN_TEST_RECORD": str(record), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -77,8 +97,10 @@ def test_two_processes_train_one_model(ddp_run):
     records = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3, 4]
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
-        "latest", "step_00000002", "step_00000004",
-    ]  # fmt: skip
+        "latest",
+        "step_00000002",
+        "step_00000004",
+    ]
     state = json.loads((out / "checkpoints" / "step_00000004" / "state.json").read_text())
     assert (state["step"], state["images_seen"], state["world_size"]) == (4, 16, 2)
     assert "rank1.rng_python" in state  # rank 1's RNG is kept for an exact resume

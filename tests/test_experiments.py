@@ -12,9 +12,15 @@ from colorgan.training import folders
 from .conftest import make_photo
 
 TINY = [
-    "model.width=4", "model.disc_width=4", "model.gen_kwargs={num_downs: 5}", "data.workers=0",
-    "data.val_fraction=0.3", "train.ckpt_every=2", "train.log_every=1", "train.sample_every=100",
-]  # fmt: skip
+    "model.width=4",
+    "model.disc_width=4",
+    "model.gen_kwargs={num_downs: 5}",
+    "data.workers=0",
+    "data.val_fraction=0.3",
+    "train.ckpt_every=2",
+    "train.log_every=1",
+    "train.sample_every=100",
+]
 
 
 @pytest.fixture
@@ -28,17 +34,45 @@ def photos(tmp_path):
 
 
 def suite_args(photos, out, *extra):
-    args = ["experiments", "--preset", "pix2pix-unet", "--preset", "rgb-unet",
-            "--data", str(photos), "--out", str(out), "--size", "32", "--batch-size", "2",
-            "--skip", "lpips", "--skip", "fid", "--grid", "2"]  # fmt: skip
+    args = [
+        "experiments",
+        "--preset",
+        "pix2pix-unet",
+        "--preset",
+        "rgb-unet",
+        "--data",
+        str(photos),
+        "--out",
+        str(out),
+        "--size",
+        "32",
+        "--batch-size",
+        "2",
+        "--skip",
+        "lpips",
+        "--skip",
+        "fid",
+        "--grid",
+        "2",
+    ]
     for s in TINY:
         args += ["--set", s]
     return args + list(extra)
 
 
 def namespace(photos, out, **kw):
-    base = dict(suite="literature", preset=["pix2pix-unet"], data=str(photos), out=str(out),
-                size=32, batch_size=2, device=None, set=TINY, steps=None, minutes=None)  # fmt: skip
+    base = dict(
+        suite="literature",
+        preset=["pix2pix-unet"],
+        data=str(photos),
+        out=str(out),
+        size=32,
+        batch_size=2,
+        device=None,
+        set=TINY,
+        steps=None,
+        minutes=None,
+    )
     return Namespace(**{**base, **kw})
 
 
@@ -55,8 +89,14 @@ def test_suite_end_to_end_then_resume_then_skip(photos, tmp_path, capsys):
     report = (out / "report.md").read_text()
     assert "| pix2pix-unet | unet | 4 | - | resumed at step 2 |" in report
     assert "| rgb-unet | unet | 4 | - | resumed at step 2 |" in report
-    for name in ["plan.json", "commands.md", "eval_files.txt", "loss_curves.png",
-                 "val_curves.png", "checkpoint_curves.png"]:  # fmt: skip
+    for name in [
+        "plan.json",
+        "commands.md",
+        "eval_files.txt",
+        "loss_curves.png",
+        "val_curves.png",
+        "checkpoint_curves.png",
+    ]:
         assert (out / name).is_file(), name
     for name in ["report.md", "report.json", "per_image.csv", "grid.png"]:
         assert (out / "eval" / name).is_file(), name

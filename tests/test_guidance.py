@@ -209,9 +209,13 @@ def guided_file(tmp_path_factory):
 
     cfg = config.with_overrides(
         config.load("guided-distribution"),
-        ["model.gen_kwargs={encoder: mobilenet_v2, weights: null}", "model.width=8",
-         "data.size=64", "model.working_size=64"],
-    )  # fmt: skip
+        [
+            "model.gen_kwargs={encoder: mobilenet_v2, weights: null}",
+            "model.width=8",
+            "data.size=64",
+            "model.working_size=64",
+        ],
+    )
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("guided") / "guided.safetensors"
     modelfile.save_generator(path, generator_from_config(cfg.model, 64, False), cfg)

@@ -16,8 +16,9 @@ from colorgan.training.stamps import Stamps
 
 def _cfg(extra=()):
     base = config.load("guided-distribution")
-    return config.with_overrides(base, ["model.gen_kwargs={encoder: mobilenet_v2, weights: null}",
-                                        "model.width=8", *extra])  # fmt: skip
+    return config.with_overrides(
+        base, ["model.gen_kwargs={encoder: mobilenet_v2, weights: null}", "model.width=8", *extra]
+    )
 
 
 def test_guided_network_with_no_guidance_is_the_automatic_network():
@@ -88,8 +89,9 @@ def _photos(folder, n, colour):
 def test_val_root_gives_the_validation_set(tmp_path):
     _photos(tmp_path / "train", 8, (200, 40, 40))
     _photos(tmp_path / "val", 3, (40, 40, 200))
-    cfg = config.DataConfig(root=str(tmp_path / "train"), val_root=str(tmp_path / "val"),
-                            size=32, workers=0)  # fmt: skip
+    cfg = config.DataConfig(
+        root=str(tmp_path / "train"), val_root=str(tmp_path / "val"), size=32, workers=0
+    )
     train_loader, val_loader, report = data.make_loaders(cfg, 4, seed=0)
     assert len(report.train) == 8 and len(report.val) == 3
     assert all("val" in str(p) for p in report.val)
@@ -108,10 +110,21 @@ def test_a_tiny_distribution_model_learns(tmp_path):
             im[32:] = (40, 80, 220)
             im *= rng.uniform(0.5, 1.0, (64, 64, 1))
             Image.fromarray(im.astype(np.uint8)).save(folder / f"{i}.png")
-    cfg = _cfg([f"data.root={tmp_path / 'train'}", f"data.val_root={tmp_path / 'val'}",
-                "data.size=32", "data.workers=0", "data.stamp_prob=0", "data.scale_max=1.0",
-                "data.hflip=false", "train.batch_size=8", "train.lr=2e-3",
-                "train.lr_decay=none", "train.steps=60"])  # fmt: skip
+    cfg = _cfg(
+        [
+            f"data.root={tmp_path / 'train'}",
+            f"data.val_root={tmp_path / 'val'}",
+            "data.size=32",
+            "data.workers=0",
+            "data.stamp_prob=0",
+            "data.scale_max=1.0",
+            "data.hflip=false",
+            "train.batch_size=8",
+            "train.lr=2e-3",
+            "train.lr_decay=none",
+            "train.steps=60",
+        ]
+    )
     parts = train.build_parts(cfg, torch.device("cpu"))
     train_loader, val_loader, _ = data.make_loaders(cfg.data, 8, seed=0)
     before = train.validate(parts, val_loader, 4)
@@ -146,8 +159,12 @@ def test_init_from_loads_what_fits_and_names_what_is_new(tmp_path, caplog):
     modelfile.save_generator(
         tmp_path / "g.safetensors", generator_from_config(plain.model, 64), plain
     )
-    cfg = _cfg(["model.gen_kwargs={encoder: mobilenet_v2, weights: null, hint_path: true}",
-                f"train.init_from={tmp_path / 'g.safetensors'}"])  # fmt: skip
+    cfg = _cfg(
+        [
+            "model.gen_kwargs={encoder: mobilenet_v2, weights: null, hint_path: true}",
+            f"train.init_from={tmp_path / 'g.safetensors'}",
+        ]
+    )
     with caplog.at_level("INFO"):
         parts = train.build_parts(cfg, torch.device("cpu"))
     assert "new: hint_logits.gain" in caplog.text

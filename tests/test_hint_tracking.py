@@ -19,8 +19,9 @@ def texture(width=400, height=300, seed=0) -> np.ndarray:
 
 def test_points_follow_the_motion_then_a_cut_drops_them():
     scene = texture(520, 300)
-    tracker = HintTracker([Hint(200, 150, "#c82828"), Hint(60, 40, "#2828c8", size=5)], 0.2,
-                          FLOW_SIZE)  # fmt: skip
+    tracker = HintTracker(
+        [Hint(200, 150, "#c82828"), Hint(60, 40, "#2828c8", size=5)], 0.2, FLOW_SIZE
+    )
     first = tracker.next(scene[:, :400])
     assert [(h.x, h.y) for h in first] == [(200, 150), (60, 40)]  # the first frame: as given
     for shift in range(3, 31, 3):  # the camera pans right: the scene moves 3 px left a frame

@@ -78,10 +78,7 @@ def test_gray_16bit_and_sepia_inputs_keep_their_lightness():
     colorizer = Colorizer(saturated, working_size=32)
     gray16 = (np.random.default_rng(0).random((30, 40)) * 65535).astype(np.uint16)
     out = colorizer.colorize(gray16)
-    assert (
-        np.abs(lightness(out) - lightness(gray16)).max()
-        < L_TOLERANCE
-    )
+    assert np.abs(lightness(out) - lightness(gray16)).max() < L_TOLERANCE
     sepia = (photo(30, 40).mean(-1, keepdims=True) * np.array([1.0, 0.85, 0.6])).astype(np.uint8)
     assert l_error(colorizer.colorize(sepia), sepia).max() <= L_TOLERANCE
 
@@ -343,8 +340,9 @@ def test_working_size_from_the_model_config(tmp_path):
         (tmp_path / sub).mkdir()
     plain = Colorizer.load(tiny_model(tmp_path / "a"), backend="torch")
     assert plain.working_size == 32  # data.size when model.working_size is 0
-    chosen = Colorizer.load(tiny_model(tmp_path / "b", extra=["model.working_size=48"]),
-                            backend="torch")  # fmt: skip
+    chosen = Colorizer.load(
+        tiny_model(tmp_path / "b", extra=["model.working_size=48"]), backend="torch"
+    )
     assert chosen.working_size == 48
     assert Colorizer.load(tiny_model(tmp_path / "c"), working_size=64).working_size == 64
 

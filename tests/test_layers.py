@@ -112,7 +112,9 @@ def oversized(name: str) -> list[str]:
 
 
 def test_sizes_are_counted_on_formatted_code():
-    skips = [n for n, p in MODULES.items() if "fmt: skip" in p.read_text() or "fmt: off" in p.read_text()]
+    skips = [
+        n for n, p in MODULES.items() if "fmt: skip" in p.read_text() or "fmt: off" in p.read_text()
+    ]
     assert sorted(set(skips) - FMT_SKIP_ALLOWED) == []
     check = [sys.executable, "-m", "ruff", "format", "--check", "--quiet", str(ROOT)]
     result = subprocess.run(check, capture_output=True, text=True)

@@ -254,8 +254,14 @@ def test_patchgan_matches_pix2pix_reference():
     assert convs == [64, 128, 256, 512, 1]
     capped = PatchGAN(in_channels=3, width=4, n_layers=5)
     assert [m.out_channels for m in capped.modules() if isinstance(m, nn.Conv2d)] == [
-        4, 8, 16, 32, 32, 32, 1,
-    ]  # fmt: skip
+        4,
+        8,
+        16,
+        32,
+        32,
+        32,
+        1,
+    ]
     assert patch_grid(256) == 30
 
 

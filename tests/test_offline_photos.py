@@ -284,8 +284,11 @@ def build_deb(tmp_path: Path) -> Path:
     inner = {"/gcompris/src/activities/act/resource/owl.webp": photo_bytes("WEBP", seed=13)}
     (rcc_dir / "act.rcc").write_bytes(write_rcc(inner))
     deb = tmp_path / f"{PKG}_1.0_all.deb"
-    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(pkg), str(deb)],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["dpkg-deb", "--build", "--root-owner-group", str(pkg), str(deb)],
+        check=True,
+        capture_output=True,
+    )
     return deb
 
 
@@ -295,17 +298,43 @@ def fake_photos() -> list[op.Photo]:
     return [
         op.Photo("train", "test", "big.png", origin="/usr/share/test/big.jpg", credit="A|B", **row),
         op.Photo("val", "gcompris-act", "owl.png", origin=rcc, credit="Cy", **row),
-        op.Photo("test", "e", "theme.jpg", origin="/usr/share/test/theme.edj:jpeg@64",
-                 credit="Di", **row),
-        op.Photo("train", "stel", "panel.jpg", origin="/usr/share/test/panel.png#opaque-rows",
-                 credit="Ed", group="stel:test", **row),
-        op.Photo("train", "pypi-x", "cat.jpg", origin="pypi:fake-pkg==1.0:fake/cat.png",
-                 credit="Fo", **row),
-        op.Photo("stamps", "stamp", "owl_stamp.png", origin="/usr/share/test/owl_stamp.png",
-                 credit="Gu", **row),
-        op.Photo("legacy_bw", "gcompris", "old.png", credit="Ha", **row,
-                 origin="/gcompris/src/activities/act/resource/owl.webp"),  # archive implied
-    ]  # fmt: skip
+        op.Photo(
+            "test", "e", "theme.jpg", origin="/usr/share/test/theme.edj:jpeg@64", credit="Di", **row
+        ),
+        op.Photo(
+            "train",
+            "stel",
+            "panel.jpg",
+            origin="/usr/share/test/panel.png#opaque-rows",
+            credit="Ed",
+            group="stel:test",
+            **row,
+        ),
+        op.Photo(
+            "train",
+            "pypi-x",
+            "cat.jpg",
+            origin="pypi:fake-pkg==1.0:fake/cat.png",
+            credit="Fo",
+            **row,
+        ),
+        op.Photo(
+            "stamps",
+            "stamp",
+            "owl_stamp.png",
+            origin="/usr/share/test/owl_stamp.png",
+            credit="Gu",
+            **row,
+        ),
+        op.Photo(
+            "legacy_bw",
+            "gcompris",
+            "old.png",
+            credit="Ha",
+            **row,
+            origin="/gcompris/src/activities/act/resource/owl.webp",
+        ),  # archive implied
+    ]
 
 
 @pytest.fixture
@@ -407,6 +436,10 @@ def test_data_needs_a_subcommand_and_xdg_cache(monkeypatch, tmp_path):
 
 
 def test_real_command_line_help():
-    done = subprocess.run([sys.executable, "-m", "colorgan", "data", "offline-photos", "--help"],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "colorgan", "data", "offline-photos", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0 and "--max-side" in done.stdout and "XDG_CACHE_HOME" in done.stdout

@@ -73,8 +73,11 @@ def test_an_error_is_its_items_and_the_others_go_on():
 
     out = list(overlapped(range(7), read, work, write, errors=(ValueError, OSError)))
     assert [i for i, _ in out] == list(range(7))
-    assert {i: str(e) for i, e in out if e} == {1: "unreadable", 3: "no memory for it",
-                                                5: "disk full"}  # fmt: skip
+    assert {i: str(e) for i, e in out if e} == {
+        1: "unreadable",
+        3: "no memory for it",
+        5: "disk full",
+    }
 
 
 def test_other_exceptions_propagate_and_stop_the_batch():

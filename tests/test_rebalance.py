@@ -59,8 +59,9 @@ def test_weighted_cross_entropy_weights_each_pixel_by_its_true_bin():
     ab[:, 0, :, 4:] = 60 / 110  # right half: a strong a* (a rare colour), left half gray
     logits = torch.randn(1, abbins.num_bins(), 8, 8)
     plain = bins_cross_entropy(logits, ab)
-    assert torch.allclose(bins_cross_entropy(logits, ab, torch.full((abbins.num_bins(),), 3.0)),
-                          3 * plain)  # fmt: skip
+    assert torch.allclose(
+        bins_cross_entropy(logits, ab, torch.full((abbins.num_bins(),), 3.0)), 3 * plain
+    )
     w = torch.ones(abbins.num_bins())
     rare = int(abbins.nearest_bins(np.array([[60 / 110], [0.0]], np.float32))[0])
     w[rare] = 5.0
@@ -73,8 +74,9 @@ def test_rebalance_needs_the_distribution_head_and_a_range():
     with pytest.raises(config.ConfigError, match="needs model.head distribution"):
         config.with_overrides(config.load("pix2pix-unet"), ["loss.rebalance=0.5"])
     with pytest.raises(config.ConfigError, match="loss.ce > 0"):
-        config.with_overrides(config.load("guided-distribution"),
-                              ["loss.rebalance=0.5", "loss.ce=0"])  # fmt: skip
+        config.with_overrides(
+            config.load("guided-distribution"), ["loss.rebalance=0.5", "loss.ce=0"]
+        )
     with pytest.raises(config.ConfigError, match=r"in \[0, 1\]"):
         config.with_overrides(config.load("guided-distribution"), ["loss.rebalance=2"])
 
@@ -86,14 +88,27 @@ def test_a_rebalanced_run_trains_with_its_weights(tmp_path, caplog, monkeypatch)
         im = np.full((40, 40, 3), 120, np.uint8)
         im[:10] = (30, 60 + 20 * i, 200)  # a little blue sky over gray
         Image.fromarray(im).save(folder / f"{i}.png")
-    cfg = config.with_overrides(config.load("guided-distribution"), [
-        "model.gen_kwargs={encoder: mobilenet_v2, weights: null}", "model.width=4",
-        f"data.root={folder}", "data.size=32", "data.workers=0", "data.val_fraction=0.34",
-        "train.batch_size=2", "train.steps=2", "loss.rebalance=1.0"])  # fmt: skip
+    cfg = config.with_overrides(
+        config.load("guided-distribution"),
+        [
+            "model.gen_kwargs={encoder: mobilenet_v2, weights: null}",
+            "model.width=4",
+            f"data.root={folder}",
+            "data.size=32",
+            "data.workers=0",
+            "data.val_fraction=0.34",
+            "train.batch_size=2",
+            "train.steps=2",
+            "loss.rebalance=1.0",
+        ],
+    )
     given = []
     real = losses.bins_cross_entropy
-    monkeypatch.setattr(losses, "bins_cross_entropy", lambda logits, ab, w=None: given.append(w)
-                        or real(logits, ab, w))  # fmt: skip
+    monkeypatch.setattr(
+        losses,
+        "bins_cross_entropy",
+        lambda logits, ab, w=None: given.append(w) or real(logits, ab, w),
+    )
     with caplog.at_level(logging.INFO):
         final = train.run(cfg, tmp_path / "run")
     assert final.exists()

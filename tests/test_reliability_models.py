@@ -34,8 +34,19 @@ def with_meta(good, path, config_text: str):
 
 def colorize(tmp_path, model, *extra):
     src = noise_photo(tmp_path / "in" / "photo.png", side=48)
-    return main(["colorize", str(src), "-o", str(tmp_path / "out"), "--model", str(model),
-                 "--backend", "torch", *extra])  # fmt: skip
+    return main(
+        [
+            "colorize",
+            str(src),
+            "-o",
+            str(tmp_path / "out"),
+            "--model",
+            str(model),
+            "--backend",
+            "torch",
+            *extra,
+        ]
+    )
 
 
 def one_error_line(capsys) -> str:
@@ -70,9 +81,11 @@ def test_config_metadata_out_of_bounds_is_one_line(good, tmp_path, capsys, text,
 
 @pytest.mark.parametrize(
     "width, words",
-    [(1_000_000, "model.width=1000000 in its config metadata is outside 0..65,536"),
-     (4096, "its weights do not match its config (a unet of width 4096: 25,233,473,543")],
-)  # fmt: skip
+    [
+        (1_000_000, "model.width=1000000 in its config metadata is outside 0..65,536"),
+        (4096, "its weights do not match its config (a unet of width 4096: 25,233,473,543"),
+    ],
+)
 def test_a_config_describing_a_far_bigger_network_is_refused_without_allocating(
     good, tmp_path, width, words
 ):
@@ -88,10 +101,25 @@ def test_a_config_describing_a_far_bigger_network_is_refused_without_allocating(
         resource.setrlimit(resource.RLIMIT_AS, (12 << 30, 12 << 30))
 
     done = subprocess.run(
-        [sys.executable, "-m", "colorgan", "colorize", str(src), "-o", str(tmp_path / "o"),
-         "--model", str(bad), "--backend", "torch"],
-        capture_output=True, text=True, env=child_env(), preexec_fn=cap, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "colorgan",
+            "colorize",
+            str(src),
+            "-o",
+            str(tmp_path / "o"),
+            "--model",
+            str(bad),
+            "--backend",
+            "torch",
+        ],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        preexec_fn=cap,
+        timeout=300,
+    )
     line = done.stderr.strip()
     assert done.returncode == 2 and "\n" not in line, line[-2000:]
     assert line.startswith(f"error: {bad}: ") and words in line

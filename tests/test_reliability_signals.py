@@ -28,9 +28,14 @@ def private_env(root: Path) -> dict[str, str]:
     """HOME, the XDG folders and TMPDIR inside root; nothing that switches telemetry off."""
     env = child_env()
     env.pop("ORT_DISABLE_TELEMETRY", None)
-    for name, sub in [("HOME", "home"), ("XDG_CACHE_HOME", "home/.cache"), ("TMPDIR", "tmp"),
-                      ("XDG_CONFIG_HOME", "home/.config"), ("XDG_DATA_HOME", "home/.local"),
-                      ("MPLCONFIGDIR", "home/.config/matplotlib")]:  # fmt: skip
+    for name, sub in [
+        ("HOME", "home"),
+        ("XDG_CACHE_HOME", "home/.cache"),
+        ("TMPDIR", "tmp"),
+        ("XDG_CONFIG_HOME", "home/.config"),
+        ("XDG_DATA_HOME", "home/.local"),
+        ("MPLCONFIGDIR", "home/.config/matplotlib"),
+    ]:
         env[name] = str(root / sub)
         (root / sub).mkdir(parents=True, exist_ok=True)
     return env
@@ -48,10 +53,20 @@ def home(model, tmp_path_factory):
     env = private_env(root)
     src = noise_photo(root / "in" / "photo.png", side=48)
     before = files_under(root)
-    args = [sys.executable, "-m", "colorgan", "colorize", str(src), "--model", str(model),
-            "--backend", "onnx"]  # fmt: skip
-    done = subprocess.run([*args, "-o", str(root / "out")], capture_output=True, text=True,
-                          env=env, timeout=300)  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "colorgan",
+        "colorize",
+        str(src),
+        "--model",
+        str(model),
+        "--backend",
+        "onnx",
+    ]
+    done = subprocess.run(
+        [*args, "-o", str(root / "out")], capture_output=True, text=True, env=env, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return root, env, args, before
 
@@ -66,8 +81,13 @@ def test_colorizing_writes_nothing_outside_the_output_and_its_cache(home):
     """Failure 8: every ONNX Runtime run wrote a device id and an event database under
     ~/.cache/Microsoft and a .ses file in $TMPDIR (its telemetry)."""
     root, env, args, before = home
-    done = subprocess.run([*args, "-o", str(root / "out"), "--overwrite"],  # from the cache
-                          capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [*args, "-o", str(root / "out"), "--overwrite"],  # from the cache
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     cache = root / "home" / ".cache" / "colorgan"
     new = files_under(root) - before
@@ -92,9 +112,15 @@ sys.exit(cli.main(["colorize", "nothing.png"]))
 
 def test_interrupted_is_the_last_line(tmp_path):
     """Failure 6: 8 of 60 runs printed FakeTensor log lines after "interrupted"."""
-    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                          env=child_env(), cwd=tmp_path, timeout=120,
-                          preexec_fn=ctrl_c_as_usual)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        cwd=tmp_path,
+        timeout=120,
+        preexec_fn=ctrl_c_as_usual,
+    )
     assert done.returncode == 130, done.stderr
     assert done.stderr.strip().splitlines()[-1] == "interrupted", done.stderr
 
@@ -127,9 +153,14 @@ def test_ctrl_c_while_a_session_is_created_blames_no_cache_file(home):
     (cached,) = cached_exports(root)
     before = cached.read_bytes()
     out = root / "interrupted"
-    done = subprocess.run([sys.executable, "-c", INTERRUPTED_SESSION, *args[3:], "-o", str(out)],
-                          capture_output=True, text=True, env=env, timeout=300,
-                          preexec_fn=ctrl_c_as_usual)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_SESSION, *args[3:], "-o", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        preexec_fn=ctrl_c_as_usual,
+    )
     assert "not a readable" not in done.stderr, done.stderr[-2000:]
     assert done.returncode == 130 and done.stderr.strip().endswith("interrupted"), done.stderr
     assert cached.read_bytes() == before and not out.exists()
@@ -142,8 +173,9 @@ def test_a_damaged_cached_export_is_made_again_not_blamed(home):
     cached.write_bytes(whole[:1000])  # a disk error, say
     for optimised in cached.parent.glob("*.optimized.onnx"):  # else that is loaded instead
         optimised.unlink()  # (as after an ONNX Runtime upgrade)
-    done = subprocess.run([*args, "-o", str(root / "again")], capture_output=True, text=True,
-                          env=env, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [*args, "-o", str(root / "again")], capture_output=True, text=True, env=env, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "exporting again" in done.stderr
     assert cached.read_bytes() == whole  # made again, whole
@@ -179,6 +211,12 @@ def test_a_second_ctrl_c_stops_at_once():
             time.sleep(5)
             print("not reached")
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env=child_env(), timeout=60, preexec_fn=ctrl_c_as_usual)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=60,
+        preexec_fn=ctrl_c_as_usual,
+    )
     assert done.returncode == -signal.SIGINT and "not reached" not in done.stdout

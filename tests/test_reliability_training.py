@@ -16,14 +16,24 @@ from colorgan.io import atomic, modelfile
 from colorgan.training import checkpoint, resume, train
 
 TINY = [
-    "data.size=32", "model.width=4", "model.disc_width=4", "train.batch_size=2",
-    "data.workers=0", "data.val_fraction=0.25", "train.log_every=1",
-    "train.sample_every=100", "train.ckpt_every=2", "model.gen_kwargs={num_downs: 5}",
-]  # fmt: skip
+    "data.size=32",
+    "model.width=4",
+    "model.disc_width=4",
+    "train.batch_size=2",
+    "data.workers=0",
+    "data.val_fraction=0.25",
+    "train.log_every=1",
+    "train.sample_every=100",
+    "train.ckpt_every=2",
+    "model.gen_kwargs={num_downs: 5}",
+]
 LOADED = [
-    "generator.safetensors", "discriminator.safetensors", "optimizer.safetensors",
-    "state.safetensors", "state.json",
-]  # fmt: skip
+    "generator.safetensors",
+    "discriminator.safetensors",
+    "optimizer.safetensors",
+    "state.safetensors",
+    "state.json",
+]
 
 
 def tiny_cfg(photo_dir, *extra):
@@ -182,8 +192,9 @@ def test_checkpoints_are_due_by_time_too(monkeypatch):
     schedule.saved()
     assert not schedule.due(9)
     assert schedule.due(5000)
-    off = resume.CheckpointSchedule(config.with_overrides(
-        config.load("pix2pix-unet"), ["train.ckpt_minutes=0"]).train, False)  # fmt: skip
+    off = resume.CheckpointSchedule(
+        config.with_overrides(config.load("pix2pix-unet"), ["train.ckpt_minutes=0"]).train, False
+    )
     now[0] += 3600
     assert not off.due(7)
     with pytest.raises(ColorganError, match="ckpt_minutes"):

@@ -98,8 +98,9 @@ def test_video_output_that_does_not_fit_is_an_error(clips, model, tmp_path):
     """FFmpeg's write errors reach the user as one line naming the output, and neither the
     output nor its `.partial-PID` file is left."""
     out = tmp_path / "out.mp4"
-    done = run_cli("video", clips["whole"], "-o", out, "--model", model, "--backend", "torch",
-                   limit=4_000)  # fmt: skip
+    done = run_cli(
+        "video", clips["whole"], "-o", out, "--model", model, "--backend", "torch", limit=4_000
+    )
     assert done.returncode == 2, done.stderr
     assert f"error: {out}: cannot write" in done.stderr
     assert list(tmp_path.iterdir()) == []

@@ -185,12 +185,25 @@ def read_until(stream, pattern, seconds):
 def test_full_disk_is_a_json_507_never_a_truncated_photo(model, tmp_path):
     """Failure 1 (web): on a nearly full temp disk 4 of 11 answers were 200 with a
     truncated JPEG and one a 500. Here every write over 40 KB fails (RLIMIT_FSIZE)."""
-    cmd = [sys.executable, "-m", "colorgan", "serve", "--model", str(model), "--port", "0",
-           "--backend", "torch"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "colorgan",
+        "serve",
+        "--model",
+        str(model),
+        "--port",
+        "0",
+        "--backend",
+        "torch",
+    ]
     child = subprocess.Popen(
-        cmd, stderr=subprocess.PIPE, text=True, preexec_fn=file_size_limit(40_000),
+        cmd,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=file_size_limit(40_000),
         env=child_env(TMPDIR=str(tmp_path)),
-    )  # fmt: skip
+    )
     try:
         log = read_until(child.stderr, r"Application startup complete", 90)
         port = int(re.search(r"open http://[\d.]+:(\d+)", log).group(1))

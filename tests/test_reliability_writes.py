@@ -57,8 +57,20 @@ def test_cli_on_a_nearly_full_disk(tmp_path, model, capsys):
     src = noise_photo(tmp_path / "photo.png")
     with small_disk(tmp_path / "disk", 128) as disk:
         fill(disk, 40_000)
-        code = main(["colorize", str(src), "-o", str(disk), "--format", "jpg",
-                     "--model", str(model), "--backend", "torch"])  # fmt: skip
+        code = main(
+            [
+                "colorize",
+                str(src),
+                "-o",
+                str(disk),
+                "--format",
+                "jpg",
+                "--model",
+                str(model),
+                "--backend",
+                "torch",
+            ]
+        )
         err = capsys.readouterr().err
         assert code == 1 and "no space left" in err.lower(), err
         assert not (disk / "photo_color.jpg").exists()
@@ -149,8 +161,12 @@ def test_stale_partial_files_of_killed_runs_are_removed(tmp_path, model):
         path.write_bytes(b"partial")
         os.utime(path, (past, past))  # killed a while ago
     src = noise_photo(tmp_path / "in" / "photo.png", side=40)
-    assert main(["colorize", str(src), "-o", str(tmp_path), "--model", str(model),
-                 "--backend", "torch"]) == 0  # fmt: skip
+    assert (
+        main(
+            ["colorize", str(src), "-o", str(tmp_path), "--model", str(model), "--backend", "torch"]
+        )
+        == 0
+    )
     left = set(tmp_path.iterdir())
     assert not left & set(stale)
     assert {live, *mine} <= left
@@ -170,8 +186,17 @@ def test_stale_cleanup_spares_fresh_files_of_other_hosts(tmp_path):
     assert fresh.exists()
 
 
-RAW_WRITES = {"write_bytes", "write_text", "save", "savefig", "save_file", "save_image",
-              "rename", "replace", "symlink_to"}  # fmt: skip
+RAW_WRITES = {
+    "write_bytes",
+    "write_text",
+    "save",
+    "savefig",
+    "save_file",
+    "save_image",
+    "rename",
+    "replace",
+    "symlink_to",
+}
 SHUTIL_WRITES = {"copyfile", "copy", "copy2", "copyfileobj", "move"}
 # Writes that go to memory or need no atomic name: file:function -> why.
 ALLOWED = {

@@ -7,8 +7,14 @@ import torch.nn.functional as F
 
 from colorgan.core import resample, tiling
 
-SHAPES = [((37, 53), (8, 11)), ((5, 300), (5, 20)), ((100, 1), (7, 1)), ((9, 9), (20, 30)),
-          ((300, 400), (192, 256)), ((1, 1), (3, 2))]  # fmt: skip
+SHAPES = [
+    ((37, 53), (8, 11)),
+    ((5, 300), (5, 20)),
+    ((100, 1), (7, 1)),
+    ((9, 9), (20, 30)),
+    ((300, 400), (192, 256)),
+    ((1, 1), (3, 2)),
+]
 
 
 def _planes(shape, seed=0):
@@ -33,18 +39,26 @@ def test_area_matches_torch(src, dst):
 def test_resize_antialiased_matches_torch(src, dst):
     x = _planes(src, 2)[0]
     ref = F.interpolate(
-        torch.from_numpy(x)[None, None], size=dst, mode="bilinear", align_corners=False,
+        torch.from_numpy(x)[None, None],
+        size=dst,
+        mode="bilinear",
+        align_corners=False,
         antialias=True,
-    )  # fmt: skip
+    )
     np.testing.assert_allclose(resample.resize_antialiased(x, dst), ref[0, 0].numpy(), atol=1e-5)
 
 
 @pytest.mark.parametrize(
     "src, dst, exact",
-    [((1500, 2000), (192, 256), True), ((2000, 1500), (256, 192), True),
-     ((1080, 1920), (144, 256), True), ((1200, 900), (1199, 17), False),
-     ((2000, 700), (90, 256), False), ((3000, 900), (1500, 300), False)],
-)  # fmt: skip
+    [
+        ((1500, 2000), (192, 256), True),
+        ((2000, 1500), (256, 192), True),
+        ((1080, 1920), (144, 256), True),
+        ((1200, 900), (1199, 17), False),
+        ((2000, 700), (90, 256), False),
+        ((3000, 900), (1500, 300), False),
+    ],
+)
 def test_resize_antialiased_in_bands_matches_pillows_one_resize(src, dst, exact, monkeypatch):
     """Big planes: Pillow's horizontal pass on row bands on the block threads, then its
     vertical pass. Aspect-kept shrinks (the pipeline's working sizes) give exactly Pillow's
@@ -52,8 +66,9 @@ def test_resize_antialiased_in_bands_matches_pillows_one_resize(src, dst, exact,
     x = np.random.default_rng(3).uniform(0, 100, src).astype(np.float32)
     calls = []
     real = resample.blocks.parallel
-    monkeypatch.setattr(resample.blocks, "parallel", lambda fn, items: calls.append(1)
-                        or real(fn, items))  # fmt: skip
+    monkeypatch.setattr(
+        resample.blocks, "parallel", lambda fn, items: calls.append(1) or real(fn, items)
+    )
     banded = resample.resize_antialiased(x, dst)
     assert calls, "the banded path did not run"
     monkeypatch.setattr(resample, "BANDED_PIXELS", x.size + 1)

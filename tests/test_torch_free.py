@@ -41,8 +41,9 @@ def models(tmp_path_factory):
 
 
 def _imports_torch(code: str, *args) -> bool:
-    run = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
-                         text=True, timeout=300)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, timeout=300
+    )
     line = next((x for x in run.stdout.splitlines() if x.startswith("TORCH")), None)
     assert run.returncode == 0 and line is not None and line.endswith("RC 0"), run.stderr
     return line.split()[1] == "True"

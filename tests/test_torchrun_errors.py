@@ -13,10 +13,26 @@ from .test_distributed import free_port
 
 def torchrun(args, tmp_path):
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
-        "--master_addr", "127.0.0.1", "--master_port", str(free_port()), "-m", "colorgan",
-        "train", "--device", "cpu", "--out", str(tmp_path / "run"), *args,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        "1",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(free_port()),
+        "-m",
+        "colorgan",
+        "train",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "run"),
+        *args,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
 
@@ -37,8 +53,18 @@ def test_an_error_is_reported_once(where, tmp_path):
         args = ["--preset", "no-such-preset", "--data", str(photos)]
         expected = "unknown preset 'no-such-preset'"
     else:  # rank 0 scans the folder while rank 1 waits for it in a barrier
-        args = ["--preset", "pix2pix-unet", "--data", str(photos), "--set", "data.size=32",
-                "--set", "train.batch_size=8", "--set", "data.workers=0"]  # fmt: skip
+        args = [
+            "--preset",
+            "pix2pix-unet",
+            "--data",
+            str(photos),
+            "--set",
+            "data.size=32",
+            "--set",
+            "train.batch_size=8",
+            "--set",
+            "data.workers=0",
+        ]
         expected = "fewer than train.batch_size"
     done = torchrun(args, tmp_path)
     assert done.returncode != 0

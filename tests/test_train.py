@@ -56,8 +56,9 @@ def test_resume_equals_straight_run(photo_dir, tmp_path):
     straight = train.run(tiny_cfg(photo_dir, extra=["train.steps=6", *two_stage]), tmp_path / "a")
     # the first part switches at step 3 of 4; resumed to 6 steps, the switch stays at 3
     # (6 x 0.75 would move it to step 4: the run must not go back to L1-only steps)
-    part = tiny_cfg(photo_dir, extra=["train.steps=4", "train.ckpt_every=4",
-                                      "train.pretrain_fraction=0.75"])  # fmt: skip
+    part = tiny_cfg(
+        photo_dir, extra=["train.steps=4", "train.ckpt_every=4", "train.pretrain_fraction=0.75"]
+    )
     train.run(part, tmp_path / "b")
     resumed = train.run(config.with_overrides(part, ["train.steps=6"]), tmp_path / "b", resume=True)
     assert "steps: 6" in (tmp_path / "b" / "config.yaml").read_text()  # follows the resume

@@ -248,8 +248,9 @@ def test_a_model_without_guidance_offers_no_points_and_no_vividness(page, tmp_pa
 # --- the README's screenshot ---------------------------------------------------------------
 
 
-def docs_screenshot(model: str, photo: Path, out: Path, size: str, saturation: float,
-                    hints: tuple[str, ...] = ()) -> None:  # fmt: skip
+def docs_screenshot(
+    model: str, photo: Path, out: Path, size: str, saturation: float, hints: tuple[str, ...] = ()
+) -> None:
     """The page with one photo coloured, slider in the middle, and the colour points
     "X,Y,#RRGGBB" placed as a user does (a click, then the colour picker); saved as a
     256-colour dithered PNG, which keeps docs/web.png small enough to commit."""
@@ -268,8 +269,12 @@ def docs_screenshot(model: str, photo: Path, out: Path, size: str, saturation: f
                 x, y, colour = hint.split(",")
                 markers = card.locator(".markers")  # scrolled into view by the click
                 box = markers.bounding_box()
-                markers.click(position={"x": (int(x) + 0.5) / width * box["width"],
-                                        "y": (int(y) + 0.5) / height * box["height"]})  # fmt: skip
+                markers.click(
+                    position={
+                        "x": (int(x) + 0.5) / width * box["width"],
+                        "y": (int(y) + 0.5) / height * box["height"],
+                    }
+                )
                 card.locator(".point").nth(n).wait_for()
                 set_colour(card.locator(".point").nth(n), colour)
                 page.wait_for_function(

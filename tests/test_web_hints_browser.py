@@ -262,8 +262,10 @@ def test_a_guided_model_moves_the_colour_toward_a_point(browser, tmp_path):
         after = float(np.linalg.norm(ab_at(preview, *PLAZA) - green))
         full = download(card, tmp_path)[1]
         after_full = float(np.linalg.norm(ab_at(full, *PLAZA, r=3) - green))
-        print(f"ab distance to the point's green: automatic {before:.1f}, "
-              f"preview {after:.1f}, full size {after_full:.1f}")  # fmt: skip
+        print(
+            f"ab distance to the point's green: automatic {before:.1f}, "
+            f"preview {after:.1f}, full size {after_full:.1f}"
+        )
         assert after < 0.5 * before and after_full < 0.5 * before, (before, after, after_full)
         assert full.size == automatic.size
 

@@ -48,8 +48,11 @@ def _run(cmd: list[str], cwd: Path, what: str) -> str:
 
 def apt_record(name: str, cache_dir: Path) -> dict[str, str]:
     """Size and SHA256 (and Version) of the candidate version in apt's index."""
-    text = _run(["apt-cache", "show", "--no-all-versions", name], cache_dir,
-                f"apt-cache show {name} (is the package known? run apt-get update)")  # fmt: skip
+    text = _run(
+        ["apt-cache", "show", "--no-all-versions", name],
+        cache_dir,
+        f"apt-cache show {name} (is the package known? run apt-get update)",
+    )
     record = {}
     for line in text.splitlines():
         key, sep, value = line.partition(":")

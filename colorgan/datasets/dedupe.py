@@ -42,8 +42,9 @@ def distances(pairs: Sequence[tuple[imagehash.ImageHash, imagehash.ImageHash]]) 
     return np.minimum(d, d.T)
 
 
-def groups(names: Sequence[str], dist: np.ndarray, explicit: Sequence[str] = (),
-           threshold: int = THRESHOLD) -> list[list[int]]:  # fmt: skip
+def groups(
+    names: Sequence[str], dist: np.ndarray, explicit: Sequence[str] = (), threshold: int = THRESHOLD
+) -> list[list[int]]:
     """Connected components of "within threshold or same explicit group" (indices, sorted)."""
     parent = list(range(len(names)))
 
@@ -78,8 +79,9 @@ def split_for(key: str, splits=SPLITS) -> str:
     return next((name for name, edge in splits if u < edge), splits[-1][0])
 
 
-def assign_splits(names: Sequence[str], dist: np.ndarray, explicit: Sequence[str] = (),
-                  threshold: int = THRESHOLD) -> dict[str, str]:  # fmt: skip
+def assign_splits(
+    names: Sequence[str], dist: np.ndarray, explicit: Sequence[str] = (), threshold: int = THRESHOLD
+) -> dict[str, str]:
     """name -> split, every group in one split."""
     out = {}
     for members in groups(names, dist, explicit, threshold):

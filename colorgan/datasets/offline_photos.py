@@ -241,8 +241,19 @@ def verify(out_dir: Path, photos: list[Photo], report: BuildReport) -> list[list
         report.counts[photo.split] += 1
         report.licences[photo.license] += 1
         report.total_bytes += path.stat().st_size
-        rows.append([photo.split, photo.source, photo.out_name, *size, photo.origin,
-                     photo.license, photo.credit, photo.url, str(pair[0])])  # fmt: skip
+        rows.append(
+            [
+                photo.split,
+                photo.source,
+                photo.out_name,
+                *size,
+                photo.origin,
+                photo.license,
+                photo.credit,
+                photo.url,
+                str(pair[0]),
+            ]
+        )
     names = [p.out_name for p in full]
     dist = dedupe.distances([hashes[p.rel] for p in full])
     tags = [p.group for p in full]

@@ -311,8 +311,13 @@ class LPIPS(nn.Module):
         from torchmetrics.functional.image.lpips import _NoTrainLpips
 
         self.net = _NoTrainLpips(net="vgg", pnet_rand=True)  # random trunk: nothing downloaded
-        for piece in (self.net.net.slice1, self.net.net.slice2, self.net.net.slice3,
-                      self.net.net.slice4, self.net.net.slice5):  # fmt: skip
+        for piece in (
+            self.net.net.slice1,
+            self.net.net.slice2,
+            self.net.net.slice3,
+            self.net.net.slice4,
+            self.net.net.slice5,
+        ):
             for name in list(piece._modules):
                 piece._modules[name] = trunk[int(name)]
         self.net.requires_grad_(False).eval()

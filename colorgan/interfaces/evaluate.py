@@ -90,12 +90,21 @@ def run_cli(args) -> int:
         raise ColorganError("the same --model is given twice")
     out = Path(args.out or datetime.now().strftime("eval-%Y%m%d-%H%M%S"))
     settings = ev.EvalSettings(
-        size=args.size, eps=tuple(args.eps), grid=args.grid, batch_size=args.batch_size,
-        device=str(device), skip=tuple(args.skip), lpips_weights=args.lpips_weights,
-        fid_weights=args.fid_weights, dataset=str(args.data), hints=args.hints,
-        hint_seed=args.hint_seed, hint_size=args.hint_size, reference=args.reference,
+        size=args.size,
+        eps=tuple(args.eps),
+        grid=args.grid,
+        batch_size=args.batch_size,
+        device=str(device),
+        skip=tuple(args.skip),
+        lpips_weights=args.lpips_weights,
+        fid_weights=args.fid_weights,
+        dataset=str(args.data),
+        hints=args.hints,
+        hint_seed=args.hint_seed,
+        hint_size=args.hint_size,
+        reference=args.reference,
         vividness=args.vividness,
-    )  # fmt: skip
+    )
     ev.check_guidance(candidates, settings)  # before the images are read
     report = ev.evaluate(files, candidates, settings, out)
     print(markdown(report))

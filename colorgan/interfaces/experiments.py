@@ -60,8 +60,22 @@ def add_arguments(p) -> None:
 
 # --- the commands that reproduce a suite ---------------------------------------------------
 def suite_command(args) -> list[str]:
-    keys = ["suite", "preset", "data", "out", "steps", "minutes", "size", "grid", "batch_size",
-            "eval_data", "eval_size", "device", "set", "skip"]  # fmt: skip
+    keys = [
+        "suite",
+        "preset",
+        "data",
+        "out",
+        "steps",
+        "minutes",
+        "size",
+        "grid",
+        "batch_size",
+        "eval_data",
+        "eval_size",
+        "device",
+        "set",
+        "skip",
+    ]
     values = {k: getattr(args, k) for k in keys}
     if args.steps:
         values["minutes"] = None
@@ -70,16 +84,28 @@ def suite_command(args) -> list[str]:
 
 def train_command(run: ex.Run, args) -> list[str]:
     c = run.cfg
-    values = {"preset": run.preset, "data": c.data.root, "out": run.out, "size": c.data.size,
-              "steps": c.train.steps, "batch_size": c.train.batch_size, "device": args.device,
-              "set": args.set}  # fmt: skip
+    values = {
+        "preset": run.preset,
+        "data": c.data.root,
+        "out": run.out,
+        "size": c.data.size,
+        "steps": c.train.steps,
+        "batch_size": c.train.batch_size,
+        "device": args.device,
+        "set": args.set,
+    }
     return args_mod.command_line(train_cli.add_arguments, ["colorgan", "train"], values)
 
 
 def evaluate_command(runs: list[ex.Run], args, eval_list: Path, out: Path) -> list[str]:
-    values = {"model": ["gray"] + [r.out for r in runs], "data": eval_list,
-              "size": args.eval_size or args.size, "out": out, "grid": args.grid,
-              "skip": args.skip}  # fmt: skip
+    values = {
+        "model": ["gray"] + [r.out for r in runs],
+        "data": eval_list,
+        "size": args.eval_size or args.size,
+        "out": out,
+        "grid": args.grid,
+        "skip": args.skip,
+    }
     return args_mod.command_line(evaluate_cli.add_arguments, ["colorgan", "evaluate"], values)
 
 
@@ -141,10 +167,15 @@ def run_cli(args) -> int:
     status = ex.train_all(runs)
     report, plots = ex.evaluate_suite(args, runs, status, files, split)
     rows = [
-        (r.preset, r.cfg.model.generator, r.cfg.train.steps,
-         plan["seconds_per_step"].get(r.preset), status[r.preset])
+        (
+            r.preset,
+            r.cfg.model.generator,
+            r.cfg.train.steps,
+            plan["seconds_per_step"].get(r.preset),
+            status[r.preset],
+        )
         for r in runs
-    ]  # fmt: skip
+    ]
     suite = {
         "data": args.data,
         "size": args.size,

@@ -17,8 +17,15 @@ ORIENTATION = 0x0112
 TIFF_DESCRIPTIVE = (270, 271, 272, 305, 306, 315, 33432)
 EXIF_SUB_IFDS = (0x8769, 0x8825)
 T = Image.Transpose  # EXIF orientation -> the turn that shows the picture upright
-TRANSPOSE = {2: T.FLIP_LEFT_RIGHT, 3: T.ROTATE_180, 4: T.FLIP_TOP_BOTTOM, 5: T.TRANSPOSE,
-             6: T.ROTATE_270, 7: T.TRANSVERSE, 8: T.ROTATE_90}  # fmt: skip
+TRANSPOSE = {
+    2: T.FLIP_LEFT_RIGHT,
+    3: T.ROTATE_180,
+    4: T.FLIP_TOP_BOTTOM,
+    5: T.TRANSPOSE,
+    6: T.ROTATE_270,
+    7: T.TRANSVERSE,
+    8: T.ROTATE_90,
+}
 
 
 def orient_array(arr: np.ndarray, orientation: int) -> np.ndarray:

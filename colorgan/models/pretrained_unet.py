@@ -101,8 +101,10 @@ class PretrainedUNet(nn.Module):
         if guidance:
             self.hint_stem = HintStem(enc_ch[0])
             self.reference = ReferenceEncoder(self.bins, enc_ch[4])
-        require(not hint_path or (guidance and head == "distribution"),
-                "pretrained-unet: hint_path needs guidance and the distribution head")  # fmt: skip
+        require(
+            not hint_path or (guidance and head == "distribution"),
+            "pretrained-unet: hint_path needs guidance and the distribution head",
+        )
         self.hint_logits = HintLogits() if hint_path else None
         if freeze_encoder:
             self.encoder.requires_grad_(False)
@@ -163,6 +165,13 @@ def pretrained_unet(
     head "ab" or "distribution"; guidance: also take hints and a reference (see above);
     hint_path: a direct path from hints to the logits (colorgan.models.guidance.HintLogits)."""
     return PretrainedUNet(
-        in_channels, out_channels, width, encoder, weights, freeze_encoder, head, guidance,
+        in_channels,
+        out_channels,
+        width,
+        encoder,
+        weights,
+        freeze_encoder,
+        head,
+        guidance,
         hint_path,
-    )  # fmt: skip
+    )

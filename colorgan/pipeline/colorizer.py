@@ -96,8 +96,9 @@ class Colorizer:
 
     # --- options ----------------------------------------------------------------------------
 
-    def using(self, *, size=None, mode=None, tile=None, stride=None, vividness=None,
-              saturation=None) -> Colorizer:
+    def using(
+        self, *, size=None, mode=None, tile=None, stride=None, vividness=None, saturation=None
+    ) -> Colorizer:
         """A Colorizer with these options (colorgan.pipeline.options: each checked there),
         sharing this one's network; None keeps this one's value, and self is returned when
         nothing is given. mode defaults to "single", or "hybrid" with a tile; tile to the
@@ -167,8 +168,14 @@ class Colorizer:
             return [None] * len(Ls)
         return self.model.predict_many(Ls, guides, self.vividness, batch_size)
 
-    def colour(self, L: np.ndarray, guide: Guide | None = None, *, small=None,
-               adjust: Callable | None = None) -> np.ndarray:
+    def colour(
+        self,
+        L: np.ndarray,
+        guide: Guide | None = None,
+        *,
+        small=None,
+        adjust: Callable | None = None,
+    ) -> np.ndarray:
         """The ab that `finish` composes with full-resolution L (H,W) in [0,100]: (2,h,w) at
         the working size in "single" mode (finish upsamples it block by block: a 12 MP
         photo's full-size ab is 96 MB), else (2,H,W). small: first_pass's result for L, if
@@ -210,8 +217,9 @@ class Colorizer:
 
     # --- whole photos -------------------------------------------------------------------------
 
-    def colorize(self, image, *, hints=None, reference=None, guide=None,
-                 **option_values) -> Image.Image:
+    def colorize(
+        self, image, *, hints=None, reference=None, guide=None, **option_values
+    ) -> Image.Image:
         """A path, PIL image, numpy array or images.Photo -> colour PIL image (RGB, or RGBA
         when the input had alpha), same size, EXIF/ICC in .info.
         hints: Hint objects, dicts {"x","y","color"[,"size"]} or "X,Y,#RRGGBB[,SIZE]";
@@ -223,8 +231,9 @@ class Colorizer:
         photo, L = colorizer.read(image)
         return colorizer.finish(photo, L, colorizer.colour(L, guide))
 
-    def colorize_batch(self, inputs: Iterable, *, hints=None, reference=None, batch_size=8,
-                       **option_values) -> list[Image.Image]:
+    def colorize_batch(
+        self, inputs: Iterable, *, hints=None, reference=None, batch_size=8, **option_values
+    ) -> list[Image.Image]:
         """Many images with the same options (and guide); single passes batched across
         images of the same working shape. Holds every input in memory: for folders of big
         photos loop colorize()."""

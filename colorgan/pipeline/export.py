@@ -92,9 +92,15 @@ def _trace(generator: nn.Module, example: tuple, opset: int, dynamic: bool) -> b
         # (which is what InstanceNorm does at inference too): nothing for the user to act on
         warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
         torch.onnx.export(
-            generator, example, buf, input_names=names, output_names=[OUTPUT],
-            dynamic_axes=dynamic_axes, opset_version=opset, dynamo=False,
-        )  # fmt: skip
+            generator,
+            example,
+            buf,
+            input_names=names,
+            output_names=[OUTPUT],
+            dynamic_axes=dynamic_axes,
+            opset_version=opset,
+            dynamo=False,
+        )
     return buf.getvalue()
 
 

@@ -93,8 +93,9 @@ class OnnxGenerator:
 
     numpy_io = True
 
-    def __init__(self, model: str | Path | bytes, threads: int | None = None,
-                 optimized: Path | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, model: str | Path | bytes, threads: int | None = None, optimized: Path | None = None
+    ) -> None:
         where = "the exported model" if isinstance(model, bytes) else str(model)
         if not isinstance(model, bytes):
             if not Path(model).is_file():

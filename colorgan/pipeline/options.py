@@ -105,4 +105,3 @@ SUGGESTIONS = Option("k", int, "how many colours", default=5, low=1, high=64)
 COLOUR = (SATURATION, VIVIDNESS)
 TILES = (TILE, STRIDE, MODE)
 ALL = {o.name: o for o in (SIZE, *TILES, *COLOUR)}
-

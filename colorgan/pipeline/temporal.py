@@ -245,9 +245,13 @@ class HintTracker:
         round_trip = np.linalg.norm((back - pts).reshape(-1, 2), axis=1)
         kept = []
         for hint, p, good, good_back, err in zip(
-            self.hints, ahead.reshape(-1, 2), ok.ravel(), ok_back.ravel(), round_trip,
+            self.hints,
+            ahead.reshape(-1, 2),
+            ok.ravel(),
+            ok_back.ravel(),
+            round_trip,
             strict=True,
-        ):  # fmt: skip
+        ):
             x, y = (p[0] + 0.5) * sx - 0.5, (p[1] + 0.5) * sy - 0.5
             inside = 0 <= x <= size[0] - 1 and 0 <= y <= size[1] - 1
             if good and good_back and err <= MAX_ROUND_TRIP_PX and inside:

@@ -204,9 +204,13 @@ def make_loaders(
     )
     # The generator only seeds the workers' numpy/random (crops come from EpochSampler).
     train = DataLoader(
-        train_ds, batch_size, sampler=sampler, drop_last=True,
-        generator=torch.Generator().manual_seed(seed), **common,
-    )  # fmt: skip
+        train_ds,
+        batch_size,
+        sampler=sampler,
+        drop_last=True,
+        generator=torch.Generator().manual_seed(seed),
+        **common,
+    )
     val = None
     if report.val:
         val_ds = ImageFolderDataset(report.val, d.size, train=False)

@@ -147,9 +147,11 @@ def _count_failure() -> int:
     )
     try:
         store = dist.TCPStore(
-            os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+            os.environ["MASTER_ADDR"],
+            int(os.environ["MASTER_PORT"]),
+            is_master=False,
             timeout=datetime.timedelta(seconds=10),
-        )  # fmt: skip
+        )
         return int(store.add(key, 1))
     except (RuntimeError, ValueError, OSError) as exc:  # no store to count in: report
         log.debug("could not count the failure in torchrun's store: %s", exc)

@@ -174,8 +174,14 @@ def scan_chroma(files: Sequence[Path], cache: Path | None = None) -> dict[Path, 
     todo = [f for f in stamps if stamps[f] not in known]
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         results = pool.map(_chroma_or_error, todo)
-        bar = tqdm(results, total=len(todo), desc="scanning images", unit="img",
-                   disable=len(todo) <= SCAN_PROGRESS_MIN, leave=False)  # fmt: skip
+        bar = tqdm(
+            results,
+            total=len(todo),
+            desc="scanning images",
+            unit="img",
+            disable=len(todo) <= SCAN_PROGRESS_MIN,
+            leave=False,
+        )
         found = dict(zip(todo, bar, strict=True))
     known.update({stamps[f]: v for f, v in found.items() if isinstance(v, float)})
     keep = {stamps[f]: known[stamps[f]] for f in stamps if stamps[f] in known}  # drop the gone
@@ -226,8 +232,10 @@ def _usable(root: str, threshold: float) -> tuple[list[Path], list[Path], list, 
     if gray:
         log.warning(
             "left out %d near-grayscale images (mean chroma < %g): %s",
-            len(gray), threshold, _names(gray),
-        )  # fmt: skip
+            len(gray),
+            threshold,
+            _names(gray),
+        )
     if not usable:
         n = len(files)
         why = f"all {n} images are near-grayscale (mean chroma < {threshold}, data.gray_threshold)"

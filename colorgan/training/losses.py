@@ -151,8 +151,13 @@ class GeneratorLoss:
     g_ce (distribution head), g_l1 (on ab, or on the distribution's mean), g_perceptual,
     g_adv (against the discriminator, in the GAN stage)."""
 
-    def __init__(self, cfg, adversarial: AdversarialLoss, perceptual: PerceptualLoss | None,
-                 bin_weights: torch.Tensor | None = None):  # fmt: skip
+    def __init__(
+        self,
+        cfg,
+        adversarial: AdversarialLoss,
+        perceptual: PerceptualLoss | None,
+        bin_weights: torch.Tensor | None = None,
+    ):
         self.weights, self.model = cfg.loss, cfg.model
         self.adversarial, self.perceptual = adversarial, perceptual
         self.bin_weights = bin_weights  # class rebalancing of g_ce (None: off)

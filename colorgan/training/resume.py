@@ -57,8 +57,11 @@ def start(cfg, out: Path, resume: bool, parts) -> int:
     if saved.get("world_size", 1) != parts.dist.world:
         log.info(
             "resuming step %d (%d images seen) of a %d-process run with %d processes",
-            step, step * cfg.train.batch_size, saved.get("world_size", 1), parts.dist.world,
-        )  # fmt: skip
+            step,
+            step * cfg.train.batch_size,
+            saved.get("world_size", 1),
+            parts.dist.world,
+        )
     return step
 
 
@@ -90,9 +93,14 @@ class CheckpointSchedule:
 # What may differ from the saved config when resuming: the rest would change the experiment.
 # How it runs (device, precision, memory format, BatchNorm sync for a new process count) may.
 RESUME_CHANGEABLE = {
-    "train.steps", "train.device", "data.root", "data.workers",
-    "train.amp", "train.channels_last", "train.sync_bn",
-}  # fmt: skip
+    "train.steps",
+    "train.device",
+    "data.root",
+    "data.workers",
+    "train.amp",
+    "train.channels_last",
+    "train.sync_bn",
+}
 
 
 def resumed_config(out: Path, overrides: dict) -> config_mod.Config:
@@ -143,9 +151,14 @@ def save(parts, out: Path, step: int) -> None:
             **{f"scaler_{k}": v.state_dict() for k, v in parts.scalers.items()},
         }
         ckpt_mod.save_checkpoint(
-            out, step, _modules(parts), _optimizers(parts), state, parts.cfg,
+            out,
+            step,
+            _modules(parts),
+            _optimizers(parts),
+            state,
+            parts.cfg,
             keep=parts.cfg.train.keep_checkpoints,
-        )  # fmt: skip
+        )
     distributed.barrier()
 
 

@@ -112,11 +112,14 @@ def init_weights(generator: nn.Module, source: str) -> None:
     own = generator.state_dict()
     wrong = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
     if wrong:
-        raise ColorganError(f"train.init_from={source}: {len(wrong)} tensors do not fit "
-                            f"this generator (first: {wrong[0]})")  # fmt: skip
+        raise ColorganError(
+            f"train.init_from={source}: {len(wrong)} tensors do not fit "
+            f"this generator (first: {wrong[0]})"
+        )
     missing = generator.load_state_dict(state, strict=False).missing_keys
-    log.info("generator initialised from %s%s", file,
-             f"; new: {', '.join(missing)}" if missing else "")  # fmt: skip
+    log.info(
+        "generator initialised from %s%s", file, f"; new: {', '.join(missing)}" if missing else ""
+    )
 
 
 def build_parts(cfg: config_mod.Config, device: torch.device, dist: DistInfo | None = None):
@@ -283,9 +286,12 @@ def _loaders(cfg: config_mod.Config, device: torch.device, dist: DistInfo):
     if dist.active and not dist.is_main:
         distributed.barrier()  # rank 0 scans the folder first; the others read its cache
     train, val, report = make_loaders(
-        cfg.data, per_rank, cfg.train.seed, distributed=dist.active,
+        cfg.data,
+        per_rank,
+        cfg.train.seed,
+        distributed=dist.active,
         pin_memory=device.type == "cuda",
-    )  # fmt: skip
+    )
     if dist.active and dist.is_main:
         distributed.barrier()
     source = (val or train).dataset
