@@ -53,8 +53,16 @@ def _first_to_fail() -> bool:
     return distributed.first_to_fail()
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser with a one-line usage error (exit 2): the bad value and where the
+    help is, not the whole usage block above it. Subcommands' parsers are of this class."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="colorgan", description=__doc__.splitlines()[0])
+    parser = Parser(prog="colorgan", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = next((a for a in argv if a in COMMANDS), None)
