@@ -71,7 +71,7 @@ def load_generator(ref, device="cpu"):
 
 def choose_backend(backend: str, device, ref: modelfile.ModelRef) -> tuple[str, str]:
     """(backend, device name): "auto" = ONNX Runtime on the CPU when onnxruntime is
-    installed (measured 3-5x faster there, benchmarks/backends.py), torch on CUDA; an .onnx
+    installed (measured 1.5-2.3x faster there, benchmarks/backends.py), torch on CUDA; an .onnx
     file runs in ONNX Runtime on the CPU ("auto" device included)."""
     if backend not in BACKENDS:
         raise ColorganError(f"backend={backend!r}; valid: {', '.join(BACKENDS)}")
