@@ -70,7 +70,7 @@ def interleaved(jobs: dict, rounds: int, pick=statistics.median) -> dict[str, fl
 
 
 def photo_section(tmp: Path, args) -> None:
-    from colorgan.io import images as imageio
+    from colorgan.io import images
     from colorgan.pipeline.colorizer import Colorizer
 
     colorizer = Colorizer.load(args.model, backend=args.backend)
@@ -85,7 +85,7 @@ def photo_section(tmp: Path, args) -> None:
             im.save(io.BytesIO(), "JPEG", quality=95)
 
         def ours(src=src, out=out):
-            imageio.write_image(out, colorizer.colorize(imageio.read_image(src)), overwrite=True)
+            images.write_image(out, colorizer.colorize(images.read_image(src)), overwrite=True)
 
         ours()  # warm-up: thread pools, tables, ONNX session
         t = interleaved({"floor": floor, "ours": ours}, args.rounds)
@@ -107,24 +107,24 @@ def photo_section(tmp: Path, args) -> None:
 
 def stages_section(tmp: Path, args) -> None:
     from colorgan.core import fastcolor
-    from colorgan.io import images as imageio
+    from colorgan.io import images
     from colorgan.pipeline.colorizer import Colorizer
 
     colorizer = Colorizer.load(args.model, backend=args.backend)
     src, out = tmp / "stages12.jpg", tmp / "stages12_color.jpg"
     make_photo(src, 3000, 4000)
-    photo = imageio.read_image(src)
+    photo = images.read_image(src)
     L = fastcolor.lightness(photo.pixels)
     ab = colorizer.colour(L)
     rgb = colorizer.compose(L, ab)
-    image = imageio.to_pil(rgb, photo)
+    image = images.to_pil(rgb, photo)
     stages = {
-        "read (decode + array)": lambda: imageio.read_image(src),
+        "read (decode + array)": lambda: images.read_image(src),
         "lightness": lambda: fastcolor.lightness(photo.pixels),
         "network with its input": lambda: colorizer.colour(L),
         "compose (Lab -> sRGB)": lambda: colorizer.compose(L, ab),
-        "to PIL": lambda: imageio.to_pil(rgb, photo),
-        "encode + write": lambda: imageio.write_image(out, image, overwrite=True),
+        "to PIL": lambda: images.to_pil(rgb, photo),
+        "encode + write": lambda: images.write_image(out, image, overwrite=True),
     }
     for name, best in interleaved(stages, args.rounds, pick=min).items():
         print(
@@ -234,7 +234,7 @@ def warm_batch(photos: list[Path], tmp: Path, args) -> None:
     from types import SimpleNamespace
 
     from colorgan.interfaces.colorize import FileJob, run_jobs
-    from colorgan.io import images as imageio
+    from colorgan.io import images
     from colorgan.pipeline.colorizer import Colorizer
 
     colorizer = Colorizer.load(args.model, backend=args.backend)
@@ -256,7 +256,7 @@ def warm_batch(photos: list[Path], tmp: Path, args) -> None:
 
     def one_by_one():
         for job in jobs:
-            imageio.write_image(job.out, colorizer.colorize(job.src), overwrite=True)
+            images.write_image(job.out, colorizer.colorize(job.src), overwrite=True)
 
     one_by_one()  # warm-up (and the output folder)
     t = interleaved({"one_by_one": one_by_one, "overlapped": overlapped}, max(1, args.rounds // 2))

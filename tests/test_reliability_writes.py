@@ -16,8 +16,7 @@ from PIL import Image
 
 from colorgan.core.errors import ColorganError, DiskFull
 from colorgan.interfaces.cli import main
-from colorgan.io import atomic
-from colorgan.io import images as imageio
+from colorgan.io import atomic, images
 
 from .reliability_helpers import (
     REPO,
@@ -80,7 +79,7 @@ def test_cli_on_a_nearly_full_disk(tmp_path, model, capsys):
         image.frombytes(os.urandom(300 * 300 * 3))
         for suffix in (".png", ".webp", ".tif"):
             with pytest.raises(DiskFull, match=f"x{suffix}: cannot write"):
-                imageio.write_image(disk / f"x{suffix}", image)
+                images.write_image(disk / f"x{suffix}", image)
             assert not (disk / f"x{suffix}").exists()
 
 
@@ -139,7 +138,7 @@ def test_no_overwrite_keeps_the_existing_file(tmp_path):
 def test_image_writer_turns_pillow_errors_into_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(atomic.os, "write", short_then_full(os.write))
     with pytest.raises(ColorganError, match=r"x.jpg: cannot write"):
-        imageio.write_image(tmp_path / "x.jpg", Image.new("RGB", (64, 64), "red"))
+        images.write_image(tmp_path / "x.jpg", Image.new("RGB", (64, 64), "red"))
     assert list(tmp_path.iterdir()) == []
 
 

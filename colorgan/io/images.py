@@ -23,8 +23,12 @@ training data, the data builder):
 
 Decompression bombs: a file whose pixel count is over the limit (MAX_PIXELS, 100 megapixels
 by default; the COLORGAN_MAX_PIXELS environment variable or `max_pixels=` changes it) is
-refused before it is decoded. The limit is enforced through Pillow's own process-wide
-`Image.MAX_IMAGE_PIXELS`, which `read_image` sets to it.
+refused before it is decoded: Image.open reads only the header, and `opened` compares the
+size found there with the caller's limit. Nothing process-wide is changed for it, so
+threads reading with different limits (the CLI's readers, the server's workers) cannot
+disturb one another. Pillow's own guard (its process-wide `Image.MAX_IMAGE_PIXELS`, left as
+the application has it) still refuses files over twice its value, and warns between once
+and twice it, whatever the limit given here.
 """
 
 from __future__ import annotations
@@ -35,7 +39,6 @@ import logging
 import math
 import os
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,15 +127,15 @@ def opened(src, max_pixels: int | None = None, name: str | None = None):
             raise ColorganError(f"{name}: is a folder, not an image")
         if path.stat().st_size == 0:
             raise ColorganError(f"{name}: empty file (0 bytes)")
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS if max_pixels is None else max_pixels
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
     try:
-        with warnings.catch_warnings():
-            # Pillow only warns between 1x and 2x its limit; here the limit is the limit.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(src) as im:
-                yield im
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise too_many_pixels(name, exc, Image.MAX_IMAGE_PIXELS) from None
+        with Image.open(src) as im:
+            if im.width * im.height > limit:  # the header's size: nothing decoded yet
+                raise too_many_pixels(name, im.width * im.height, limit)
+            yield im
+    except Image.DecompressionBombError as exc:  # Pillow's own guard (see the docstring)
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise too_many_pixels(name, int(found.group(1)) if found else None, limit) from None
     except UnidentifiedImageError:
         raise ColorganError(f"{name}: not an image file (or a format Pillow cannot read)") from None
     except DECODE_ERRORS as exc:
@@ -143,11 +146,9 @@ class ImageTooLarge(ColorganError):
     """More pixels than the limit (refused before decoding): the web server's 413."""
 
 
-def too_many_pixels(name: str, exc: Exception, limit: int) -> ImageTooLarge:
-    """The refusal, quoting the limit in force: Pillow's own message names twice the limit
-    for images over 2x it (its hard error threshold), which read as a wrong setting."""
-    found = re.search(r"\((\d+) pixels\)", str(exc))
-    size = f"{int(found.group(1)):,} pixels" if found else "more pixels than allowed"
+def too_many_pixels(name: str, pixels: int | None, limit: int) -> ImageTooLarge:
+    """The refusal, quoting the caller's limit (Pillow's message names twice its own)."""
+    size = f"{pixels:,} pixels" if pixels else "more pixels than allowed"
     return ImageTooLarge(
         f"{name}: {size}, over the limit of {limit:,}; refused as a possible decompression "
         "bomb (--max-pixels or COLORGAN_MAX_PIXELS raise the limit)"

@@ -14,7 +14,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 
 from colorgan.core.errors import ColorganError
-from colorgan.io import images as imageio
+from colorgan.io import images
 from colorgan.pipeline.colorizer import Colorizer
 from colorgan.pipeline.guidance import REFERENCE_SIDE, Guide, Hint
 
@@ -116,9 +116,9 @@ def make_guide(colorizer, hints, reference: BinaryIO | None, label: str, max_pix
     if reference is not None:
         reference.seek(0)
         try:
-            image = imageio.open_rgb(reference, REFERENCE_SIDE, max_pixels, name=label)
+            image = images.open_rgb(reference, REFERENCE_SIDE, max_pixels, name=label)
         except ColorganError as exc:
-            code = 413 if isinstance(exc, imageio.ImageTooLarge) else 422
+            code = 413 if isinstance(exc, images.ImageTooLarge) else 422
             raise HTTPException(code, str(exc)) from None
     try:
         return colorizer.guide(hints, image)

@@ -26,8 +26,7 @@ from starlette.responses import FileResponse
 
 from colorgan.core.errors import ColorganError, DiskFull
 from colorgan.interfaces.web import guided
-from colorgan.io import atomic
-from colorgan.io import images as imageio
+from colorgan.io import atomic, images
 from colorgan.pipeline.colorizer import Colorizer
 
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries, part headers and the hints field
@@ -37,7 +36,7 @@ OCTET_STREAM = "application/octet-stream"  # what clients send when they do not 
 # Per request: at ~38 bytes of working memory per pixel, 40 MP (a big camera's photo) peaks at
 # ~1.5 GB and keeps a worker a few seconds; 100 MP (the command line's limit) took 3.8 GB and
 # 55 s of the only worker.
-SERVE_MAX_PIXELS = min(imageio.MAX_PIXELS, 40_000_000)
+SERVE_MAX_PIXELS = min(images.MAX_PIXELS, 40_000_000)
 # An upload (and a request's headers) may go this long without sending anything, and must
 # average MIN_UPLOAD_RATE after it: idle and trickling clients are dropped, slow real ones
 # (16 KiB/s is a bad mobile uplink) are not.
@@ -149,11 +148,11 @@ class UploadJob:
             raise HTTPException(422, f"{self.label}: {exc}") from None
         result = self.folder / f"result.{self.ext}"
         try:
-            return imageio.write_image(result, image)
+            return images.write_image(result, image)
         except ColorganError as exc:
             raise write_error(exc, result, f"the result for {self.label}") from None
 
-    def read_photo(self) -> imageio.Photo:
+    def read_photo(self) -> images.Photo:
         src = self.folder / "upload"
         try:
             with open(src, "wb") as out:
@@ -163,9 +162,9 @@ class UploadJob:
             raise write_error(atomic.failure(src, exc), src, self.label) from None
         self.upload.close()  # frees the spooled copy now rather than after the answer
         try:
-            return imageio.read_image(src, max_pixels=self.max_pixels)
+            return images.read_image(src, max_pixels=self.max_pixels)
         except ColorganError as exc:
-            code = 413 if isinstance(exc, imageio.ImageTooLarge) else 400
+            code = 413 if isinstance(exc, images.ImageTooLarge) else 400
             raise HTTPException(code, str(exc).replace(str(src), self.label)) from None
 
 
