@@ -61,7 +61,7 @@ def build_network(backend: str, model: Path, onnx_file: Path, size: int, guided:
     import torch
 
     from colorgan.core import abbins
-    from colorgan.models.guidance import empty_guidance
+    from colorgan.models.guidance_layers import empty_guidance
     from colorgan.pipeline import export
     from colorgan.pipeline.loading import load_generator
 
@@ -88,7 +88,7 @@ def child(args) -> None:
     import torch
 
     from colorgan.core import abbins
-    from colorgan.models.guidance import empty_guidance
+    from colorgan.models.guidance_layers import empty_guidance
     from colorgan.pipeline import export
 
     # a guided model (hints, reference) takes their all-zero inputs, as the Colorizer gives it

@@ -9,7 +9,7 @@ from kornia.color import lab_to_rgb as kornia_lab_to_rgb
 from skimage.color import deltaE_ciede2000
 from skimage.color import rgb2lab as sk_rgb2lab
 
-from colorgan.core import blocks, color, fastcolor, gamut
+from colorgan.core import color, fastcolor, gamut, parallel
 from tests.conftest import make_photo
 
 # The bar: colour within 0.5 CIEDE2000 of the reference compose, compared before
@@ -121,15 +121,15 @@ def test_compose_upsamples_ab_like_torch(full, small):
 def test_blocks_and_threads_do_not_change_the_result(monkeypatch):
     L, ab = _photo_l_and_ab(1, (200, 150))  # 30 000 pixels
     whole = fastcolor.compose(L, ab, 1.5)
-    monkeypatch.setattr(blocks, "BLOCK_PIXELS", 1000)  # 200 row blocks on the pool
-    assert len(blocks.row_blocks(*L.shape)) > 20
+    monkeypatch.setattr(parallel, "BLOCK_PIXELS", 1000)  # 200 row blocks on the pool
+    assert len(parallel.row_blocks(*L.shape)) > 20
     np.testing.assert_array_equal(fastcolor.compose(L, ab, 1.5), whole)
 
 
 def test_lightness_in_blocks_equals_one_block(monkeypatch):
     px = np.asarray(make_photo(2, (150, 200)))
     whole = fastcolor.lightness(px)
-    monkeypatch.setattr(blocks, "BLOCK_PIXELS", 1000)
+    monkeypatch.setattr(parallel, "BLOCK_PIXELS", 1000)
     np.testing.assert_array_equal(fastcolor.lightness(px), whole)
 
 
@@ -177,10 +177,10 @@ def test_8bit_encoding_is_srgb_rounding_up_to_one_level_at_the_steps():
 
 def test_row_blocks_are_even_and_cover_the_rows():
     for height, width in [(576, 768), (3000, 4000), (7, 3), (1, 10**7)]:
-        rows = blocks.row_blocks(height, width)
+        rows = parallel.row_blocks(height, width)
         assert rows[0].start == 0 and rows[-1].stop == height
         assert all(a.stop == b.start for a, b in zip(rows, rows[1:], strict=False))
         sizes = [r.stop - r.start for r in rows]
         assert max(sizes) - min(sizes) <= 1
-        assert max(sizes) * width <= blocks.BLOCK_PIXELS + width  # ~one block's pixels
-    assert len(blocks.row_blocks(576, 768)) == 2
+        assert max(sizes) * width <= parallel.BLOCK_PIXELS + width  # ~one block's pixels
+    assert len(parallel.row_blocks(576, 768)) == 2

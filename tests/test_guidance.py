@@ -182,18 +182,18 @@ def test_hints_accepted_as_dicts_for_rest():
 
 
 def test_simulated_hints_follow_the_siggraph_protocol():
-    from colorgan.evaluation import guided
+    from colorgan.evaluation.simulated_hints import image_rng, sample_hints
 
     ab = torch.rand(2, 64, 64) * 2 - 1
-    one = guided.sample_hints(ab, 1, guided.image_rng(3, "b.png"))
+    one = sample_hints(ab, 1, image_rng(3, "b.png"))
     rows, cols = torch.nonzero(one[2], as_tuple=True)
     top, left = int(rows.min()), int(cols.min())
     assert len(rows) == 36 and (int(rows.max()) - top, int(cols.max()) - left) == (5, 5)
     patch_mean = ab[:, top : top + 6, left : left + 6].mean(dim=(1, 2))
     torch.testing.assert_close(one[:2, top, left], patch_mean)
-    many = [guided.sample_hints(ab, 50, guided.image_rng(0, "a.png")) for _ in range(2)]
+    many = [sample_hints(ab, 50, image_rng(0, "a.png")) for _ in range(2)]
     assert torch.equal(many[0], many[1])  # the same points for every model and run
-    assert not torch.equal(many[0], guided.sample_hints(ab, 50, guided.image_rng(0, "c.png")))
+    assert not torch.equal(many[0], sample_hints(ab, 50, image_rng(0, "c.png")))
     ys, xs = torch.nonzero(many[0][2], as_tuple=True)
     assert abs(float(ys.float().mean()) - 31.5) < 6 and abs(float(xs.float().mean()) - 31.5) < 6
 

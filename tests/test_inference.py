@@ -11,7 +11,7 @@ from PIL import Image
 
 from colorgan.core import color, config, resample, tiling
 from colorgan.core.errors import ColorganError
-from colorgan.io import modelfile
+from colorgan.io import checksum, modelfile
 from colorgan.models import build_generator, generator_from_config
 from colorgan.pipeline.colorizer import Colorizer
 from colorgan.pipeline.geometry import working_l, working_shape
@@ -349,8 +349,8 @@ def test_working_size_from_the_model_config(tmp_path):
 
 def test_default_model_hashed_once_per_load(monkeypatch):
     calls = []
-    real = modelfile.file_sha256
-    monkeypatch.setattr(modelfile, "file_sha256", lambda path: calls.append(path) or real(path))
+    real = checksum.file_sha256
+    monkeypatch.setattr(checksum, "file_sha256", lambda path: calls.append(path) or real(path))
     for backend in ("torch", "onnx"):  # onnx: the export cache is keyed by the same digest
         calls.clear()
         Colorizer.load("default", device="cpu", backend=backend)

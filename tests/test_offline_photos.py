@@ -22,10 +22,11 @@ from colorgan.core.errors import ColorganError
 from colorgan.datasets import debs, dedupe, sources
 from colorgan.datasets import offline_photos as op
 from colorgan.interfaces.cli import main
+from colorgan.io.cache import cache_dir
 from colorgan.training.folders import mean_chroma
 from tests.conftest import make_photo
 
-REAL_CACHE = op.default_cache()  # at import: before conftest points XDG_CACHE_HOME elsewhere
+REAL_CACHE = cache_dir()  # at import: before conftest points XDG_CACHE_HOME elsewhere
 
 
 def write_rcc(files: dict[str, bytes], version: int = 3, compress: bool = True) -> bytes:
@@ -292,16 +293,18 @@ def build_deb(tmp_path: Path) -> Path:
     return deb
 
 
-def fake_photos() -> list[op.Photo]:
+def fake_photos() -> list[op.ListedPhoto]:
     row = dict(w="0", h="0", license="CC0-1.0", url="https://example.org/p")
     rcc = f"{op.GCOMPRIS_RCC_DIR}/act.rcc:/gcompris/src/activities/act/resource/owl.webp"
     return [
-        op.Photo("train", "test", "big.png", origin="/usr/share/test/big.jpg", credit="A|B", **row),
-        op.Photo("val", "gcompris-act", "owl.png", origin=rcc, credit="Cy", **row),
-        op.Photo(
+        op.ListedPhoto(
+            "train", "test", "big.png", origin="/usr/share/test/big.jpg", credit="A|B", **row
+        ),
+        op.ListedPhoto("val", "gcompris-act", "owl.png", origin=rcc, credit="Cy", **row),
+        op.ListedPhoto(
             "test", "e", "theme.jpg", origin="/usr/share/test/theme.edj:jpeg@64", credit="Di", **row
         ),
-        op.Photo(
+        op.ListedPhoto(
             "train",
             "stel",
             "panel.jpg",
@@ -310,7 +313,7 @@ def fake_photos() -> list[op.Photo]:
             group="stel:test",
             **row,
         ),
-        op.Photo(
+        op.ListedPhoto(
             "train",
             "pypi-x",
             "cat.jpg",
@@ -318,7 +321,7 @@ def fake_photos() -> list[op.Photo]:
             credit="Fo",
             **row,
         ),
-        op.Photo(
+        op.ListedPhoto(
             "stamps",
             "stamp",
             "owl_stamp.png",
@@ -326,7 +329,7 @@ def fake_photos() -> list[op.Photo]:
             credit="Gu",
             **row,
         ),
-        op.Photo(
+        op.ListedPhoto(
             "legacy_bw",
             "gcompris",
             "old.png",
@@ -418,7 +421,7 @@ def test_missing_package_is_a_one_line_error(tmp_path, offline_env, monkeypatch,
 
 def test_near_duplicates_across_splits_are_refused(tmp_path, offline_env, monkeypatch, capsys):
     photos = fake_photos()
-    copy = op.Photo(**{**photos[0].__dict__, "split": "test", "file": "big_copy.jpg"})
+    copy = op.ListedPhoto(**{**photos[0].__dict__, "split": "test", "file": "big_copy.jpg"})
     monkeypatch.setattr(op, "read_photo_list", lambda path=None: [*photos, copy])
     assert main(["data", "offline-photos", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
@@ -430,9 +433,9 @@ def test_data_needs_a_subcommand_and_xdg_cache(monkeypatch, tmp_path):
         main(["data", str(tmp_path)])
     assert done.value.code == 2
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert op.default_cache() == tmp_path / "colorgan"
+    assert cache_dir() == tmp_path / "colorgan"
     monkeypatch.delenv("XDG_CACHE_HOME")
-    assert op.default_cache() == Path.home() / ".cache/colorgan"
+    assert cache_dir() == Path.home() / ".cache/colorgan"
 
 
 def test_real_command_line_help():

@@ -65,9 +65,9 @@ def test_resize_antialiased_in_bands_matches_pillows_one_resize(src, dst, exact,
     numbers; where Pillow would start with the vertical pass, float rounding apart."""
     x = np.random.default_rng(3).uniform(0, 100, src).astype(np.float32)
     calls = []
-    real = resample.blocks.parallel
+    real = resample.parallel.parallel
     monkeypatch.setattr(
-        resample.blocks, "parallel", lambda fn, items: calls.append(1) or real(fn, items)
+        resample.parallel, "parallel", lambda fn, items: calls.append(1) or real(fn, items)
     )
     banded = resample.resize_antialiased(x, dst)
     assert calls, "the banded path did not run"

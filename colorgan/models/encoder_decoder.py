@@ -2,7 +2,7 @@
 
 The pix2pix paper's ablation shows what skips buy; this is the network without them, in the
 Ronneberger U-Net layout so the comparison isolates the skips: per encoder level two
-conv3x3-BN-ReLU (blocks.DoubleConv) and a 2x2 max-pool, `depth` times; per decoder level a
+conv3x3-BN-ReLU (layers.DoubleConv) and a 2x2 max-pool, `depth` times; per decoder level a
 2x2 stride-2 transposed conv and two conv3x3-BN-ReLU; a 1x1 conv and tanh. Everything the
 decoder paints must pass through the (H / 2**depth) bottleneck, so fine detail and exact
 edges have to be rebuilt from it (the pix2pix ablation shows the resulting blur).
@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from colorgan.models.blocks import DoubleConv, channels_at, require
+from colorgan.models.layers import DoubleConv, channels_at, require
 from colorgan.models.registry import register_generator
 
 

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from colorgan.core.errors import ColorganError
-from colorgan.models.blocks import channels_at, pix2pix_init
+from colorgan.models.layers import channels_at, pix2pix_init
 
 KERNEL = 4
 PADDING = 1

@@ -17,7 +17,7 @@ head="distribution": instead of ab, logits over the Q quantised ab bins (colorga
 from the stride-2 decoder stage, i.e. at half the input's size (Zhang et al. 2016 predict at
 a quarter): colour is low-frequency and the full-size stage is the costliest one, so it is
 skipped. guidance=True: forward(x, hint, ref) also takes user hints and a reference colour
-distribution (colorgan.models.guidance); absent or all-zero guidance = automatic colour.
+distribution (colorgan.models.guidance_layers); absent or all-zero guidance = automatic colour.
 """
 
 from __future__ import annotations
@@ -28,15 +28,15 @@ from torch import nn
 
 from colorgan.core import abbins, color
 from colorgan.models.backbones import imagenet_normalize, load_backbone
-from colorgan.models.blocks import DoubleConv, require
 from colorgan.models.efficientnet_lite import VARIANTS as EFFICIENTNET_LITE
-from colorgan.models.guidance import (
+from colorgan.models.guidance_layers import (
     HintLogits,
     HintStem,
     ReferenceEncoder,
     empty_guidance,
     pool_hints,
 )
+from colorgan.models.layers import DoubleConv, require
 from colorgan.models.registry import register_generator
 
 ENCODERS = ("mobilenet_v2", "resnet18", *EFFICIENTNET_LITE)
@@ -163,7 +163,7 @@ def pretrained_unet(
 ) -> PretrainedUNet:
     """U-Net on a torchvision classifier. weights: "imagenet", None (random) or a .pth path;
     head "ab" or "distribution"; guidance: also take hints and a reference (see above);
-    hint_path: a direct path from hints to the logits (colorgan.models.guidance.HintLogits)."""
+    hint_path: a direct path from hints to the logits (guidance_layers.HintLogits)."""
     return PretrainedUNet(
         in_channels,
         out_channels,

@@ -1,6 +1,6 @@
 """Residual U-Nets: ResUNet (Zhang, Liu & Wang 2018, "Road Extraction by Deep Residual U-Net").
 
-Every encoder and decoder level is a pre-activation residual unit (blocks.PreActResidualBlock).
+Every encoder and decoder level is a pre-activation residual unit (layers.PreActResidualBlock).
 Encoder: a 3x3 stem conv and a residual unit at full resolution, then `depth` residual
 units whose first conv has stride 2 (the downsampling is learned, no pooling); the last one
 is the bridge. Channels width * 1, 2, 4, 8, 8, ... (capped at 8).
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from colorgan.models.blocks import (
+from colorgan.models.layers import (
     PreActResidualBlock,
     channels_at,
     conv_norm_act,

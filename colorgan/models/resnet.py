@@ -1,7 +1,7 @@
 """ResNet generators (Johnson et al. 2016; the pix2pix/CycleGAN `ResnetGenerator`).
 
 Layer notation of the CycleGAN paper: c7s1-k = reflect-pad 7x7 conv, stride 1, k filters,
-norm, ReLU; dk = 3x3 conv stride 2; Rk = residual block (blocks.ResnetBlock); uk = 3x3
+norm, ReLU; dk = 3x3 conv stride 2; Rk = residual block (layers.ResnetBlock); uk = 3x3
 transposed conv stride 1/2.
   * `resnet-9blocks` -- c7s1-w, d2w, d4w, 9 x R4w, u2w, uw, c7s1-out + tanh (the reference
                         `resnet_9blocks`, 11.4 M parameters at width 64).
@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from colorgan.models.blocks import (
+from colorgan.models.layers import (
     ResnetBlock,
     check_norm,
     conv_norm_act,

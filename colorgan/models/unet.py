@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from colorgan.models.blocks import channels_at, pix2pix_init, require
+from colorgan.models.layers import channels_at, pix2pix_init, require
 from colorgan.models.registry import register_generator
 
 

@@ -38,7 +38,7 @@ def spread_hints(
     lightness_sigma: float = LIGHTNESS_SIGMA,
 ) -> np.ndarray:
     """ab (2, H, W) from the network, L (H, W) in [0, 100] and the hint map (3, H, W) (a, b,
-    mask; colorgan.models.guidance), all at the same size -> ab (2, H, W) with each hint's
+    mask; colorgan.models.guidance_layers), all at the same size -> ab (2, H, W) with each hint's
     colour spread over nearby pixels of similar lightness. No hint: ab unchanged."""
     mask = hint[2] > 0
     if not mask.any():

@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 
 from colorgan.core.errors import ColorganError
 from colorgan.io import atomic, modelfile
+from colorgan.io.checksum import file_sha256
 from colorgan.io.modelfile import GENERATOR_FILE
 
 MANIFEST = "MANIFEST.json"
@@ -133,17 +134,9 @@ def verify(ckpt: Path) -> str | None:
         size = file.stat().st_size
         if size != want["bytes"]:
             return f"{name} has {size:,} bytes, {want['bytes']:,} were written"
-        if _sha256(file) != want["sha256"]:
+        if file_sha256(file) != want["sha256"]:
             return f"{name} does not match its checksum"
     return None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def candidates(run_dir: Path) -> list[Path]:

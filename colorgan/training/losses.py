@@ -11,7 +11,7 @@ from torch import nn
 from colorgan.core import abbins
 from colorgan.core.color import output_to_rgb
 from colorgan.core.errors import ColorganError
-from colorgan.models import guidance
+from colorgan.models import guidance_layers
 from colorgan.models.backbones import IMAGENET_STD, imagenet_normalize, load_backbone
 
 log = logging.getLogger(__name__)
@@ -113,8 +113,8 @@ def _centers(like: torch.Tensor) -> torch.Tensor:
 
 
 def soft_encode(ab: torch.Tensor, sigma: float = 5.0) -> torch.Tensor:
-    """Soft targets (B, Q, h, w) for normalised ab (B, 2, h, w): colorgan.models.guidance's."""
-    return guidance.soft_encode(ab, _centers(ab), sigma)
+    """Soft targets (B, Q, h, w) for normalised ab (B, 2, h, w) (models.guidance_layers)."""
+    return guidance_layers.soft_encode(ab, _centers(ab), sigma)
 
 
 def expected_ab(logits: torch.Tensor) -> torch.Tensor:

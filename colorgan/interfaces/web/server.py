@@ -12,7 +12,7 @@ Endpoints:
                         format (png|jpg|webp), mode (single|hybrid|tiles). Guided models
                         also take the form field `hints` (JSON [{"x","y","color","size"}],
                         the photo's own pixels) and the file field `reference` (a photo
-                        whose colours to follow; colorgan.interfaces.web.guided).
+                        whose colours to follow; colorgan.interfaces.web.guidance_form).
                         Answers the colour photo at full resolution, as a download.
   POST /api/suggest     the same form, query x, y, k: the k most likely colours at that
                         point, [{"color": "#rrggbb", "p": 0.31}, ...] (distribution head)
@@ -70,7 +70,7 @@ from starlette.exceptions import HTTPException
 from colorgan import __version__
 from colorgan.core.errors import ColorganError
 from colorgan.interfaces import args as args_mod
-from colorgan.interfaces.web import guided
+from colorgan.interfaces.web import guidance_form
 from colorgan.interfaces.web.connections import header_timeout
 from colorgan.interfaces.web.work import (
     MIN_UPLOAD_RATE,
@@ -152,7 +152,7 @@ async def suggest(
     y: float = Query(ge=0.0, description="the point's row in the photo's own pixels (down)"),
     k: int = query(options.SUGGESTIONS),
     size: int | None = query(options.SIZE),
-) -> list[guided.Suggestion]:
+) -> list[guidance_form.Suggestion]:
     """The k most likely colours at pixel (x, y) of the photo, most likely first, from a
     distribution-head model's prediction there (given the `hints` and `reference`, if any),
     each at the photo's own lightness there."""
@@ -171,15 +171,15 @@ async def photo_job(request: Request, values: dict, job_options: dict):
     # for a worker, so slow or idle clients cannot take the slots of others.
     form, upload = await read_upload(request, state.settings)
     try:
-        hints = await guided.hints_field(form)
+        hints = await guidance_form.hints_field(form)
         reference = reference_upload(form, state.settings)
-        guided.check_model(state.colorizer, hints, reference)
+        guidance_form.check_model(state.colorizer, hints, reference)
         try:
             colorizer = state.colorizer.using(**values)
         except ColorganError as exc:
             raise HTTPException(422, str(exc)) from None
         if "suggest_at" in job_options and state.colorizer.head != "distribution":
-            raise HTTPException(422, guided.NO_SUGGESTIONS)
+            raise HTTPException(422, guidance_form.NO_SUGGESTIONS)
         state.slots.take()
     except HTTPException:
         await form.close()
@@ -275,7 +275,7 @@ def create_app(colorizer: Colorizer, settings: ServerSettings | None = None) -> 
         "/api/colorize",
         colorize,
         methods=["POST"],
-        openapi_extra=guided.form_body("the photo; hints and a reference for guided models"),
+        openapi_extra=guidance_form.form_body("the photo; hints and a reference for guided models"),
         responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}}, **ERRORS},
         response_class=FileResponse,
     )
@@ -284,7 +284,7 @@ def create_app(colorizer: Colorizer, settings: ServerSettings | None = None) -> 
         suggest,
         methods=["POST"],
         responses=ERRORS,
-        openapi_extra=guided.form_body("the photo; the other hints and a reference, if any"),
+        openapi_extra=guidance_form.form_body("the photo; the other hints and a reference, if any"),
     )
     app.add_api_route("/api/health", health, methods=["GET"])
     app.add_api_route("/", index, methods=["GET", "HEAD"], include_in_schema=False)

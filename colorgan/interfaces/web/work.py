@@ -25,7 +25,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse
 
 from colorgan.core.errors import ColorganError, DiskFull
-from colorgan.interfaces.web import guided
+from colorgan.interfaces.web import guidance_form
 from colorgan.io import atomic, images
 from colorgan.pipeline.colorizer import Colorizer
 
@@ -136,13 +136,13 @@ class UploadJob:
 
     def run(self):
         photo = self.read_photo()
-        guide = guided.make_guide(
+        guide = guidance_form.make_guide(
             self.colorizer, self.hints, self.reference, self.reference_label, self.max_pixels
         )
         try:
             if self.suggest_at is not None:
                 x, y, k = self.suggest_at
-                return guided.suggestions(self.colorizer, photo, x, y, k, guide)
+                return guidance_form.suggestions(self.colorizer, photo, x, y, k, guide)
             image = self.colorizer.colorize(photo, guide=guide)
         except ColorganError as exc:
             raise HTTPException(422, f"{self.label}: {exc}") from None
