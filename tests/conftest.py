@@ -1,9 +1,14 @@
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+
+from colorgan.core import config
+from colorgan.io import modelfile
+from colorgan.models import generator_from_config
 
 # One intra-op thread, here and in the commands tests start: the tests' tensors are tiny, and
 # on a 2-core machine that is busy with anything else, 2 OpenMP threads made a training step
@@ -21,6 +26,35 @@ def _private_cache(tmp_path_factory):
     mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
     yield
     mp.undo()
+
+
+# The one tiny model of the tests: a width-4 pix2pix U-Net at 32 px (--set overrides). Tests
+# that train add their training settings after it (later overrides win).
+TINY = [
+    "data.size=32",
+    "model.width=4",
+    "model.disc_width=4",
+    "model.gen_kwargs={num_downs: 4}",
+]
+
+
+def tiny_config(preset: str = "pix2pix-unet", extra=()) -> config.Config:
+    return config.with_overrides(config.load(preset), [*TINY, *extra])
+
+
+def save_tiny_model(path: Path, preset: str = "pix2pix-unet", extra=(), seed: int = 0) -> Path:
+    """The tiny model, untrained (nearly gray output), as a real generator file."""
+    cfg = tiny_config(preset, extra)
+    torch.manual_seed(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    modelfile.save_generator(path, generator_from_config(cfg.model, 32), cfg)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """The tiny model's file, shared by every test that only reads it."""
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-model") / "tiny.safetensors")
 
 
 def make_photo(seed: int, size: tuple[int, int] = (96, 80)) -> Image.Image:

@@ -13,28 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
-from colorgan.core import config
-from colorgan.io import modelfile
-from colorgan.models import generator_from_config
+from .conftest import TINY, save_tiny_model, tiny_config  # noqa: F401 (the tests' one model)
 
-TINY = ["data.size=32", "model.width=4", "model.gen_kwargs={num_downs: 4}"]
 REPO = Path(__file__).resolve().parent.parent
-
-
-def tiny_config():
-    return config.with_overrides(config.load("pix2pix-unet"), TINY)
-
-
-def save_tiny_model(path: Path, seed: int = 0) -> Path:
-    """A random width-4 U-Net as a real generator file (untrained: nearly gray output)."""
-    cfg = tiny_config()
-    torch.manual_seed(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    modelfile.save_generator(path, generator_from_config(cfg.model, 32), cfg)
-    return path
 
 
 def noise_photo(path: Path, side: int = 200, seed: int = 0) -> Path:

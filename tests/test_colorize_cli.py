@@ -167,6 +167,7 @@ def test_missing_default_model_is_one_line(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "colorized").exists()
 
 
+@pytest.mark.integration
 def test_readme_main_command(tmp_path):
     """The README's first command: the bundled photo with the bundled model, offline."""
     example = Path(__file__).resolve().parents[1] / "examples" / "castle_clinton_1961.jpg"

@@ -226,6 +226,7 @@ def colour_folder(root: Path, n: int = 10) -> Path:
     return root
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("workers", [0, 2])
 def test_make_loaders_batches_and_reproducible_order(tmp_path, workers):
     cfg = DataConfig(
@@ -278,6 +279,7 @@ def test_distributed_sampler_shards_the_train_set(tmp_path):
         dist.destroy_process_group()
 
 
+@pytest.mark.integration
 def test_batches_do_not_depend_on_the_number_of_workers(tmp_path):
     root = colour_folder(tmp_path)
     batches = []

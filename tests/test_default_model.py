@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -24,6 +25,7 @@ def test_bundled_file_is_small_and_its_checksum_matches():
     assert path.stat().st_size <= 25 * 1024 * 1024
 
 
+@pytest.mark.integration
 def test_default_model_colours_a_real_old_photo():
     colorizer = Colorizer.load("default", backend="torch")
     assert colorizer.working_size == 256

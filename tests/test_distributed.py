@@ -18,14 +18,12 @@ from colorgan.io import modelfile
 from colorgan.models import generator_from_config, list_generators
 from colorgan.training import data, distributed, train
 
-from .conftest import make_photo
+from .conftest import TINY, make_photo
+
+pytestmark = pytest.mark.integration  # CONTRIBUTING.md: the test tiers
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
-TINY = {
-    "data.size": 32,
-    "model.width": 4,
-    "model.disc_width": 4,
-    "model.gen_kwargs": {"num_downs": 5},
+TRAINING = {  # after conftest.TINY, the tests' one tiny model
     "train.batch_size": 4,  # global: 2 images per process
     "data.workers": 0,
     "data.val_fraction": 0.25,
@@ -50,7 +48,8 @@ def ddp_run(tmp_path_factory):
     photos.mkdir(), record.mkdir()
     for i in range(12):
         make_photo(i).save(photos / f"img{i}.png")
-    sets = [a for k, v in TINY.items() for a in ("--set", f"{k}={json.dumps(v)}")]
+    sets = [a for s in TINY for a in ("--set", s)]
+    sets += [a for k, v in TRAINING.items() for a in ("--set", f"{k}={json.dumps(v)}")]
     cmd = [
         sys.executable,
         "-m",

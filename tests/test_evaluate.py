@@ -100,6 +100,7 @@ def test_gray_and_truth_write_all_four_outputs(eval_dir, tmp_path):
         assert grid.size == (3 * 34 + 2, 3 * 34 + 2 + 14)
 
 
+@pytest.mark.integration
 def test_checkpoint_model_with_feature_metrics_injected(eval_dir, tiny_model, tmp_path):
     candidates = [
         evaluate.load_candidate(str(tiny_model), "cpu"),
@@ -148,6 +149,7 @@ def test_rgb_model_is_scored_from_l_only(tiny_model, tmp_path):
     torch.testing.assert_close(out, expected)
 
 
+@pytest.mark.integration
 def test_weights_absent_are_reported_not_crashed(eval_dir, tmp_path, no_downloads):  # noqa: F811
     out = tmp_path / "report"
     args = [

@@ -9,12 +9,11 @@ from colorgan.evaluation import experiments
 from colorgan.interfaces.cli import main
 from colorgan.training import folders
 
-from .conftest import make_photo
+from .conftest import TINY, make_photo
 
-TINY = [
-    "model.width=4",
-    "model.disc_width=4",
-    "model.gen_kwargs={num_downs: 5}",
+pytestmark = pytest.mark.integration  # CONTRIBUTING.md: the test tiers
+
+TRAINING = [  # after conftest.TINY, the tests' one tiny model
     "data.workers=0",
     "data.val_fraction=0.3",
     "train.ckpt_every=2",
@@ -55,7 +54,7 @@ def suite_args(photos, out, *extra):
         "--grid",
         "2",
     ]
-    for s in TINY:
+    for s in [*TINY, *TRAINING]:
         args += ["--set", s]
     return args + list(extra)
 
@@ -69,7 +68,7 @@ def namespace(photos, out, **kw):
         size=32,
         batch_size=2,
         device=None,
-        set=TINY,
+        set=[*TINY, *TRAINING],
         steps=None,
         minutes=None,
     )

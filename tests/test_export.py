@@ -38,6 +38,7 @@ def saved_generator(tmp_path, name: str):
     return file, generator, cfg
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", list_generators())
 def test_every_generator_exports_and_matches_pytorch(name, tmp_path, capsys):
     file, generator, cfg = saved_generator(tmp_path, name)

@@ -222,6 +222,7 @@ def guided_file(tmp_path_factory):
     return path
 
 
+@pytest.mark.integration
 def test_a_real_guided_model_through_torch_and_onnx(guided_file, tmp_path):
     from tests.conftest import make_photo
 
@@ -243,6 +244,7 @@ def test_a_real_guided_model_through_torch_and_onnx(guided_file, tmp_path):
     assert np.abs(outs["torch"] - outs["onnx"]).max() <= 2  # 8-bit rounding, float error
 
 
+@pytest.mark.integration
 def test_a_guided_model_exports_with_its_guidance_inputs(guided_file, tmp_path):
     from colorgan.interfaces.cli import main
     from colorgan.pipeline.onnxrun import OnnxGenerator

@@ -97,6 +97,7 @@ def test_val_root_gives_the_validation_set(tmp_path):
     assert all("val" in str(p) for p in report.val)
 
 
+@pytest.mark.integration
 def test_a_tiny_distribution_model_learns(tmp_path):
     """60 steps on photos made here (reddish top, bluish bottom) must bring the validation
     losses clearly below their step-0 values: training learns, not just runs."""

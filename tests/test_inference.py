@@ -16,7 +16,8 @@ from colorgan.models import build_generator, generator_from_config
 from colorgan.pipeline.colorizer import Colorizer
 from colorgan.pipeline.geometry import working_l, working_shape
 
-TINY = ["data.size=32", "model.width=4", "model.gen_kwargs={num_downs: 4}"]
+from .conftest import save_tiny_model
+
 # 8-bit rounding of an sRGB triple moves its L by at most ~0.25 (measured over 10^6 random
 # colours: 0.244); 0.5 leaves room for float error, while a clipped out-of-gamut colour is
 # off by many L units (checked below), so this tolerance separates the two.
@@ -35,17 +36,13 @@ def photo(h, w, seed=0):
     return (np.clip(img, 0, 1) * 255).astype(np.uint8)
 
 
-def tiny_model(tmp_path, preset="pix2pix-unet", extra=()):
-    cfg = config.with_overrides(config.load(preset), [*TINY, *extra])
-    torch.manual_seed(0)
-    path = tmp_path / f"{preset}.safetensors"
-    modelfile.save_generator(path, generator_from_config(cfg.model, 32), cfg)
-    return path
+def tiny_file(folder, preset="pix2pix-unet", extra=()):
+    return save_tiny_model(folder / f"{preset}.safetensors", preset, extra)
 
 
-@pytest.fixture(scope="module")
-def unet_path(tmp_path_factory):
-    return tiny_model(tmp_path_factory.mktemp("model"))
+@pytest.fixture
+def unet_path(tiny_model):
+    return tiny_model
 
 
 def saturated(x):
@@ -140,7 +137,7 @@ def test_batch_equals_one_by_one(unet_path):
 
 
 def test_rgb_mode_model(tmp_path):
-    path = tiny_model(tmp_path, "rgb-unet")
+    path = tiny_file(tmp_path, "rgb-unet")
     colorizer = Colorizer.load(path)
     assert colorizer.model.color_space == "rgb"
     src = photo(40, 30)
@@ -314,7 +311,7 @@ print(json.dumps({"peak_mb": round(peak), "seconds": round(seconds, 1)}))
 """
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 @pytest.mark.parametrize("mode", ["single", "hybrid"])
 def test_12_megapixel_photo_under_2gb(tmp_path, mode):
     # the pretrained-unet preset's architecture (random encoder weights: same size and cost)
@@ -338,15 +335,16 @@ def test_12_megapixel_photo_under_2gb(tmp_path, mode):
 def test_working_size_from_the_model_config(tmp_path):
     for sub in "abc":
         (tmp_path / sub).mkdir()
-    plain = Colorizer.load(tiny_model(tmp_path / "a"), backend="torch")
+    plain = Colorizer.load(tiny_file(tmp_path / "a"), backend="torch")
     assert plain.working_size == 32  # data.size when model.working_size is 0
     chosen = Colorizer.load(
-        tiny_model(tmp_path / "b", extra=["model.working_size=48"]), backend="torch"
+        tiny_file(tmp_path / "b", extra=["model.working_size=48"]), backend="torch"
     )
     assert chosen.working_size == 48
-    assert Colorizer.load(tiny_model(tmp_path / "c"), working_size=64).working_size == 64
+    assert Colorizer.load(tiny_file(tmp_path / "c"), working_size=64).working_size == 64
 
 
+@pytest.mark.integration
 def test_default_model_hashed_once_per_load(monkeypatch):
     calls = []
     real = checksum.file_sha256

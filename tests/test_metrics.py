@@ -218,6 +218,7 @@ def vgg16_trunk_random() -> nn.Module:
     return torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"])
 
 
+@pytest.mark.integration
 def test_lpips_with_injected_trunk_is_a_distance():
     lpips = metrics.lpips_network(vgg16_trunk_random())
     x, y = photos([1, 2], (32, 32)), photos([3, 4], (32, 32))
@@ -228,6 +229,7 @@ def test_lpips_with_injected_trunk_is_a_distance():
     assert torch.all(lpips(x, (x + 0.02).clamp(0, 1)) < different)
 
 
+@pytest.mark.integration
 def test_lpips_without_weights_says_why(no_downloads, tmp_path):
     with pytest.raises(metrics.MetricUnavailable, match="vgg16 .*not available.*URLError"):
         metrics.lpips_network()

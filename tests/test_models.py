@@ -5,8 +5,6 @@ architecture is enough to have it tested. TINY_KWARGS holds what keeps a family 
 offline; a new generator without an entry is built with its defaults at width 8.
 """
 
-import inspect
-
 import pytest
 import torch
 from torch import nn
@@ -24,7 +22,6 @@ from colorgan.models import (
 from colorgan.models.backbones import offline_mobilenet_path
 from colorgan.models.patchgan import receptive_field
 from colorgan.models.pretrained_unet import ENCODERS
-from colorgan.models.registry import _GENERATORS
 
 TINY_KWARGS = {"unet": {"num_downs": 5}, "pretrained-unet": {"weights": None}}
 WIDTH = 8
@@ -42,15 +39,6 @@ def smallest_size(model: nn.Module, at_least: int = 32) -> int:
 
 def first_conv(module: nn.Module) -> nn.Conv2d:
     return next(m for m in module.modules() if isinstance(m, nn.Conv2d))
-
-
-@pytest.mark.parametrize("name", list_generators())
-def test_builder_signature(name):
-    params = inspect.signature(_GENERATORS[name], eval_str=True).parameters
-    for arg, default in (("in_channels", 1), ("out_channels", 2), ("width", 64)):
-        assert params[arg].default == default
-        assert params[arg].annotation is int
-    assert all(p.annotation is not inspect.Parameter.empty for p in params.values())
 
 
 @pytest.mark.parametrize("out_channels", [2, 3], ids=["lab", "rgb"])
@@ -212,7 +200,9 @@ def test_generator_from_config_unet_depth_follows_size():
 def test_generator_from_config_without_pretrained_ignores_weight_file():
     # restoring a checkpoint must not need the encoder file the run was started from
     cfg = ModelConfig(generator="pretrained-unet", width=4, gen_kwargs={"weights": "/gone.pth"})
-    assert generator_from_config(cfg, size=32, load_pretrained=False) is not None
+    model = generator_from_config(cfg, size=32, load_pretrained=False).eval()
+    with torch.no_grad():
+        assert model(torch.zeros(1, 1, 32, 32)).shape == (1, 2, 32, 32)
     with pytest.raises(ColorganError):
         generator_from_config(cfg, size=32, load_pretrained=True)
 

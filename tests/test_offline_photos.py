@@ -372,6 +372,7 @@ def offline_env(tmp_path, monkeypatch):
     return calls
 
 
+@pytest.mark.integration
 def test_cli_builds_then_only_verifies(tmp_path, offline_env, capsys):
     out = tmp_path / "out"
     assert main(["data", "offline-photos", str(out), "--max-side", "200"]) == 0
@@ -400,6 +401,7 @@ def test_cli_builds_then_only_verifies(tmp_path, offline_env, capsys):
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
+@pytest.mark.integration
 def test_cached_deb_reused_partial_redone(tmp_path, offline_env):
     cache = tmp_path / "cache"
     cache.mkdir()
@@ -412,6 +414,7 @@ def test_cached_deb_reused_partial_redone(tmp_path, offline_env):
     assert hashlib.sha256(again.read_bytes()).hexdigest() == debs.apt_record(PKG, cache)["SHA256"]
 
 
+@pytest.mark.integration
 def test_missing_package_is_a_one_line_error(tmp_path, offline_env, monkeypatch, capsys):
     monkeypatch.setattr(debs, "PACKAGES", ("no-such-package",))
     assert main(["data", "offline-photos", str(tmp_path / "out")]) == 2
@@ -419,6 +422,7 @@ def test_missing_package_is_a_one_line_error(tmp_path, offline_env, monkeypatch,
     assert err.startswith("error: apt-cache show no-such-package") and err.count("\n") == 1
 
 
+@pytest.mark.integration
 def test_near_duplicates_across_splits_are_refused(tmp_path, offline_env, monkeypatch, capsys):
     photos = fake_photos()
     copy = op.ListedPhoto(**{**photos[0].__dict__, "split": "test", "file": "big_copy.jpg"})
@@ -438,6 +442,7 @@ def test_data_needs_a_subcommand_and_xdg_cache(monkeypatch, tmp_path):
     assert cache_dir() == Path.home() / ".cache/colorgan"
 
 
+@pytest.mark.integration
 def test_real_command_line_help():
     done = subprocess.run(
         [sys.executable, "-m", "colorgan", "data", "offline-photos", "--help"],

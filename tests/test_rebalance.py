@@ -81,6 +81,7 @@ def test_rebalance_needs_the_distribution_head_and_a_range():
         config.with_overrides(config.load("guided-distribution"), ["loss.rebalance=2"])
 
 
+@pytest.mark.integration
 def test_a_rebalanced_run_trains_with_its_weights(tmp_path, caplog, monkeypatch):
     folder = tmp_path / "photos"
     folder.mkdir()

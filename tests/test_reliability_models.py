@@ -86,6 +86,7 @@ def test_config_metadata_out_of_bounds_is_one_line(good, tmp_path, capsys, text,
         (4096, "its weights do not match its config (a unet of width 4096: 25,233,473,543"),
     ],
 )
+@pytest.mark.integration
 def test_a_config_describing_a_far_bigger_network_is_refused_without_allocating(
     good, tmp_path, width, words
 ):

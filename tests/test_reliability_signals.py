@@ -16,6 +16,8 @@ from colorgan.core.interrupts import deferred_interrupts
 
 from .reliability_helpers import child_env, ctrl_c_as_usual, noise_photo, save_tiny_model
 
+pytestmark = pytest.mark.integration  # CONTRIBUTING.md: the test tiers
+
 pytest.importorskip("onnxruntime")
 
 

@@ -15,17 +15,17 @@ from colorgan.interfaces.cli import main
 from colorgan.io import atomic, modelfile
 from colorgan.training import checkpoint, resume, train
 
-TINY = [
-    "data.size=32",
-    "model.width=4",
-    "model.disc_width=4",
+from .conftest import TINY
+
+pytestmark = pytest.mark.integration  # CONTRIBUTING.md: the test tiers
+
+TRAINING = [  # after conftest.TINY, the tests' one tiny model
     "train.batch_size=2",
     "data.workers=0",
     "data.val_fraction=0.25",
     "train.log_every=1",
     "train.sample_every=100",
     "train.ckpt_every=2",
-    "model.gen_kwargs={num_downs: 5}",
 ]
 LOADED = [
     "generator.safetensors",
@@ -38,7 +38,7 @@ LOADED = [
 
 def tiny_cfg(photo_dir, *extra):
     return config.with_overrides(
-        config.load("pix2pix-unet"), [*TINY, f"data.root={photo_dir}", *extra]
+        config.load("pix2pix-unet"), [*TINY, *TRAINING, f"data.root={photo_dir}", *extra]
     )
 
 

@@ -94,6 +94,7 @@ def test_a_whole_video_gives_no_warning(clips, model, tmp_path, capsys):
     assert frames_in(out) == FRAMES
 
 
+@pytest.mark.integration
 def test_video_output_that_does_not_fit_is_an_error(clips, model, tmp_path):
     """FFmpeg's write errors reach the user as one line naming the output, and neither the
     output nor its `.partial-PID` file is left."""

@@ -29,6 +29,8 @@ pytest.importorskip("uvicorn")
 from colorgan.interfaces.web.server import bind, create_app, uvicorn_server  # noqa: E402
 from colorgan.interfaces.web.work import ServerSettings  # noqa: E402
 
+pytestmark = pytest.mark.integration  # CONTRIBUTING.md: the test tiers
+
 HOST = "127.0.0.1"
 IDLE_S = 1.0  # the tests' upload timeout; the default is a few seconds
 

@@ -35,6 +35,7 @@ def model(tmp_path_factory) -> Path:
     return save_tiny_model(tmp_path_factory.mktemp("model") / "g.safetensors")
 
 
+@pytest.mark.integration
 def test_cli_jpeg_that_does_not_fit_is_an_error_not_a_truncated_file(tmp_path, model):
     """The issue's case: Pillow's JPEG encoder wrote with one short write() and the file
     was renamed into place; exit 0, "colorized 1 image"."""

@@ -13,6 +13,8 @@ from colorgan.interfaces.export import export_file
 
 from .reliability_helpers import save_tiny_model
 
+pytestmark = pytest.mark.integration  # CONTRIBUTING.md: the test tiers
+
 REPORT = """
 import sys
 from colorgan.interfaces.cli import main

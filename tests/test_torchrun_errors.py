@@ -10,6 +10,8 @@ import pytest
 from .conftest import make_photo
 from .test_distributed import free_port
 
+pytestmark = pytest.mark.integration  # CONTRIBUTING.md: the test tiers
+
 
 def torchrun(args, tmp_path):
     cmd = [

@@ -17,23 +17,23 @@ from colorgan.pipeline.loading import load_generator
 from colorgan.training import train
 from colorgan.training.losses import GeneratorLoss
 
-TINY = [
-    "data.size=32",
-    "model.width=4",
-    "model.disc_width=4",
+from .conftest import TINY
+
+pytestmark = pytest.mark.integration  # CONTRIBUTING.md: the test tiers
+
+TRAINING = [  # after conftest.TINY, the tests' one tiny model
     "train.batch_size=2",
     "data.workers=0",
     "data.val_fraction=0.25",
     "train.log_every=1",
     "train.sample_every=2",
     "train.ckpt_every=2",
-    "model.gen_kwargs={num_downs: 5}",
 ]
 
 
 def tiny_cfg(photo_dir, preset="pix2pix-unet", extra=()):
     cfg = config.load(preset)
-    return config.with_overrides(cfg, [*TINY, f"data.root={photo_dir}", *extra])
+    return config.with_overrides(cfg, [*TINY, *TRAINING, f"data.root={photo_dir}", *extra])
 
 
 def test_two_stage_training_writes_everything(photo_dir, tmp_path):
@@ -139,7 +139,7 @@ def test_cli_kill_and_resume(photo_dir, tmp_path):
         str(out),
         "--steps",
         "400",
-        *[a for s in TINY for a in ("--set", s)],
+        *[a for s in [*TINY, *TRAINING] for a in ("--set", s)],
         "--set",
         "train.ckpt_every=5",
     ]

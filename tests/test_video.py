@@ -128,6 +128,7 @@ def run(*args):
     return main(["video", *map(str, args)])
 
 
+@pytest.mark.integration
 def test_keeps_frames_size_timing_and_audio_and_reports_less_flicker(clips, model, tmp_path):
     src, out = clips["moving"], tmp_path / "out.mp4"
     assert run(src, "-o", out, "--model", model, "--size", 64, "--batch", 5, "--report") == 0
@@ -234,6 +235,7 @@ def test_scene_cut_restarts_from_the_per_frame_prediction(clips, model):
     np.testing.assert_array_equal(off.step(Ls[2], preds[2])[0], preds[2])
 
 
+@pytest.mark.integration
 def test_scene_cut_excluded_from_the_flicker_report(clips, model, tmp_path, capsys):
     out = tmp_path / "cut.mp4"
     args = ("-o", out, "--model", model, "--size", 64, "--report", "--no-stabilize")
@@ -334,6 +336,7 @@ def bikes(tmp_path_factory):
     return write_clip(tmp_path_factory.mktemp("bikes") / "bikes20.mp4", frames, fps=rate)
 
 
+@pytest.mark.integration
 def test_real_sample_clip(bikes, model, tmp_path):
     out = tmp_path / "bikes_color.mp4"
     assert run(bikes, "-o", out, "--model", model, "--size", 128, "--report") == 0

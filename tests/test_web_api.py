@@ -18,13 +18,13 @@ import pytest
 import torch
 from PIL import Image
 
-from colorgan.core import color, config
+from colorgan.core import color
 from colorgan.interfaces import cli
 from colorgan.io import modelfile
 from colorgan.models import generator_from_config
 from colorgan.pipeline.colorizer import Colorizer
 
-from .conftest import make_photo
+from .conftest import make_photo, tiny_config
 from .reliability_helpers import ctrl_c_as_usual
 
 httpx = pytest.importorskip("httpx")
@@ -32,16 +32,17 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 from colorgan.interfaces.web.server import ServerSettings, bind, create_app, uvicorn_server  # noqa: E402
 
+pytestmark = pytest.mark.integration  # CONTRIBUTING.md: the test tiers
+
 HOST = "127.0.0.1"  # the tests never listen on any other address
-TINY = ["data.size=32", "model.width=4", "model.gen_kwargs={num_downs: 4}"]
 TIMEOUT = httpx.Timeout(30.0)
 
 
-def save_tiny_model(folder: Path) -> Path:
-    """A random width-4 U-Net saved as a real model file. Untrained, it predicts ab of about
-    0.001 (mean chroma 0.1: gray to the eye); its last layer is scaled x30 so the colour it
-    gives (mean chroma about 6, varying with the photo) is plain to see and to measure."""
-    cfg = config.with_overrides(config.load("pix2pix-unet"), TINY)
+def save_colourful_model(folder: Path) -> Path:
+    """The tests' tiny model (conftest.TINY) saved as a real model file. Untrained, it predicts
+    ab of about 0.001 (mean chroma 0.1: gray to the eye); its last layer is scaled x30 so the
+    colour it gives (mean chroma about 6, varying with the photo) is plain to see."""
+    cfg = tiny_config()
     torch.manual_seed(0)
     generator = generator_from_config(cfg.model, 32)
     last = [m for m in generator.modules() if getattr(m, "weight", None) is not None][-1]
@@ -136,7 +137,7 @@ def post(url, data=b"", name="photo.jpg", kind="image/jpeg", params=None, field=
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory) -> Path:
-    return save_tiny_model(tmp_path_factory.mktemp("model"))
+    return save_colourful_model(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")

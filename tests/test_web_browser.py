@@ -30,10 +30,10 @@ from .test_web_api import (
     mean_chroma,
     post,
     running,
-    save_tiny_model,
+    save_colourful_model,
 )
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 CHROMIUM = Path(os.environ.get("COLORGAN_CHROMIUM", "/usr/bin/chromium"))
 REQUIRED = os.environ.get("CI", "").lower() in ("1", "true", "yes") or bool(
@@ -99,7 +99,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    colorizer, gate = gated_colorizer(save_tiny_model(tmp_path_factory.mktemp("model")))
+    colorizer, gate = gated_colorizer(save_colourful_model(tmp_path_factory.mktemp("model")))
     with running(colorizer, model="tiny", workers=1, queue=2, max_upload_mb=2) as (url, app):
         yield url, app, gate
 

@@ -21,6 +21,8 @@ from .conftest import make_photo
 from .guided_stub import guided_colorizer
 from .test_web_api import TIMEOUT, gray_photo, httpx, lab, post, running, temp_files
 
+pytestmark = pytest.mark.integration  # CONTRIBUTING.md: the test tiers
+
 GREEN = "#00c000"
 # A guided distribution-head U-Net on an untrained MobileNetV2, small: a real model file.
 GUIDED = [
@@ -245,10 +247,8 @@ def test_suggest_gives_the_k_most_likely_colours(served, colorizer, photo_file):
     assert temp_files(app) == []
 
 
-def test_a_model_without_guidance_refuses_hints_and_ignores_vividness(photo_file, tmp_path):
-    from .test_web_api import save_tiny_model
-
-    with running(Colorizer.load(save_tiny_model(tmp_path), backend="torch")) as (url, _):
+def test_a_model_without_guidance_refuses_hints_and_ignores_vividness(photo_file, tiny_model):
+    with running(Colorizer.load(tiny_model, backend="torch")) as (url, _):
         health = httpx.get(f"{url}/api/health").json()
         assert (health["head"], health["guided"], health["vividness"]) == ("ab", False, None)
         hinted = send(url, photo_file, [{"x": 1, "y": 1, "color": "#fff"}])

@@ -32,7 +32,7 @@ from .test_web_browser import (
 )
 
 __all__ = ["browser"]  # the fixture, shared
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 GREEN = "#00c000"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "castle_clinton_1961.jpg"
