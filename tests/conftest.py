@@ -1,4 +1,7 @@
 import os
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +58,41 @@ def save_tiny_model(path: Path, preset: str = "pix2pix-unet", extra=(), seed: in
 def tiny_model(tmp_path_factory) -> Path:
     """The tiny model's file, shared by every test that only reads it."""
     return save_tiny_model(tmp_path_factory.mktemp("tiny-model") / "tiny.safetensors")
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_model) -> Path:
+    """The tiny model exported to ONNX, beside its file."""
+    from colorgan.interfaces.export import export_file
+
+    onnx_file = tiny_model.with_suffix(".onnx")
+    export_file(tiny_model, onnx_file)
+    return onnx_file
+
+
+@contextmanager
+def running(colorizer, **settings):
+    """`colorgan serve`'s app around a loaded Colorizer, served by uvicorn in a thread on a
+    free port of 127.0.0.1 (the tests never listen on another address); yields (url, app).
+    settings: colorgan.interfaces.web.work.ServerSettings's fields."""
+    from colorgan.interfaces.web.server import ServerSettings, bind, create_app, uvicorn_server
+
+    chosen = ServerSettings(**settings)
+    app = create_app(colorizer, chosen)
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn_server(app, chosen, log_level="warning")
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", app
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
 
 
 def make_photo(seed: int, size: tuple[int, int] = (96, 80)) -> Image.Image:

@@ -15,7 +15,12 @@ from colorgan.interfaces.cli import COMMANDS, build_parser, main
 from tests.conftest import TINY, make_photo, save_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", ROOT / "MODEL_CARD.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [
+    ROOT / "README.md",
+    ROOT / "MODEL_CARD.md",
+    ROOT / "CONTRIBUTING.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+]
 SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))
 SHELL_OPERATORS = {"&&", "||", ";", "|", ">", "2>"}
 
@@ -98,6 +103,13 @@ def commands_in(path: Path) -> list[tuple[str, list[str]]]:
 
 
 ALL = [c for path in DOCS + SCRIPTS for c in commands_in(path)]
+
+
+def test_the_readme_is_a_short_front_page():
+    """Detail belongs in docs/ (linked from the README), not on the first page a visitor sees."""
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.encode()) <= 10_000
+    assert "load average" not in readme.lower()
 
 
 def test_the_docs_have_commands_of_every_kind():

@@ -13,7 +13,9 @@ from .conftest import TINY, make_photo
 
 pytestmark = pytest.mark.integration  # CONTRIBUTING.md: the test tiers
 
-TRAINING = [  # after conftest.TINY, the tests' one tiny model
+# conftest.TINY, the tests' one tiny model, but at the size --size gives (a --set would win)
+MODEL = [s for s in TINY if not s.startswith("data.size=")]
+TRAINING = [  # after MODEL
     "data.workers=0",
     "data.val_fraction=0.3",
     "train.ckpt_every=2",
@@ -54,7 +56,7 @@ def suite_args(photos, out, *extra):
         "--grid",
         "2",
     ]
-    for s in [*TINY, *TRAINING]:
+    for s in [*MODEL, *TRAINING]:
         args += ["--set", s]
     return args + list(extra)
 
@@ -68,7 +70,7 @@ def namespace(photos, out, **kw):
         size=32,
         batch_size=2,
         device=None,
-        set=[*TINY, *TRAINING],
+        set=[*MODEL, *TRAINING],
         steps=None,
         minutes=None,
     )

@@ -23,10 +23,11 @@ from PIL import Image
 from colorgan.interfaces.cli import build_parser
 from colorgan.pipeline.colorizer import Colorizer
 
+from .conftest import running
 from .reliability_helpers import child_env, file_size_limit, save_tiny_model
 
 pytest.importorskip("uvicorn")
-from colorgan.interfaces.web.server import bind, create_app, uvicorn_server  # noqa: E402
+from colorgan.interfaces.web.server import create_app  # noqa: E402
 from colorgan.interfaces.web.work import ServerSettings  # noqa: E402
 
 pytestmark = pytest.mark.integration  # CONTRIBUTING.md: the test tiers
@@ -41,23 +42,11 @@ def model(tmp_path_factory):
 
 
 @contextmanager
-def running(model, **settings):
-    chosen = ServerSettings(**{"upload_timeout_s": IDLE_S, **settings})
-    app = create_app(Colorizer.load(model, backend="torch"), chosen)
-    sock = bind(HOST, 0)
-    server = uvicorn_server(app, chosen, log_level="warning")
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield sock.getsockname()[1], app
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+def running_port(model, **settings):
+    """conftest.running with a short upload timeout; yields (port, app) for raw sockets."""
+    colorizer = Colorizer.load(model, backend="torch")
+    with running(colorizer, **{"upload_timeout_s": IDLE_S, **settings}) as (url, app):
+        yield int(url.rsplit(":", 1)[1]), app
 
 
 def photo(side=64, fmt="PNG") -> bytes:
@@ -102,7 +91,7 @@ def until_closed(s: socket.socket, limit=30.0) -> bytes:
 def test_idle_uploads_hold_no_slot_and_are_dropped(model, workers):
     """The issue's case: 9 clients send headers and 6 bytes, then go silent; every other
     client got 503 for as long as they stayed."""
-    with running(model, workers=workers, queue=2) as (port, _):
+    with running_port(model, workers=workers, queue=2) as (port, _):
         idle = [start_upload(port) for _ in range(9)]
         time.sleep(0.2)  # they are all in
         assert httpx.get(f"http://{HOST}:{port}/api/health").json()["busy"] == 0
@@ -117,7 +106,7 @@ def test_idle_uploads_hold_no_slot_and_are_dropped(model, workers):
 
 def test_trickling_uploads_are_dropped_and_do_not_block_others(model):
     """Failure 2 with --queue 2: three clients sending 1 byte a second."""
-    with running(model, workers=1, queue=2) as (port, _):
+    with running_port(model, workers=1, queue=2) as (port, _):
         part = (
             b'--xyz\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n'
             b"Content-Type: image/png\r\n\r\n"
@@ -145,7 +134,7 @@ def test_trickling_uploads_are_dropped_and_do_not_block_others(model):
 
 @pytest.mark.parametrize("sent", [b"", b"POST /api/colorize HTTP/1.1\r\nHost: x\r\n"])
 def test_connections_that_never_finish_their_headers_are_closed(model, sent):
-    with running(model) as (port, _):
+    with running_port(model) as (port, _):
         s = socket.create_connection((HOST, port))
         s.sendall(sent)
         assert until_closed(s) in (b"", b"HTTP/1.1 408")  # closed, not left open forever
@@ -156,7 +145,7 @@ def test_pixel_budget_is_a_413_quoting_the_configured_limit(model):
     """Failure 7: the bomb message quoted Pillow's 2x figure (200000000 for a 100 M limit)."""
     buf = io.BytesIO()
     Image.new("L", (10000, 4999)).save(buf, "PNG")  # 50 MP in 50 KB
-    with running(model, max_pixels=20_000_000) as (port, _):
+    with running_port(model, max_pixels=20_000_000) as (port, _):
         answer = post(port, buf.getvalue())
     assert answer.status_code == 413, answer.text
     error = answer.json()["error"]

@@ -9,10 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorgan.interfaces.export import export_file
-
-from .reliability_helpers import save_tiny_model
-
 pytestmark = pytest.mark.integration  # CONTRIBUTING.md: the test tiers
 
 REPORT = """
@@ -33,13 +29,9 @@ print("TORCH", "torch" in sys.modules, "RC", 0)
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
+def models(tiny_model, tiny_onnx):
     """A tiny generator file and its ONNX export."""
-    folder = tmp_path_factory.mktemp("models")
-    weights = save_tiny_model(folder / "tiny.safetensors")
-    onnx_file = folder / "tiny.onnx"
-    export_file(weights, onnx_file)
-    return weights, onnx_file
+    return tiny_model, tiny_onnx
 
 
 def _imports_torch(code: str, *args) -> bool:

@@ -10,7 +10,6 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -24,13 +23,12 @@ from colorgan.io import modelfile
 from colorgan.models import generator_from_config
 from colorgan.pipeline.colorizer import Colorizer
 
-from .conftest import make_photo, tiny_config
+from .conftest import make_photo, running, tiny_config
 from .reliability_helpers import ctrl_c_as_usual
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
-from colorgan.interfaces.web.server import ServerSettings, bind, create_app, uvicorn_server  # noqa: E402
 
 pytestmark = pytest.mark.integration  # CONTRIBUTING.md: the test tiers
 
@@ -74,27 +72,6 @@ def gated_colorizer(model_path: Path) -> tuple[Colorizer, Gate]:
     gate = Gate(colorizer.model.network)
     colorizer.model.network = gate
     return colorizer, gate
-
-
-@contextmanager
-def running(colorizer: Colorizer, **settings):
-    """The app served by uvicorn in a thread on a free port of 127.0.0.1; yields (url, app)."""
-    chosen = ServerSettings(**settings)
-    app = create_app(colorizer, chosen)
-    sock = bind(HOST, 0)
-    server = uvicorn_server(app, chosen, log_level="warning")
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://{HOST}:{sock.getsockname()[1]}", app
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 def gray_photo(width=200, height=150, fmt="JPEG") -> bytes:

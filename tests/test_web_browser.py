@@ -23,13 +23,13 @@ from PIL import Image
 
 from colorgan.pipeline.colorizer import Colorizer
 
+from .conftest import running
 from .test_web_api import (
     gated_colorizer,
     gray_photo,
     httpx,
     mean_chroma,
     post,
-    running,
     save_colourful_model,
 )
 

@@ -17,9 +17,9 @@ from colorgan.io import modelfile
 from colorgan.models import generator_from_config
 from colorgan.pipeline.colorizer import Colorizer
 
-from .conftest import make_photo
+from .conftest import make_photo, running
 from .guided_stub import guided_colorizer
-from .test_web_api import TIMEOUT, gray_photo, httpx, lab, post, running, temp_files
+from .test_web_api import TIMEOUT, gray_photo, httpx, lab, post, temp_files
 
 pytestmark = pytest.mark.integration  # CONTRIBUTING.md: the test tiers
 

@@ -19,8 +19,9 @@ from PIL import Image
 
 from colorgan.pipeline.colorizer import Colorizer
 
+from .conftest import running
 from .guided_stub import guided_colorizer
-from .test_web_api import lab, running
+from .test_web_api import lab
 from .test_web_browser import (
     ARTIFACTS,
     TIMEOUT_MS,
