@@ -29,8 +29,9 @@ import numpy as np
 from common import peak_rss_mb  # benchmarks/common.py (scripts run from this folder)
 from PIL import Image
 
+from colorgan.pipeline.options import MODES
+
 SIZES = {"512x512": (512, 512), "4000x3000": (3000, 4000)}
-MODES = ("single", "tiles", "hybrid")
 
 
 def make_photo(path: Path, height: int, width: int) -> None:
