@@ -67,8 +67,9 @@ def add_option(arg, option, help: str | None = None, flag: str | None = None) ->
     )
 
 
-def add_size(arg, what: str = "photo") -> None:
-    add_option(arg, options.SIZE, options.SIZE.help.replace("the photo", f"the {what}"))
+def add_size(arg, what: str = "the photo") -> None:
+    """--size; what: what the network sees ("each frame" for video)."""
+    add_option(arg, options.SIZE, options.SIZE.help.replace("the photo", what))
 
 
 def add_tiles(arg) -> None:
