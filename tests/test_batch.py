@@ -174,10 +174,10 @@ def test_s3_bucket_with_a_csv_manifest(ray_address, s3_endpoint, model, tmp_path
 
 def test_resume_after_sigkill_does_each_photo_exactly_once(ray_address, model, tmp_path):
     src, out = tmp_path / "scans", tmp_path / "out"
-    photos = photo_tree(src, 24, size=(320, 240))
+    photos = photo_tree(src, 16, size=(240, 180))
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    argv = [sys.executable, "-m", "colorgan", "batch", str(src), str(out), "--model", str(model),
-            "--address", ray_address, "--actors", "1", "--batch-size", "1"]  # fmt: skip
+    argv = [sys.executable, "-m", "colorgan", "batch", str(src), str(out), "--model", str(model)]
+    argv += ["--address", ray_address, "--actors", "1", "--batch-size", "1"]
     child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not list(out.rglob("*_color.png")) and time.monotonic() < deadline:
