@@ -149,16 +149,34 @@ def ray_session(address: str | None):
             runtime_env={"env_vars": {"PYTHONPATH": _code_path()}},
             **quiet,
         )
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False  # this command draws its own
-    context.print_on_execution_start = False
-    context.enable_auto_log_stats = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
     try:
-        yield ray
+        with _quiet(ray.data.DataContext.get_current(), logging.getLogger("ray.data")):
+            yield ray
     finally:
         if started:
             ray.shutdown()
+
+
+@contextlib.contextmanager
+def _quiet(context, logger):
+    """Ray Data without its progress bars (this command draws its own) and its INFO lines,
+    for the job only: a process that runs the command keeps its own settings after it."""
+    quiet = {
+        "enable_progress_bars": False,
+        "print_on_execution_start": False,
+        "enable_auto_log_stats": False,
+    }
+    before = {name: getattr(context, name) for name in quiet}
+    level = logger.level
+    try:
+        for name, value in quiet.items():
+            setattr(context, name, value)
+        logger.setLevel(logging.WARNING)
+        yield
+    finally:
+        for name, value in before.items():
+            setattr(context, name, value)
+        logger.setLevel(level)
 
 
 def _code_path() -> str:
