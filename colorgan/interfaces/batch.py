@@ -42,8 +42,8 @@ log = logging.getLogger(__name__)
 MANIFEST_NAME = "_manifest"  # ignored by Parquet dataset readers reading DEST itself
 MAX_BLOCKS = 4096  # Ray blocks of photos: a block is one actor's unit of work
 ERRORS_SHOWN = 20  # failed photos printed one per line; the manifest has them all
-LOCAL_OBJECT_STORE = 256 << 20
-RETRIES = 2  # a local Ray's object store: rows of URIs need little
+LOCAL_OBJECT_STORE = 256 << 20  # a local Ray's object store: rows of URIs need little
+RETRIES = 2  # a lost actor's restarts and its batch's retries (see _map)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
