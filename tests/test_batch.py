@@ -1,5 +1,6 @@
-"""`colorgan batch` on a local Ray (one for the whole test session, 2 CPUs) and a local S3
-endpoint (moto's server on 127.0.0.1; never a real cloud): fixtures in conftest.py."""
+"""`colorgan batch`: its actor, manifest and job list in this process (quick), and whole jobs
+on a local Ray (one for the whole test session, 2 CPUs) and a local S3 endpoint (moto's
+server on 127.0.0.1; never a real cloud), fixtures in conftest.py (integration)."""
 
 import os
 import random
@@ -18,14 +19,15 @@ from PIL import Image
 from colorgan.interfaces import batchjobs, cli, manifest
 from colorgan.io import atomic, checksum
 from tests.conftest import FAKE_AWS, make_photo
-from tests.reliability_helpers import save_tiny_model
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
-def model(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("model") / "tiny.safetensors")
+def model(tiny_onnx):
+    """The tiny model as an .onnx file: workers load it without torch, in a fraction of a
+    second."""
+    return tiny_onnx
 
 
 def batch(*argv) -> int:
@@ -52,6 +54,77 @@ def files(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
 
+def test_the_actor_makes_one_row_per_photo(model, tmp_path):
+    """The Ray Data actor, called here as Ray Data calls it: done, failed and skipped rows;
+    a bad file or a row's bad hints fail that row only; nothing existing is written over."""
+    from colorgan.interfaces.batchwork import Colourer
+    from colorgan.pipeline.guidance import Guide
+
+    good = photo_tree(tmp_path / "in", 1)[0]
+    bad = tmp_path / "in" / "bad.png"
+    bad.write_bytes(b"not a PNG")
+    taken = tmp_path / "out" / "taken.png"
+    taken.parent.mkdir()
+    taken.write_bytes(b"mine")
+    actor = Colourer(
+        model=str(model),
+        backend="auto",
+        device="auto",
+        threads=1,
+        options={},
+        guide=Guide(),
+        overwrite=False,
+        max_pixels=10**6,
+    )
+    outs = [tmp_path / "out" / "a" / "good.png", tmp_path / "out" / "bad.png", taken]
+    jobs = pa.table({"input": [str(good), str(bad), str(good)], "output": list(map(str, outs))})
+    rows = actor(jobs).to_pylist()
+    assert [r["status"] for r in rows] == ["done", "failed", "skipped"]
+    assert rows[1]["error"].startswith("not an image file") and rows[0]["error"] is None
+    assert Image.open(outs[0]).size == (96, 80) and taken.read_bytes() == b"mine"
+    assert not outs[1].exists()
+    hinted = pa.table(
+        {
+            "input": [str(good)],
+            "output": [str(tmp_path / "h.png")],
+            "hints": ['[{"x": 1, "y": 1, "color": "#ff0000"}]'],
+        }
+    )
+    (row,) = actor(hinted).to_pylist()
+    assert row["status"] == "failed" and "hints" in row["error"]  # an unguided model
+
+
+def test_the_manifest_keeps_each_photos_latest_row(tmp_path):
+    """Resuming reads it: a photo is left out only by a done row of the same output and
+    settings; compaction keeps one row per photo."""
+    from colorgan.interfaces import batchwork
+
+    folder = str(tmp_path / "manifest")
+
+    def write(run, rows):
+        writer = manifest.Writer(folder, run, "model-sha", "settings-1")
+        writer.add(
+            pa.Table.from_pylist([batchwork.row(*r) for r in rows], schema=batchwork.row_schema())
+        )
+        writer.flush()
+        return writer
+
+    write("run1", [("a", "A", "failed", "damaged"), ("b", "B", "done")])
+    writer = write("run2", [("a", "A", "done")])
+    assert manifest.read(folder).num_rows == 3
+    latest = manifest.latest(manifest.read(folder))
+    assert {r["input"]: r["status"] for r in latest.to_pylist()} == {"a": "done", "b": "done"}
+    writer.compact()
+    assert len(list((tmp_path / "manifest").glob("part-*.parquet"))) == 1
+    assert manifest.read(folder).num_rows == 2
+    jobs = pa.table({"input": ["a", "b", "c"], "output": ["A", "B2", "C"]})
+    prior = manifest.latest(manifest.read(folder))
+    todo = batchjobs.still_to_do(jobs, prior, "settings-1")
+    assert todo.column("input").to_pylist() == ["b", "c"]  # b goes elsewhere now; c is new
+    assert batchjobs.still_to_do(jobs, prior, "settings-2").num_rows == 3
+
+
+@pytest.mark.integration  # a local Ray: its own processes
 def test_folder_to_folder_colours_like_colorize_and_records_bad_files(
     ray_address, model, tmp_path, capsys
 ):
@@ -93,6 +166,7 @@ def test_folder_to_folder_colours_like_colorize_and_records_bad_files(
     assert len(list((out / "_manifest").glob("part-*.parquet"))) == 1
 
 
+@pytest.mark.integration  # a local Ray: its own processes
 def test_overwrite_rules(ray_address, model, tmp_path, capsys):
     src, out = tmp_path / "scans", tmp_path / "out"
     first, second = photo_tree(src, 2)
@@ -134,6 +208,7 @@ def test_never_onto_an_input_nor_two_onto_one(model, tmp_path, capsys):
     assert batchjobs.clashes(jobs) == {2: "output o1 is also a's; not written"}
 
 
+@pytest.mark.integration  # a local Ray: its own processes
 def test_s3_bucket_with_a_csv_manifest(ray_address, s3_endpoint, model, tmp_path, monkeypatch):
     import fsspec
 
@@ -172,6 +247,7 @@ def test_s3_bucket_with_a_csv_manifest(ray_address, s3_endpoint, model, tmp_path
     assert fs.exists("archive/again/box2/p2_color.jpg")
 
 
+@pytest.mark.integration  # a local Ray: its own processes
 def test_resume_after_sigkill_does_each_photo_exactly_once(ray_address, model, tmp_path):
     src, out = tmp_path / "scans", tmp_path / "out"
     photos = photo_tree(src, 16, size=(240, 180))
