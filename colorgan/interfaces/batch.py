@@ -71,6 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="refuse images with more pixels (decompression-bomb guard)",
     )
     args_mod.add_model(arg)
+    # colorize's colour options: they reach every actor through args_mod.colour_options and
+    # Colorizer.using (and the manifest's settings digest), so one added to colorize (such as
+    # --restore) needs only its add_ call here
     args_mod.add_size(arg)
     args_mod.add_tiles(arg)
     args_mod.add_colour(arg)
