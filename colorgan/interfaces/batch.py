@@ -162,8 +162,9 @@ def ray_session(address: str | None):
 
 @contextlib.contextmanager
 def _quiet(context, logger):
-    """Ray Data without its progress bars (this command draws its own) and its INFO lines,
-    for the job only: a process that runs the command keeps its own settings after it."""
+    """Ray Data without its progress bars (this command draws its own), its INFO lines and
+    its warning that the bars are off, for the job only: a process that runs the command
+    keeps its own settings after it."""
     quiet = {
         "enable_progress_bars": False,
         "print_on_execution_start": False,
@@ -174,7 +175,7 @@ def _quiet(context, logger):
     try:
         for name, value in quiet.items():
             setattr(context, name, value)
-        logger.setLevel(logging.WARNING)
+        logger.setLevel(logging.ERROR)
         yield
     finally:
         for name, value in before.items():
