@@ -5,6 +5,7 @@ server on 127.0.0.1; never a real cloud), fixtures in conftest.py (integration).
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -122,6 +123,17 @@ def test_the_manifest_keeps_each_photos_latest_row(tmp_path):
     todo = batchjobs.still_to_do(jobs, prior, "settings-1")
     assert todo.column("input").to_pylist() == ["b", "c"]  # b goes elsewhere now; c is new
     assert batchjobs.still_to_do(jobs, prior, "settings-2").num_rows == 3
+
+
+def test_a_cluster_that_does_not_answer_is_a_usage_error(model, tmp_path, capsys):
+    photo_tree(tmp_path / "in", 1)
+    with socket.socket() as unused:  # a port nothing listens on
+        unused.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{unused.getsockname()[1]}"
+    assert batch(tmp_path / "in", tmp_path / "out", "--model", model, "--address", address) == 2
+    said = capsys.readouterr().err.strip().splitlines()
+    assert said == [f"error: cannot reach the Ray cluster at {address}: Connection refused"]
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.integration  # a local Ray: its own processes

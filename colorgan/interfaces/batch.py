@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import secrets
+import socket
 import sys
 import time
 import warnings
@@ -43,6 +44,7 @@ MANIFEST_NAME = "_manifest"  # ignored by Parquet dataset readers reading DEST i
 MAX_BLOCKS = 4096  # Ray blocks of photos: a block is one actor's unit of work
 ERRORS_SHOWN = 20  # failed photos printed one per line; the manifest has them all
 LOCAL_OBJECT_STORE = 256 << 20  # a local Ray's object store: rows of URIs need little
+CONNECT_TIMEOUT_S = 10
 RETRIES = 2  # a lost actor's restarts and its batch's retries (see _map)
 
 
@@ -136,6 +138,7 @@ def ray_session(address: str | None):
         raise ColorganError(f"batch needs {exc.name!r}: pip install 'colorgan[batch]'") from None
     quiet = dict(logging_level=logging.WARNING, log_to_driver=False)
     address = address or os.environ.get("RAY_ADDRESS")
+    _check_reachable(address)
     started = not ray.is_initialized()
     if started and address:
         try:
@@ -181,6 +184,19 @@ def _quiet(context, logger):
         for name, value in before.items():
             setattr(context, name, value)
         logger.setLevel(level)
+
+
+def _check_reachable(address: str | None) -> None:
+    """A HOST:PORT that nothing answers on is a usage error now: Ray itself would retry for
+    many minutes before saying so."""
+    host, sep, port = (address or "").rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return  # "auto", ray://..., or none: Ray finds or starts it
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise ColorganError(f"cannot reach the Ray cluster at {address}: {reason}") from None
 
 
 def _code_path() -> str:
