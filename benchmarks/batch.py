@@ -98,7 +98,13 @@ def main() -> None:
     py = [sys.executable, "-m", "colorgan"]
     model = ["--model", args.model]
     timed(py + ["colorize", str(next(src.rglob("*.jpg"))), "-o", str(work / "warm"), *model], env)
-    ray.init(num_cpus=cores, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    ray.init(
+        address="local",
+        num_cpus=cores,
+        include_dashboard=False,
+        logging_level="WARNING",
+        log_to_driver=False,
+    )
     address = ray.get_runtime_context().gcs_address
     ray_env = dict(os.environ)  # with how to reach it (ray.init sets RAY_AUTH_MODE)
     colorize, batch, actors, rates = [], [], [], {"colorize": [], "batch": []}

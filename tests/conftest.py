@@ -153,6 +153,7 @@ def ray_address(s3_endpoint):
     for key, value in env.items():  # the raylet (and so every job's workers) inherit these
         mp.setenv(key, value)
     ray.init(
+        address="local",  # a new one, whatever else runs on this machine
         num_cpus=2,
         include_dashboard=False,
         object_store_memory=100 << 20,

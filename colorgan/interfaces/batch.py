@@ -148,6 +148,7 @@ def ray_session(address: str | None):
             raise ColorganError(f"cannot reach the Ray cluster at {address}: {reason}") from None
     elif started:
         ray.init(
+            address="local",  # a new one: never a `ray start` cluster found on this machine
             num_cpus=len(os.sched_getaffinity(0)),
             include_dashboard=False,
             object_store_memory=LOCAL_OBJECT_STORE,
