@@ -313,6 +313,7 @@ def run_cli(args: argparse.Namespace) -> int:
 def _stream(batches, writer, counts: dict, total: int) -> None:
     """Each batch of rows into the manifest, the counts and the progress bar; the rows so
     far are flushed to the manifest however this ends (Ctrl-C included)."""
+    from ray.exceptions import RayError
     from tqdm import tqdm
 
     bar = tqdm(total=total, unit="img", desc="colorizing", file=sys.stderr, disable=None)
@@ -321,6 +322,9 @@ def _stream(batches, writer, counts: dict, total: int) -> None:
             if i == 0:
                 log.debug("first results after %.1f s", time.monotonic() - writer.started)
             _record(writer, rows, counts, bar)
+    except RayError as exc:  # a worker lost past its retries: the manifest has the rest
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ColorganError(f"the job stopped ({reason}); run it again to go on") from None
     finally:
         bar.close()
         writer.flush()
