@@ -117,3 +117,49 @@ def photo_dir(tmp_path):
         sub.mkdir(parents=True, exist_ok=True)
         make_photo(i).save(sub / f"img{i}.png")
     return root
+
+
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_address(s3_endpoint):
+    """One local Ray for the whole test session (starting one costs ~10 s here). Its
+    workers import this checkout's colorgan and reach the test's S3 endpoint."""
+    import ray
+
+    env = {
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])
+        )
+    }
+    env |= FAKE_AWS | {"AWS_ENDPOINT_URL": s3_endpoint}
+    mp = pytest.MonkeyPatch()
+    for key, value in env.items():  # the raylet (and so every job's workers) inherit these
+        mp.setenv(key, value)
+    ray.init(
+        address="local",  # a new one, whatever else runs on this machine
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=100 << 20,
+        logging_level="WARNING",
+        log_to_driver=False,
+    )
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+    mp.undo()

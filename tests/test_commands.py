@@ -256,6 +256,8 @@ def run_command(name, tiny, out, monkeypatch):
             *FAST_EVAL,
             "--no-checkpoint-curves",
         ]
+    elif name == "batch":  # on the test session's local Ray (conftest.ray_address)
+        argv = ["batch", photos, str(out), "--model", model]
     elif name == "export":
         argv = ["export", model, "--format", "onnx", "-o", str(out) + ".onnx"]
     elif name == "serve":
@@ -288,5 +290,7 @@ def _no_serving(monkeypatch):
 # in tests/test_offline_photos.py::test_cli_builds_then_only_verifies, not here
 @pytest.mark.integration
 @pytest.mark.parametrize("name", sorted(set(COMMANDS) - {"data"}))
-def test_every_subcommand_runs(name, tiny, tmp_path, monkeypatch):
+def test_every_subcommand_runs(name, tiny, tmp_path, monkeypatch, request):
+    if name == "batch":  # on the test session's local Ray
+        request.getfixturevalue("ray_address")
     assert run_command(name, tiny, tmp_path / "out", monkeypatch) == 0

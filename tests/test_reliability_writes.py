@@ -231,7 +231,8 @@ def raw_writes(path: Path):
             for kw in node.keywords:
                 mode = kw.value if name == "open" and kw.arg == "mode" else mode
             writes_mode = isinstance(mode, ast.Constant) and set(str(mode.value)) & set("wax+")
-            if owner in ("atomic", "str", "text") or name == "replace" and owner != "os":
+            # io.storage writes local files through io.atomic and objects as one whole upload
+            if owner in ("atomic", "storage", "str", "text") or name == "replace" and owner != "os":
                 continue
             if name in RAW_WRITES or owner == "shutil" and name in SHUTIL_WRITES or writes_mode:
                 yield func.name, node.lineno, ast.unparse(node)[:80]

@@ -20,6 +20,10 @@ from colorgan.core.interrupts import deferred_interrupts
 # command -> (module, one-line help)
 COMMANDS = {
     "colorize": ("colorgan.interfaces.colorize", "colorize photos (files, folders, globs)"),
+    "batch": (
+        "colorgan.interfaces.batch",
+        "colorize an archive on Ray, resumable, with a manifest",
+    ),
     "train": ("colorgan.interfaces.train", "train a generator from a preset or config"),
     "evaluate": ("colorgan.interfaces.evaluate", "compare models on an image folder"),
     "experiments": ("colorgan.interfaces.experiments", "train and evaluate a suite of presets"),

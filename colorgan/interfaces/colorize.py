@@ -16,7 +16,7 @@ import glob
 import logging
 import sys
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from colorgan.core.errors import ColorganError
 from colorgan.core.overlap import overlapped
@@ -78,18 +78,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # --- inputs -> jobs ------------------------------------------------------------------------
 
 
-def _images_in(folder: Path, recursive: bool, exclude: Path) -> list[Path]:
+def images_in(folder: Path, recursive: bool, exclude: Path | None) -> list[Path]:
     """Image files (by extension) in folder; hidden ones and earlier results under exclude
     (the output folder, when it lies inside an input folder) are left out."""
     found = folder.rglob("*") if recursive else folder.glob("*")
     return sorted(
         p
         for p in found
-        if p.suffix.lower() in images.IMAGE_EXTENSIONS
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-        and not p.resolve().is_relative_to(exclude)
+        if is_image_name(p.relative_to(folder))
+        and not (exclude and p.resolve().is_relative_to(exclude))
         and p.is_file()
     )
+
+
+def is_image_name(rel: PurePath) -> bool:
+    """Whether a folder scan takes the file at rel (relative to the folder): an image by its
+    extension, neither it nor a folder on the way hidden."""
+    return rel.suffix.lower() in images.IMAGE_EXTENSIONS and not any(
+        part.startswith(".") for part in rel.parts
+    )
+
+
+def result_name(rel: PurePath, fmt: str) -> PurePath:
+    """Where the result of the input at rel (relative to its root) goes, relative to the
+    output folder: <relative folders>/<stem>_color.<ext>."""
+    return rel.parent / f"{rel.stem}{SUFFIX}{images.output_suffix(rel, fmt)}"
 
 
 def _glob_root(pattern: str) -> Path:
@@ -109,7 +122,7 @@ def _sources(text: str, recursive: bool, exclude: Path) -> list[tuple[Path, Path
     if path.is_file():
         return [(path, path.parent)]
     if path.is_dir():
-        found = _images_in(path, recursive, exclude)
+        found = images_in(path, recursive, exclude)
         if not found:
             log.warning(
                 "%s: no images in this folder%s",
@@ -146,9 +159,7 @@ def collect_jobs(inputs: list[str], out_dir: Path, recursive: bool, fmt: str):
             if src.resolve() in seen:
                 continue
             seen.add(src.resolve())
-            rel = src.relative_to(root)
-            name = f"{rel.stem}{SUFFIX}{images.output_suffix(src, fmt)}"
-            jobs.append(FileJob(src, out_dir / rel.parent / name))
+            jobs.append(FileJob(src, out_dir / result_name(src.relative_to(root), fmt)))
     return jobs, errors
 
 
@@ -174,10 +185,15 @@ def check_outputs(jobs: list[FileJob], overwrite: bool):
 # --- running -------------------------------------------------------------------------------
 
 
-def _one_line(src: Path, exc: BaseException) -> str:
-    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+def reason(src, exc: BaseException) -> str:
+    """Why src failed, in one line (without the name of src the message may start with)."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     prefix = f"{src}: "
-    return f"error: {src}: {reason[len(prefix) :] if reason.startswith(prefix) else reason}"
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
+def _one_line(src: Path, exc: BaseException) -> str:
+    return f"error: {src}: {reason(src, exc)}"
 
 
 def _load_colorizer(args):

@@ -40,7 +40,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -90,25 +90,29 @@ class Photo:
         return self.pixels.shape[1]
 
 
-def read_image(src, max_pixels: int | None = None) -> Photo:
-    """A path (str/Path), PIL image, numpy array or Photo -> Photo."""
+def read_image(src, max_pixels: int | None = None, name: str | None = None) -> Photo:
+    """A path (str/Path), a file's bytes (fetched from object storage, say; `name`, its
+    URI, names it in messages), PIL image, numpy array or Photo -> Photo."""
     if isinstance(src, Photo):
         return src
     if isinstance(src, np.ndarray):
         return photo_from_array(src)
     if isinstance(src, Image.Image):
         return photo_from_pil(src, getattr(src, "filename", "") or "<PIL image>")
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
     if isinstance(src, (str, os.PathLike)):
-        return _read_file(Path(src), MAX_PIXELS if max_pixels is None else max_pixels)
+        return _read_file(Path(src), limit, name or str(Path(src)))
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return _read_file(bytes(src), limit, name or "<image data>")
     raise ColorganError(f"cannot colorize a {type(src).__name__}: pass a path, PIL image or array")
 
 
-def _read_file(path: Path, max_pixels: int) -> Photo:
-    with opened(path, max_pixels) as im:
+def _read_file(src: Path | bytes, max_pixels: int, name: str) -> Photo:
+    with opened(src, max_pixels, name) as im:
         # read before decoding: recent Pillow turns TIFFs upright while loading them
         orientation = im.getexif().get(imagemeta.ORIENTATION, 1)
         im.load()  # decode now: truncation and corruption surface here, not later
-        return photo_from_pil(im, str(path), _tiff16_pixels(im, path, orientation))
+        return photo_from_pil(im, name, _tiff16_pixels(im, src, orientation))
 
 
 @contextlib.contextmanager
@@ -183,7 +187,7 @@ def to_rgb8(im: Image.Image) -> Image.Image:
     return im if im.mode == "RGB" else im.convert("RGB")
 
 
-def _tiff16_pixels(im: Image.Image, path: Path, orientation: int) -> np.ndarray | None:
+def _tiff16_pixels(im: Image.Image, src: Path | bytes, orientation: int) -> np.ndarray | None:
     """Full-precision pixels of a 16-bit RGB(A) TIFF, which Pillow would reduce to 8 bit."""
     if im.format != "TIFF" or im.mode not in ("RGB", "RGBA"):
         return None
@@ -194,7 +198,7 @@ def _tiff16_pixels(im: Image.Image, path: Path, orientation: int) -> np.ndarray 
         import tifffile
     except ImportError:  # an optional extra: without it the 8-bit reduction is still correct
         return None
-    arr = tifffile.imread(path, key=0)
+    arr = tifffile.imread(io.BytesIO(src) if isinstance(src, bytes) else src, key=0)
     if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[-1] not in (3, 4):
         arr = np.moveaxis(arr, 0, -1)  # planar (separate) storage
     if arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[-1] not in (3, 4):
@@ -338,14 +342,33 @@ def write_image(path: str | Path, image: Image.Image, overwrite: bool = False) -
     clobbering an existing file unless overwrite. JPEG/BMP cannot hold alpha: it is dropped
     with a warning."""
     path = Path(path)
+    save_format(path)
+    if path.exists() and not overwrite:
+        raise ColorganError(f"{path}: exists (use --overwrite to replace it)")
+    data = encoded(path, image)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        atomic.write_bytes(path, data, overwrite=overwrite)
+    except atomic.TargetExists:
+        raise ColorganError(f"{path}: exists (use --overwrite to replace it)") from None
+    return path
+
+
+def save_format(path: PurePath) -> str:
+    """Pillow's format name for writing path (by its suffix); ColorganError if none."""
     fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ColorganError(
             f"{path}: cannot write {path.suffix or 'files without a suffix'}; "
             f"use one of {', '.join(sorted(SAVE_FORMATS))}"
         )
-    if path.exists() and not overwrite:
-        raise ColorganError(f"{path}: exists (use --overwrite to replace it)")
+    return fmt
+
+
+def encoded(path: PurePath, image: Image.Image) -> memoryview:
+    """The bytes of the file write_image writes for path (a local path or an object's
+    name: the format by its suffix, the metadata in image.info)."""
+    fmt = save_format(path)
     if image.mode == "RGBA" and fmt in ("JPEG", "BMP"):
         log.warning("%s: %s has no alpha channel; transparency dropped", path, fmt)
         image = image.convert("RGB")
@@ -358,10 +381,4 @@ def write_image(path: str | Path, image: Image.Image, overwrite: bool = False) -
     for key in ("exif", "icc_profile"):
         if image.info.get(key) and fmt != "BMP":
             kwargs[key] = image.info[key]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = encode_image(image, path, fmt, kwargs)
-    try:
-        atomic.write_bytes(path, data, overwrite=overwrite)
-    except atomic.TargetExists:
-        raise ColorganError(f"{path}: exists (use --overwrite to replace it)") from None
-    return path
+    return encode_image(image, path, fmt, kwargs)

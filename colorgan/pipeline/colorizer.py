@@ -77,10 +77,11 @@ class Colorizer:
         self.vividness = None  # the model's temperature
 
     @classmethod
-    def load(cls, model="default", device="auto", working_size=None, backend="auto"):
+    def load(cls, model="default", device="auto", working_size=None, backend="auto", threads=None):
         """A model as ModelRunner.load takes it: "default" (the bundled model), a run dir,
-        checkpoint dir, generator .safetensors or .onnx file."""
-        return cls(ModelRunner.load(model, device, working_size, backend))
+        checkpoint dir, generator .safetensors or .onnx file. threads: ONNX Runtime's
+        intra-op threads (default: one per core)."""
+        return cls(ModelRunner.load(model, device, working_size, backend, threads))
 
     @classmethod
     def from_model(cls, loaded, working_size: int | None = None) -> Colorizer:

@@ -126,17 +126,25 @@ def read_hints_file(path: str | Path) -> tuple[Hint, ...]:
     """A JSON file holding a list of {"x", "y", "color", "size"} objects."""
     path = Path(path).expanduser()
     try:
-        data = json.loads(path.read_text())
+        text = path.read_text()
     except OSError as exc:
         raise ColorganError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return hints_from_json(text, str(path))
+
+
+def hints_from_json(text: str, name: str) -> tuple[Hint, ...]:
+    """The hints of a JSON list of {"x", "y", "color", "size"} objects (a hints file's text,
+    named `name` in messages)."""
+    try:
+        data = json.loads(text)
     except ValueError as exc:
-        raise ColorganError(f"{path}: not JSON ({exc})") from None
+        raise ColorganError(f"{name}: not JSON ({exc})") from None
     if not isinstance(data, list):
-        raise ColorganError(f"{path}: must hold a list of {{x, y, color, size}} objects")
+        raise ColorganError(f"{name}: must hold a list of {{x, y, color, size}} objects")
     try:
         return parse_hints(data)
     except ColorganError as exc:
-        raise ColorganError(f"{path}: {exc}") from None
+        raise ColorganError(f"{name}: {exc}") from None
 
 
 def hint_ab(hints: tuple[Hint, ...]) -> np.ndarray:

@@ -88,18 +88,20 @@ def choose_backend(backend: str, device, ref: modelfile.ModelRef) -> tuple[str, 
     return backend, device
 
 
-def load_model(ref="default", backend: str = "auto", device="auto") -> LoadedModel:
-    """Any model reference -> LoadedModel on the chosen backend (see choose_backend)."""
+def load_model(ref="default", backend: str = "auto", device="auto", threads=None) -> LoadedModel:
+    """Any model reference -> LoadedModel on the chosen backend (see choose_backend).
+    threads: ONNX Runtime's intra-op threads (default: its own, one per core); a batch job
+    running several models side by side gives each its share of the cores."""
     ref = modelfile.resolve_model(ref)
     backend, device = choose_backend(backend, device, ref)
     if backend == "onnx":
-        net = onnx_generator(ref)
+        net = onnx_generator(ref, threads=threads)
         return LoadedModel(net, net.config, net.size_multiple, device, backend, ref)
     net, cfg = load_generator(ref, device)
     return LoadedModel(net, cfg, modelfile.size_multiple(net), device, backend, ref)
 
 
-def onnx_generator(ref, opset: int | None = None):
+def onnx_generator(ref, opset: int | None = None, threads: int | None = None):
     """An OnnxGenerator for an .onnx file, or for a torch model: exported on first use and
     kept in cache_dir("onnx") under the SHA-256 of its weights file (an export takes
     seconds; a cached one loads in well under one)."""
@@ -113,7 +115,7 @@ def onnx_generator(ref, opset: int | None = None):
 
     ref = modelfile.resolve_model(ref)
     if ref.kind == "onnx":
-        return OnnxGenerator(ref.path)
+        return OnnxGenerator(ref.path, threads)
     opset = opset or DEFAULT_OPSET
     # keyed by what decides the graph: the weights, the opset and colorgan's code (its
     # version and GRAPH_REVISION). Not torch's version: an export stays right (it was checked
@@ -123,7 +125,7 @@ def onnx_generator(ref, opset: int | None = None):
     cache = cache_dir("onnx") / name
     if cache.is_file():
         try:
-            return OnnxGenerator(cache, optimized=optimized_path(cache))
+            return OnnxGenerator(cache, threads, optimized_path(cache))
         except ColorganError as exc:  # our own cache, damaged (say, a disk error): redo it
             log.warning("the cached ONNX export %s is unusable (%s); exporting again", cache, exc)
             atomic.remove_quietly(cache)
@@ -137,4 +139,4 @@ def onnx_generator(ref, opset: int | None = None):
         atomic.write_bytes(cache, exported)
     except (OSError, ColorganError):  # a read-only or full home costs the next run an export
         pass
-    return OnnxGenerator(exported)
+    return OnnxGenerator(exported, threads)

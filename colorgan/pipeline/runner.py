@@ -71,14 +71,15 @@ class ModelRunner:
         self._bins = bins  # colorgan.core.abbins unless given (tests pass small stand-ins)
 
     @classmethod
-    def load(cls, model="default", device="auto", working_size=None, backend="auto"):
+    def load(cls, model="default", device="auto", working_size=None, backend="auto", threads=None):
         """The bundled model ("default"), a run dir, checkpoint dir, generator .safetensors or
         .onnx file (colorgan.pipeline.loading). backend: "auto" (as every command: ONNX
         Runtime on the CPU when installed, measured 1.5-2.3x faster there; torch on CUDA),
-        "torch" or "onnx". working_size defaults to the model's."""
+        "torch" or "onnx". working_size defaults to the model's. threads: ONNX Runtime's
+        intra-op threads (default: one per core; a batch job's actors take a share each)."""
         from colorgan.pipeline.loading import load_model  # builds models: only when loading
 
-        return cls.from_model(load_model(model, backend, device), working_size)
+        return cls.from_model(load_model(model, backend, device, threads), working_size)
 
     @classmethod
     def from_model(cls, loaded, working_size: int | None = None) -> ModelRunner:
