@@ -148,21 +148,22 @@ class ModelRunner:
         return _like(ab, l_norm)
 
     def _predict(self, x: np.ndarray, hint=None, ref=None, vividness=None, spread=True):
-        ab = self._decode(self._forward(x, hint, ref), x, vividness)
+        ab = self._decode(self._forward(x, hint, ref), x, vividness, faces=spread)
         if not spread or hint is None or not np.any(hint[:, 2]):
             return ab
         # the network gives hinted pixels their colour; the region around them: propagate
         L = color.denormalize_l(x[:, 0])
         return np.stack([propagate.spread_hints(*each) for each in zip(ab, L, hint, strict=True)])
 
-    def _decode(self, out: np.ndarray, x: np.ndarray, vividness=None) -> np.ndarray:
+    def _decode(self, out: np.ndarray, x: np.ndarray, vividness=None, faces=True) -> np.ndarray:
         """The network's output as working-size ab (B,2,h,w) in [-1,1]."""
         if self.head == "distribution":
             if vividness is None:
                 vividness = options.DEFAULT_VIVIDNESS
             vividness = options.VIVIDNESS.check(vividness)
             L = color.denormalize_l(x[:, 0])
-            ab = decode.decode(out, L, self.temperature, vividness, self.bins.centers())
+            centres = self.bins.centers()
+            ab = decode.decode(out, L, self.temperature, vividness, centres, faces=faces)
             return resample.bilinear(ab, x.shape[-2:])
         if self.color_space == "rgb":
             lab = fastcolor.rgb_to_lab(color.norm_to_rgb(out))
