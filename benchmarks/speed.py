@@ -132,6 +132,34 @@ def stages_section(tmp: Path, args) -> None:
             f"`{COMMAND} --sections stages` |",
             flush=True,
         )
+    if colorizer.head == "distribution":
+        decoding_rows(colorizer, L, args.rounds)
+
+
+def decoding_rows(colorizer, L, rounds: int) -> None:
+    """The decoding's share of "network with its input": with spatial context, less colour
+    where unsure and skin (colorgan.pipeline.decode) against the plain annealed mean."""
+    from colorgan.core import abbins, color
+    from colorgan.pipeline import decode, options
+    from colorgan.pipeline.geometry import working_l
+
+    x = working_l(L, colorizer.working_size)[None]
+    logits, L_work = colorizer.model.forward(x), color.denormalize_l(x[:, 0])
+    t, v = colorizer.temperature, options.DEFAULT_VIVIDNESS
+    jobs = {
+        "decode": lambda: decode.decode(logits, L_work, t, v),
+        "annealed": lambda: abbins.annealed_mean(logits, t),
+    }
+    best = interleaved(jobs, rounds, pick=min)
+    what = "12 MP colour JPEG, decoding the logits with spatial context (pipeline/decode.py)"
+    row(
+        what,
+        best["decode"],
+        "annealed mean alone",
+        best["annealed"],
+        "s",
+        f"{COMMAND} --sections stages",
+    )
 
 
 CLI_PEAK = """

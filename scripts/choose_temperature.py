@@ -1,16 +1,19 @@
-"""Choose a distribution-head model's default temperature ("vividness"), and which of a run's
-checkpoints to ship, on the VALIDATION split; plot PSNR, CIEDE2000 and colourfulness against T.
+"""Choose a distribution-head model's decoding temperature (model.temperature), and which of
+a run's checkpoints to ship, on the VALIDATION split; plot PSNR, CIEDE2000 and colourfulness
+against T.
 
     python scripts/choose_temperature.py RUN [RUN ...] VAL_DIR [--out docs/temperature]
         [--size 256]
 
-For each T it runs `colorgan evaluate --vividness T` on VAL_DIR with every RUN (a run, its
-checkpoint folders, or generator files; plus `gray` and `truth` once), then picks the
-rule's (RUN, T): among those whose colourfulness reaches `--min-colour` (default 0.6) of
-the truth's, the one with the lowest CIEDE2000 (ties: higher PSNR). T = 1 is the
-distribution's mean (what pixel metrics reward), lower T more vivid. Writes
-OUT/temperature.json (every row, the chosen run and T) and OUT/temperature.png. Pass them
-to scripts/pack_default_model.py RUN --temperature T. Never run this on the test split.
+For each T it runs `colorgan evaluate --temperature T` (at the default vividness) on
+VAL_DIR with every RUN (a run, its checkpoint folders, or generator files; plus `gray`
+and `truth` once), then picks the rule's (RUN, T): among those whose colourfulness reaches
+`--min-colour` (default 0.6) of the truth's, the one with the lowest CIEDE2000 (ties:
+higher PSNR). T = 1 is the distribution's mean (what pixel metrics reward), lower T
+sharper. The user's knob on top of T, vividness, is chosen afterwards on the packed model
+by scripts/vividness_curve.py. Writes OUT/temperature.json (every row, the chosen run and
+T) and OUT/temperature.png. Pass them to scripts/pack_default_model.py RUN --temperature T.
+Never run this on the test split.
 """
 
 from __future__ import annotations
@@ -112,7 +115,7 @@ def main() -> None:
     base = evaluate(["gray", "truth"], args.val, args.size, [])
     rows: dict[str, dict[float, dict]] = {run: {} for run in args.runs}
     for t in args.temperatures:
-        found = evaluate(args.runs, args.val, args.size, ["--vividness", str(t)])
+        found = evaluate(args.runs, args.val, args.size, ["--temperature", str(t)])
         for run in args.runs:  # evaluate names a model by its --model value
             rows[run][t] = metrics = found[run]
             print(f"{run} T={t}: " + ", ".join(f"{k} {metrics[k]:.3f}" for k in KEYS), flush=True)

@@ -5,7 +5,7 @@
 
 Writes the generator in safetensors (fp16 unless --fp32: half the size; MODEL_CARD.md
 shows the evaluation of both) with its config, model.working_size set to the size the
-model card evaluates at, model.temperature to the default vividness chosen on validation
+model card evaluates at, model.temperature to the decoding temperature chosen on validation
 (scripts/choose_temperature.py), and the SHA-256 file that Colorizer.load("default") checks.
 """
 
@@ -29,7 +29,7 @@ def main() -> None:
     p.add_argument("run", help="training run dir, checkpoint dir or generator file")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights")
     p.add_argument("--working-size", type=int, default=256)
-    p.add_argument("--temperature", type=float, help="default vividness (distribution head)")
+    p.add_argument("--temperature", type=float, help="decoding temperature (distribution head)")
     p.add_argument("--out", default=str(ASSETS / "default_model.safetensors"))
     args = p.parse_args()
     generator, cfg = load_generator(args.run)

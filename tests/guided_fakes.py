@@ -17,6 +17,10 @@ class FakeBins:
     Q = len(CENTERS)
 
     @staticmethod
+    def centers():
+        return CENTERS.numpy()
+
+    @staticmethod
     def annealed_mean(logits, temperature):
         x = torch.as_tensor(logits)
         p = torch.softmax(torch.log_softmax(x, dim=1) / temperature, dim=1)

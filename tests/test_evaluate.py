@@ -1,6 +1,7 @@
 import csv
 import json
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -9,9 +10,11 @@ from colorgan.core import config
 from colorgan.core.color import output_to_rgb
 from colorgan.core.errors import ColorganError
 from colorgan.evaluation import evaluate
+from colorgan.evaluation.metrics import quantize
 from colorgan.interfaces.cli import main
 from colorgan.io import modelfile
 from colorgan.models import generator_from_config
+from colorgan.pipeline.colorizer import Colorizer
 
 from .conftest import make_photo
 from .test_metrics import TinyFeatures, no_downloads, vgg16_trunk_random  # noqa: F401
@@ -141,12 +144,28 @@ def test_rgb_model_is_scored_from_l_only(tiny_model, tmp_path):
     cand = evaluate.load_candidate(str(path), "cpu")
     assert cand.runner.color_space == "rgb"
     truth = torch.rand(2, 3, 32, 32)
-    l_norm = evaluate.rgb_to_l_ab(truth)[0]
+    l_norm = evaluate.crop_lightness(truth)
     out = cand.colorize(l_norm, truth)
     assert out.shape == (2, 3, 32, 32) and 0 <= out.min() and out.max() <= 1
     # the colour is the generator's RGB output for this L, nothing else
     expected = output_to_rgb(l_norm, cand.runner.network(l_norm), "rgb")
     torch.testing.assert_close(out, expected)
+
+
+def test_evaluate_scores_exactly_what_colorize_writes():
+    """One composition: an ab far outside the sRGB gamut (evaluate once clipped it, colorize
+    scales chroma into the gamut) gives evaluate's 8-bit result == colorize's file pixels."""
+    colorizer = Colorizer(
+        lambda x: torch.full((x.shape[0], 2, *x.shape[-2:]), 0.9), working_size=32
+    )
+    cand = evaluate.Candidate("m", "generator", colorizer.model)
+    gen = torch.Generator().manual_seed(0)
+    truth = (torch.rand(2, 3, 32, 32, generator=gen) * 255).round() / 255
+    got = quantize(cand.colorize(evaluate.crop_lightness(truth), truth))
+    for image, out in zip(truth, got, strict=True):
+        pixels = (image * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        written = np.asarray(colorizer.colorize(pixels))
+        np.testing.assert_array_equal((out * 255).round().to(torch.uint8).permute(1, 2, 0), written)
 
 
 @pytest.mark.integration

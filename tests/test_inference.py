@@ -249,7 +249,7 @@ def test_options_checked_when_set(unet_path):
     with pytest.raises(ColorganError, match="size=100000: must be a whole number from 16"):
         colorizer.using(size=100000)
     with pytest.raises(ColorganError, match="vividness"):
-        colorizer.using(vividness=0.001)
+        colorizer.using(vividness=1.001)
 
 
 def test_network_contract_checked():

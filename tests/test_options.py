@@ -36,7 +36,7 @@ def test_python_api_refuses_what_the_spec_refuses(option):
         ["--saturation", "inf"],
         ["--saturation", "1e308"],
         ["--size", "100000"],
-        ["--vividness", "0"],
+        ["--vividness", "-0.1"],
         ["--mode", "mosaic"],
         ["--tile", "0"],
     ],

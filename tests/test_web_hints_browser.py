@@ -217,7 +217,7 @@ def test_reference_photo_and_vividness_recolour_the_preview(browser, stub_url, t
     without = recolour(card, lambda: card.locator(".reference-remove").click())
     assert np.linalg.norm(ab_at(without, 0.5, 0.5) - ab_at(automatic, 0.5, 0.5)) < 6
 
-    # vividness: lower = more vivid; the previews follow the slider when it is let go
+    # vividness: higher = more vivid; the previews follow the slider when it is let go
     vivid_input = tab.locator("#vividness")
 
     def slide(value):
@@ -227,11 +227,11 @@ def test_reference_photo_and_vividness_recolour_the_preview(browser, stub_url, t
             str(value),
         )
 
-    faithful = recolour(card, lambda: slide(1))
-    vivid = recolour(card, lambda: slide(0.1))
-    chroma = [float(np.hypot(*lab(im)[1:].numpy()).mean()) for im in (faithful, vivid)]
+    muted = recolour(card, lambda: slide(0.1))
+    vivid = recolour(card, lambda: slide(0.9))
+    chroma = [float(np.hypot(*lab(im)[1:].numpy()).mean()) for im in (muted, vivid)]
     assert chroma[1] > chroma[0] + 3, chroma
-    assert tab.locator("#vividness-value").inner_text() == "0.10"
+    assert tab.locator("#vividness-value").inner_text() == "0.90"
     assert tab.js_errors == []
 
 

@@ -53,8 +53,8 @@ class ModelConfig:
     disc_layers: int = 3  # 3 -> 70x70 receptive field
     working_size: int = 0  # inference: long side the network sees (0 = data.size)
     # "ab": the network regresses ab; "distribution": logits over the quantised ab bins of
-    # colorgan.core.abbins at half resolution (Zhang et al. 2016), decoded at inference as
-    # the annealed mean with `temperature` (1 = the mean; lower = more vivid).
+    # colorgan.core.abbins at half resolution (Zhang et al. 2016), decoded at inference
+    # with `temperature` (1 = the mean; lower = sharper) by colorgan.pipeline.decode.
     head: str = "ab"
     temperature: float = 1.0
     # guidance: the network also takes user hints (points of known colour) and a global

@@ -4,8 +4,10 @@ Colorization papers disagree partly because each evaluates differently; here the
 fixed and written into every report:
   * each image: EXIF orientation applied, short side resized to --size (bicubic), centre crop
     of --size x --size (the same transform as the validation split of training);
-  * each model sees only the lightness L of that crop; its output becomes sRGB through
-    colorgan.core.color.output_to_rgb (Lab models keep the input L exactly), RGB-mode models too;
+  * each model sees only the lightness L of that crop, read as `colorize` reads a photo
+    (colorgan.core.fastcolor.lightness); Lab models' output becomes sRGB through the one
+    composition `colorize` uses (Colorizer.compose: colorgan.core.fastcolor.compose, the input
+    L kept, out-of-gamut colours lose chroma, not clipped); RGB models are scored on their RGB;
   * outputs are rounded to 8 bits (what a saved PNG holds) before any metric;
   * per-image metrics are averaged over images; FID and FD-MobileNetV2 compare the set of
     outputs with the set of ground-truth crops.
@@ -15,20 +17,23 @@ must give MAE 0 and PSNR inf).
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from colorgan import __version__
-from colorgan.core.color import output_to_rgb, rgb_to_l_ab
+from colorgan.core import fastcolor
+from colorgan.core.color import denormalize_l, normalize_l, output_to_rgb
 from colorgan.core.errors import ColorganError
 from colorgan.evaluation import simulated_hints
 from colorgan.evaluation.metrics import (
@@ -42,6 +47,7 @@ from colorgan.evaluation.metrics import (
 )
 from colorgan.evaluation.report import save_grid, write_outputs
 from colorgan.io import images
+from colorgan.pipeline import decode
 from colorgan.pipeline.loading import LoadedModel, load_model
 from colorgan.pipeline.runner import ModelRunner
 from colorgan.training import data as data_mod
@@ -50,8 +56,9 @@ from colorgan.training import folders
 PROTOCOL = (
     "EXIF orientation applied, short side resized to {size} px (Pillow bicubic; big JPEGs "
     "decoded at a reduced DCT scale first), centre crop {size}x{size}: the validation "
-    "transform of colorgan.training.data; the model sees L only; output to sRGB via "
-    "colorgan.core.color.output_to_rgb, rounded to 8 bits; per-image metrics averaged over images"
+    "transform of colorgan.training.data; the model sees L only (read as colorize reads it); "
+    "output composed as colorize composes it (colorgan.core.fastcolor.compose), 8-bit; "
+    "per-image metrics averaged over images"
 )
 log = logging.getLogger(__name__)
 
@@ -78,13 +85,34 @@ class Candidate:
         hint/ref: guidance inputs (colorgan.evaluation.simulated_hints) for guided models."""
         if self.kind == "truth":
             return truth
-        if self.kind == "gray":
-            return output_to_rgb(l_norm, torch.zeros_like(l_norm).expand(-1, 2, -1, -1), "lab")
         c = self.runner
-        if c.color_space == "rgb":  # the protocol scores RGB models' own RGB
+        if c is not None and c.color_space == "rgb":  # the protocol scores RGB models' own RGB
             return output_to_rgb(l_norm, c.forward(l_norm, hint, ref).to(l_norm.device), "rgb")
-        ab = c.predict(l_norm, hint, ref, vividness).to(l_norm.device)
-        return output_to_rgb(l_norm, ab, "lab")
+        if self.kind == "gray":
+            ab = np.zeros((len(l_norm), 2, 1, 1), np.float32)
+        else:
+            ab = c.predict(l_norm.cpu().numpy(), _array(hint), _array(ref), vividness)
+        return compose(l_norm, ab).to(l_norm.device)
+
+
+def _array(x):
+    return None if x is None else x.cpu().numpy()
+
+
+def crop_lightness(truth: torch.Tensor) -> torch.Tensor:
+    """Network L (B,1,H,W) in [-1, 1] of sRGB crops in [0, 1] (8-bit values), read as
+    `colorize` reads a photo (colorgan.core.fastcolor.lightness)."""
+    pixels = (truth * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    L = np.stack([fastcolor.lightness(p) for p in pixels])[:, None]
+    return torch.from_numpy(normalize_l(L)).to(truth.device)
+
+
+def compose(l_norm: torch.Tensor, ab: np.ndarray) -> torch.Tensor:
+    """sRGB [0, 1] (B,3,H,W) from network L and ab (B,2,h,w): the composition `colorize`
+    writes (Colorizer.compose is colorgan.core.fastcolor.compose at saturation 1)."""
+    L = denormalize_l(l_norm[:, 0].cpu().numpy())
+    rgb = np.stack([fastcolor.compose(light, a) for light, a in zip(L, ab, strict=True)])
+    return torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255
 
 
 def from_model(name: str, model: LoadedModel, source: str | None = None) -> Candidate:
@@ -158,7 +186,8 @@ class EvalSettings:
     hint_seed: int = 0
     hint_size: int = simulated_hints.HINT_PATCH
     reference: str | None = None  # "self": each photo's own truth as the reference
-    vividness: float | None = None  # distribution heads: the decoding temperature
+    vividness: float | None = None  # distribution heads: the knob (pipeline/decode.py)
+    temperature: float | None = None  # distribution heads: replaces the model's own
 
 
 def build_networks(settings: EvalSettings) -> dict[str, nn.Module | MetricUnavailable]:
@@ -277,6 +306,8 @@ def evaluate(
     """
     out_dir = Path(out_dir)
     check_guidance(candidates, settings)
+    if settings.temperature is not None:
+        candidates = [with_temperature(c, settings.temperature) for c in candidates]
     if write and (out_dir / "report.md").exists() and not overwrite:
         raise ColorganError(f"{out_dir} already holds a report; choose another --out")
     nets_all = build_networks(settings) if networks is None else networks
@@ -292,7 +323,7 @@ def evaluate(
         for batch in _batches(files, settings.size, settings.batch_size, skipped, bar):
             names = [str(p.relative_to(root)) if root else str(p) for p, _ in batch]
             truth = torch.stack([t for _, t in batch]).to(settings.device)
-            l_norm = rgb_to_l_ab(truth)[0]
+            l_norm = crop_lightness(truth)
             for key, stats in real.items():
                 stats.add(nets[key](truth))
             hint, ref = simulated_hints.guidance_inputs(truth, names, settings, _bins(candidates))
@@ -318,6 +349,15 @@ def evaluate(
             columns = [(name, torch.cat(parts)) for name, parts in columns]
             save_grid(out_dir / "grid.png", columns, settings.grid)
     return report
+
+
+def with_temperature(candidate: Candidate, temperature: float) -> Candidate:
+    """The candidate decoding at another temperature (a copy; baselines as they are)."""
+    if candidate.runner is None:
+        return candidate
+    runner = copy.copy(candidate.runner)
+    runner.temperature = decode.check_temperature(temperature)
+    return replace(candidate, runner=runner)
 
 
 def _bins(candidates):

@@ -67,6 +67,13 @@ def _guidance_arguments(arg, number) -> None:
         help="guided models: 'self' gives each photo its own ground truth as the reference",
     )
     args_mod.add_option(arg, options.VIVIDNESS)
+    arg(
+        "--temperature",
+        type=number(float, 0.01, 10.0),
+        metavar="T",
+        help="distribution-head models: the decoding's temperature, replacing the model's "
+        "own (model.temperature; scripts/choose_temperature.py sweeps it)",
+    )
 
 
 def input_files(data: str) -> list[Path]:
@@ -104,6 +111,7 @@ def run_cli(args) -> int:
         hint_size=args.hint_size,
         reference=args.reference,
         vividness=args.vividness,
+        temperature=args.temperature,
     )
     ev.check_guidance(candidates, settings)  # before the images are read
     report = ev.evaluate(files, candidates, settings, out)

@@ -74,7 +74,7 @@ class Colorizer:
         self.model = model
         self.mode, self.tile, self.stride = "single", None, None
         self.saturation = options.SATURATION.default
-        self.vividness = None  # the model's temperature
+        self.vividness = None  # options.DEFAULT_VIVIDNESS
 
     @classmethod
     def load(cls, model="default", device="auto", working_size=None, backend="auto", threads=None):

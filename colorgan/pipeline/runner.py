@@ -13,8 +13,9 @@ module or a test's stand-in: the arrays go through torch for it, under inference
 numpy arrays when it says `numpy_io = True` (colorgan.pipeline.onnxrun.OnnxGenerator, ONNX
 Runtime): then colouring a photo never imports torch. forward and predict answer in the kind
 they are given (tensor or array). A distribution-head model returns logits over ab bins at
-half size: they are decoded by the annealed mean at temperature `vividness`
-(colorgan.core.abbins) and upsampled to the input's size (bilinear).
+half size: they are decoded with spatial context at the model's temperature, the
+`vividness` knob setting a chroma gain (colorgan.pipeline.decode), and upsampled to the
+input's size (bilinear).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 from colorgan.core import color, fastcolor, resample, tiling
 from colorgan.core.devices import device_name
 from colorgan.core.errors import ColorganError
-from colorgan.pipeline import guidance, options, propagate
+from colorgan.pipeline import decode, guidance, options, propagate
 from colorgan.pipeline.geometry import working_l
 
 Network = Callable  # (B,1,H,W) [, hint, ref] -> output; torch tensors, or numpy if numpy_io
@@ -67,7 +68,7 @@ class ModelRunner:
         self.tile_batch = tile_batch
         self.head = head
         self.guided = bool(guided)  # the network takes (l_norm, hint, ref)
-        self.temperature = options.VIVIDNESS.check(temperature)  # the model's default vividness
+        self.temperature = decode.check_temperature(temperature)  # the decoding's sharpness
         self._bins = bins  # colorgan.core.abbins unless given (tests pass small stand-ins)
 
     @classmethod
@@ -141,25 +142,29 @@ class ModelRunner:
 
     def predict(self, l_norm, hint=None, ref=None, vividness=None):
         """Network ab (B,2,H,W) in [-1,1], float32 on the CPU, at the input's size, for
-        L (B,1,H,W) in [-1,1]; RGB output -> its ab; logits -> annealed mean at
-        `vividness` (default: the model's temperature; other heads ignore it), upsampled
-        bilinearly. Hints are spread over their region (colorgan.pipeline.propagate)."""
+        L (B,1,H,W) in [-1,1]; RGB output -> its ab; logits -> decoded at `vividness`
+        (colorgan.pipeline.decode; default options.VIVIDNESS's; other heads ignore it),
+        upsampled bilinearly. Hints are spread over their region (colorgan.pipeline.propagate)."""
         ab = self._predict(_array(l_norm), _array(hint), _array(ref), vividness)
         return _like(ab, l_norm)
 
     def _predict(self, x: np.ndarray, hint=None, ref=None, vividness=None, spread=True):
-        ab = self._decode(self._forward(x, hint, ref), x, vividness)
+        ab = self._decode(self._forward(x, hint, ref), x, vividness, faces=spread)
         if not spread or hint is None or not np.any(hint[:, 2]):
             return ab
         # the network gives hinted pixels their colour; the region around them: propagate
         L = color.denormalize_l(x[:, 0])
         return np.stack([propagate.spread_hints(*each) for each in zip(ab, L, hint, strict=True)])
 
-    def _decode(self, out: np.ndarray, x: np.ndarray, vividness=None) -> np.ndarray:
+    def _decode(self, out: np.ndarray, x: np.ndarray, vividness=None, faces=True) -> np.ndarray:
         """The network's output as working-size ab (B,2,h,w) in [-1,1]."""
         if self.head == "distribution":
-            temperature = self.temperature if vividness is None else vividness
-            ab = np.asarray(self.bins.annealed_mean(out, temperature))
+            if vividness is None:
+                vividness = options.DEFAULT_VIVIDNESS
+            vividness = options.VIVIDNESS.check(vividness)
+            L = color.denormalize_l(x[:, 0])
+            centres = self.bins.centers()
+            ab = decode.decode(out, L, self.temperature, vividness, centres, faces=faces)
             return resample.bilinear(ab, x.shape[-2:])
         if self.color_space == "rgb":
             lab = fastcolor.rgb_to_lab(color.norm_to_rgb(out))

@@ -226,7 +226,7 @@ async def health(request: Request) -> dict:
         # suggested colours (distribution head), the slider's starting value (vividness)
         "head": colorizer.head,
         "guided": colorizer.guided,
-        "vividness": colorizer.temperature if colorizer.head == "distribution" else None,
+        "vividness": options.DEFAULT_VIVIDNESS if colorizer.head == "distribution" else None,
         "formats": list(MEDIA_TYPES),
     }
 

@@ -42,7 +42,8 @@ async function loadHealth() {
   }
 }
 
-// The distribution head's temperature; other models have none (the slider stays off).
+// How vivid the distribution head's colour is (0 muted .. 1 most vivid); other models have
+// no such knob (the slider stays off).
 function setUpVividness(health) {
   const input = $("#vividness");
   const wrap = $("#vividness-control");
@@ -51,8 +52,7 @@ function setUpVividness(health) {
     input.value = health.vividness;
     $("#vividness-value").textContent = Number(input.value).toFixed(2);
     wrap.title =
-      "how the colour is chosen where the model is unsure: " +
-      "1 = faithful (the mean, muted), lower = more vivid";
+      "how vivid the colour is: 0 = muted, 1 = most vivid";
   } else {
     wrap.title =
       "this model predicts one colour per pixel: " +

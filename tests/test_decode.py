@@ -1,0 +1,114 @@
+"""The distribution head's decoding with spatial context (colorgan.pipeline.decode) and the
+skin pull on faces (colorgan.pipeline.skin), on logits whose right answer is known."""
+
+import functools
+import logging
+
+import numpy as np
+import pytest
+
+from colorgan.core import abbins
+from colorgan.core.errors import ColorganError
+from colorgan.pipeline import decode, skin
+
+UNCACHED_DETECTOR = skin.detector.__wrapped__
+BLUE, GREEN, GRAY = (0, -40), (-40, 20), (0, 0)  # Lab a, b of three bins
+
+
+def bin_index(ab) -> int:
+    return int(abbins.nearest_bins(np.asarray(ab, np.float32)[:, None] / abbins.AB_SCALE)[0])
+
+
+def two_mode_logits(h=96, w=96, seed=0):
+    """Every pixel unsure between blue and green, which one leads chosen per pixel at random,
+    blue at two pixels in three (a surface that is likely blue, could be green): (1, Q, h, w)."""
+    rng = np.random.default_rng(seed)
+    z = np.full((1, abbins.Q, h, w), -8.0, np.float32)
+    lead = rng.random((h, w)) < 2 / 3
+    z[0, bin_index(BLUE)] = np.where(lead, 2.3, 2.0)
+    z[0, bin_index(GREEN)] = np.where(lead, 2.0, 2.3)
+    return z
+
+
+def hue_spread(ab: np.ndarray) -> float:
+    """Standard deviation of the hue angle (radians) over the pixels."""
+    return float(np.std(np.arctan2(ab[1], ab[0])))
+
+
+@pytest.fixture(autouse=True)
+def no_faces(monkeypatch):
+    monkeypatch.setattr(skin, "detector", lambda: None)  # these logits have no faces
+
+
+def test_one_surface_gets_one_colour_not_blotches():
+    z, L = two_mode_logits(), np.full((1, 192, 192), 50.0, np.float32)
+    per_pixel = abbins.annealed_mean(z, 0.2)[0]
+    smoothed = decode.decode(z, L, 0.2, 0.5, unsure_power=0)[0]
+    assert hue_spread(per_pixel) > 0.5  # blue and green blotches
+    assert hue_spread(smoothed) < 0.1 * hue_spread(per_pixel)
+
+
+def test_edges_of_lightness_stay_colour_edges():
+    z = np.full((1, abbins.Q, 32, 32), -8.0, np.float32)
+    z[0, bin_index(BLUE), :, :16] = 3.0  # a blue left half, a green right half
+    z[0, bin_index(GREEN), :, 16:] = 3.0
+    L = np.full((1, 64, 64), 30.0, np.float32)
+    L[..., 32:] = 80.0  # the same edge in L
+    ab = decode.decode(z, L, 0.2, 0.5, unsure_power=0)[0] * abbins.AB_SCALE
+    np.testing.assert_allclose(ab[:, :, 14].mean(1), np.array(BLUE) * decode.gain(0.5), atol=3)
+    np.testing.assert_allclose(ab[:, :, 17].mean(1), np.array(GREEN) * decode.gain(0.5), atol=3)
+
+
+def test_less_colour_where_the_model_leans_to_gray():
+    z = np.full((1, abbins.Q, 8, 16), -8.0, np.float32)
+    z[0, bin_index(BLUE)] = 3.0
+    z[0, bin_index(GRAY), :, 8:] = 2.8  # the right half: nearly as likely colourless
+    L = np.full((1, 16, 32), 50.0, np.float32)
+    sure, unsure = (decode.decode(z, L, 0.2, 0.5, radius=0, unsure_power=p)[0] for p in (0, 1))
+    chroma = lambda ab: np.hypot(*ab)  # noqa: E731
+    np.testing.assert_allclose(chroma(unsure[:, :, :8]), chroma(sure[:, :, :8]), rtol=1e-3)
+    assert chroma(unsure[:, :, 8:]).max() < 0.6 * chroma(sure[:, :, 8:]).min()
+
+
+def test_vividness_is_monotonic_and_bounded():
+    z, L = two_mode_logits(), np.full((1, 192, 192), 50.0, np.float32)
+    chroma = [np.hypot(*decode.decode(z, L, 0.2, v)[0]).mean() for v in (0, 0.25, 0.5, 1)]
+    assert chroma == sorted(chroma) and chroma[-1] > 2 * chroma[0]
+    for bad in (-0.01, 1.01, float("nan")):
+        with pytest.raises(ColorganError, match="vividness"):
+            decode.gain(bad)
+
+
+def test_box_mean_and_guided_filter():
+    rng = np.random.default_rng(1)
+    x, r = rng.random((3, 9, 7), dtype=np.float32), 2
+    padded = np.pad(x, ((0, 0), (r, r), (r, r)), mode="edge")
+    brute = np.stack(
+        [
+            [[padded[k, i : i + 5, j : j + 5].mean() for j in range(7)] for i in range(9)]
+            for k in range(3)
+        ]
+    )
+    np.testing.assert_allclose(decode.box_mean(x, r), brute, atol=1e-5)
+    flat = np.full((2, 9, 7), 0.25, np.float32)  # a constant stays that constant
+    np.testing.assert_allclose(decode.guided_filter(x[0], flat, 2, 0.01), flat, atol=1e-5)
+
+
+def test_faces_are_pulled_to_skin_and_the_rest_is_not(monkeypatch):
+    olive = np.zeros((2, 40, 40), np.float32)
+    olive[0], olive[1] = -10 / abbins.AB_SCALE, 25 / abbins.AB_SCALE
+    monkeypatch.setattr(skin, "faces", lambda L, c: np.array([[0.25, 0.2, 0.5, 0.5]], np.float32))
+    out = skin.pull_to_skin(olive, np.zeros((80, 80), np.float32), object())
+    centre = out[:, 21, 20]
+    np.testing.assert_allclose(centre, olive[:, 0, 0] + skin.PULL * (skin.SKIN_AB - olive[:, 0, 0]))
+    np.testing.assert_array_equal(out[:, 2, 2], olive[:, 2, 2])  # far from the face
+
+
+def test_without_a_face_detector_it_says_so_once(caplog, monkeypatch):
+    monkeypatch.setattr(skin, "_cascades", lambda: None)  # no OpenCV, or OpenCV 5
+    monkeypatch.setattr(skin, "detector", functools.lru_cache(maxsize=1)(UNCACHED_DETECTOR))
+    z, L = two_mode_logits(8, 8), np.full((1, 16, 16), 50.0, np.float32)
+    with caplog.at_level(logging.WARNING):
+        decode.decode(z, L, 0.2, 0.5)
+        decode.decode(z, L, 0.2, 0.5)
+    assert sum("skin tones on faces need OpenCV" in r.message for r in caplog.records) == 1
