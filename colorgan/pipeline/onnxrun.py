@@ -22,7 +22,7 @@ INPUT, OUTPUT = "l_norm", "out"
 DEFAULT_OPSET = 17  # read by ONNX Runtime >= 1.11, TensorRT >= 8.6, OpenVINO >= 2022.3
 # Raised whenever an architecture exports a different graph for the same weights (a faster
 # formulation, say): the export cache is keyed by it, so old exports are not reused.
-GRAPH_REVISION = 2
+GRAPH_REVISION = 3
 
 
 def onnx_modules():
