@@ -77,10 +77,13 @@ class Colorizer:
         self.vividness = None  # the model's temperature
 
     @classmethod
-    def load(cls, model="default", device="auto", working_size=None, backend="auto"):
+    def load(
+        cls, model="default", device="auto", working_size=None, backend="auto", precision="auto"
+    ):
         """A model as ModelRunner.load takes it: "default" (the bundled model), a run dir,
-        checkpoint dir, generator .safetensors or .onnx file."""
-        return cls(ModelRunner.load(model, device, working_size, backend))
+        checkpoint dir, generator .safetensors or .onnx file; precision "auto", "int8" or
+        "fp32" (colorgan.pipeline.loading.choose_precision)."""
+        return cls(ModelRunner.load(model, device, working_size, backend, precision))
 
     @classmethod
     def from_model(cls, loaded, working_size: int | None = None) -> Colorizer:
@@ -93,6 +96,7 @@ class Colorizer:
     guided = property(lambda self: self.model.guided)
     temperature = property(lambda self: self.model.temperature)
     device = property(lambda self: self.model.device)
+    precision = property(lambda self: self.model.precision)
 
     # --- options ----------------------------------------------------------------------------
 
