@@ -259,7 +259,7 @@ def test_hint_logits_at_the_hinted_cells_equal_the_whole_map_formula():
     Runtime's time): the same numbers as the formula over the whole map, with and without
     hints, for batches where some images have none; gradients reach the gain."""
     from colorgan.core import abbins
-    from colorgan.models.guidance import HintLogits, pool_hints, soft_encode
+    from colorgan.models.guidance_layers import HintLogits, pool_hints, soft_encode
 
     layer = HintLogits(0.7)
     gen = torch.Generator().manual_seed(0)

@@ -13,7 +13,7 @@ from PIL import Image
 
 from colorgan.core.errors import ColorganError
 from colorgan.interfaces.cli import main
-from colorgan.io import modelfile
+from colorgan.io import checksum, modelfile
 from colorgan.pipeline import loading, quantize
 from colorgan.pipeline.colorizer import Colorizer
 from colorgan.pipeline.guidance import Hint
@@ -82,7 +82,7 @@ def test_what_is_quantised(tiny_int8):
     model = onnx.load(str(quantize.int8_path(tiny_int8)))
     meta = {p.key: p.value for p in model.metadata_props}
     assert meta["precision"] == "int8" and meta["format"].startswith("colorgan-generator-onnx")
-    assert meta["source_sha256"] == modelfile.file_sha256(tiny_int8)
+    assert meta["source_sha256"] == checksum.file_sha256(tiny_int8)
     assert "8 photos of calibration/" in meta["calibration"]
     quantised = {n.input[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
     weights = {

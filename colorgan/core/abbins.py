@@ -23,7 +23,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from colorgan.core import blocks
+from colorgan.core import parallel
 
 GRID = 10.0  # bin size in Lab units
 AB_SCALE = 110.0  # = colorgan.core.color.AB_SCALE (normalised ab = Lab ab / 110)
@@ -84,16 +84,16 @@ def annealed_mean(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     *lead, q, h, w = logits.shape
     flat = logits.reshape(-1, q, h, w)
     out = np.empty((len(flat), 2, h, w), np.float32)
-    # row bands of each image on the block pool (colorgan.core.blocks: both cores, and the
+    # row bands of each image on the block pool (colorgan.core.parallel: both cores, and the
     # (Q, rows, W) weights in per-thread buffers that stay mapped, not fresh temporaries)
-    step = -(-h // blocks.workers())
+    step = -(-h // parallel.workers())
     bands = [(i, slice(r, min(r + step, h))) for i in range(len(flat)) for r in range(0, h, step)]
-    blocks.parallel(lambda band: _annealed_band(flat, out, *band, np.float32(temperature)), bands)
+    parallel.parallel(lambda band: _annealed_band(flat, out, *band, np.float32(temperature)), bands)
     return out.reshape(*lead, 2, h, w)
 
 
 def _annealed_band(logits, out, i: int, rows: slice, temperature: np.float32) -> None:
-    z = blocks.scratch.get("annealed", logits[i, :, rows].shape)
+    z = parallel.scratch.get("annealed", logits[i, :, rows].shape)
     np.divide(logits[i, :, rows], temperature, out=z)
     z -= z.max(axis=0)
     np.exp(z, out=z)

@@ -56,7 +56,7 @@ def calibration_feeds(colorizer, photos: Iterable, seed: int = 0) -> list[dict]:
     from colorgan.io import images
 
     recorded: list[dict] = []
-    inner = colorizer.network
+    inner = colorizer.model.network
     names = inner.input_names
 
     def record(*inputs):
@@ -64,8 +64,9 @@ def calibration_feeds(colorizer, photos: Iterable, seed: int = 0) -> list[dict]:
         return inner(*inputs)
 
     record.numpy_io = True
-    recording = copy.copy(colorizer)
-    recording.network = record
+    runner = copy.copy(colorizer.model)  # the same model, its network's inputs recorded
+    runner.network = record
+    recording = type(colorizer)(runner)
     rng = np.random.default_rng(seed)
     for i, src in enumerate(photos):
         photo = images.open_rgb(src)
