@@ -53,7 +53,7 @@ def main() -> None:
     }
     print(
         f"{len(files)} photos of {args.data}, centre crops {args.size}x{args.size}; model "
-        f"{args.model}; int8: {candidates[1].colorizer.network.metadata.get('calibration')}; "
+        f"{args.model}; int8: {candidates[1].runner.network.metadata.get('calibration')}; "
         f"load average {os.getloadavg()[0]:.1f}\n\n"
         "| colour | PSNR fp32 | PSNR int8 | diff | CIEDE2000 fp32 | CIEDE2000 int8 | diff | "
         "hint CIEDE2000 fp32 | int8 | diff | within goals |\n|---|---|---|---|---|---|---|---|"
