@@ -142,6 +142,7 @@ def test_cli_precision_switch(tiny_int8, tmp_path, capsys):
     assert err == ["error: precision int8 runs in ONNX Runtime on the CPU (--backend onnx)"]
 
 
+@pytest.mark.integration  # exports the bundled model to float32 ONNX (torch): ~20 s
 def test_the_bundled_int8_network_colours_as_float32():
     """The shipped int8 network: made from the shipped model (load_model checks), and close
     to float32 on a few photos: per pixel, int8 and float32 differ by well under the colour
