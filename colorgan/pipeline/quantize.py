@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from colorgan.core.errors import ColorganError
+from colorgan.io import atomic
 from colorgan.pipeline.guidance import Hint, to_hex
 from colorgan.pipeline.onnxrun import onnx_modules
 
@@ -156,7 +157,8 @@ def quantize(fp32: bytes, feeds: list[dict], source_digest: str, calibration: st
         raise ColorganError("this ONNX model is quantised already; quantise the float32 one")
     with tempfile.TemporaryDirectory(prefix="colorgan-quantize-") as tmp:
         src, out = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        src.write_bytes(fp32)  # a file: quantize_static moves a ModelProto's weights out of it
+        # a file, not a ModelProto: quantize_static moves a ModelProto's weights out of it
+        atomic.write_bytes(src, fp32)
         quantize_static(
             src,
             out,
