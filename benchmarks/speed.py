@@ -2,12 +2,17 @@
 
     python benchmarks/speed.py                       # every section, the default model
     python benchmarks/speed.py --sections photo,cold --rounds 7
+    python benchmarks/speed.py --sections photo512 --rounds 15 --precisions int8,fp32
 
 Sections (each row says what it compares and the command that reproduces it):
-  photo  12 MP JPEG end to end in a warm process (read_image, Colorizer.colorize, write_image)
-         against Pillow decoding and encoding the same JPEG (quality 95, as write_image),
-         rounds interleaved; and the CLI's peak memory (VmHWM) on that photo, in a fresh
-         process. Inputs: a colour (RGB) photo-like JPEG and a gray one (a B&W scan).
+  photo512  a 512 px JPEG end to end in a warm process (read_image, Colorizer.colorize,
+         write_image), with each of --precisions (the int8 network and float32: one
+         Colorizer each), against Pillow decoding and encoding the same JPEG; rounds
+         interleaved, so the int8 / float32 ratio is side by side.
+  photo  12 MP JPEG end to end in a warm process, each of --precisions, against Pillow
+         decoding and encoding the same JPEG (quality 95, as write_image), rounds
+         interleaved; and the CLI's peak memory (VmHWM) on that photo, in a fresh process
+         (precision auto). Inputs: a colour (RGB) photo-like JPEG and a gray one (a B&W scan).
   cold   `colorgan colorize photo512.jpg` in a fresh process, ONNX export already cached,
          against `python -c "import onnxruntime, PIL.Image"`, rounds interleaved, medians.
   stages the colour 12 MP photo's time per pipeline step (best of --rounds, warm): where
@@ -40,14 +45,14 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "castle_clinton_1961.jpg"
-SECTIONS = ("photo", "stages", "cold", "batch")
+SECTIONS = ("photo512", "photo", "stages", "cold", "batch")
 COMMAND = "python benchmarks/speed.py"
 
 
 def row(what: str, ours: float, floor_name: str, floor: float, unit: str, cmd: str) -> None:
     """One table row; ratio: colorgan's time over the other one's (below 1: faster)."""
     ratio = f"{ours / floor:.2f}x" if floor else "-"
-    print(f"| {what} | {ours:.2f} {unit} | {floor_name} {floor:.2f} {unit} | {ratio} | `{cmd}` |")
+    print(f"| {what} | {ours:.3f} {unit} | {floor_name} {floor:.3f} {unit} | {ratio} | `{cmd}` |")
 
 
 def gray_photo(path: Path, size=(4000, 3000)) -> None:
@@ -69,34 +74,58 @@ def interleaved(jobs: dict, rounds: int, pick=statistics.median) -> dict[str, fl
 # --- photo: end to end against decode + encode ----------------------------------------------
 
 
-def photo_section(tmp: Path, args) -> None:
-    from colorgan.io import images
+def colorizers(args) -> dict:
+    """One Colorizer per precision of --precisions."""
     from colorgan.pipeline.colorizer import Colorizer
 
-    colorizer = Colorizer.load(args.model, backend=args.backend)
+    return {
+        p: Colorizer.load(args.model, backend=args.backend, precision=p)
+        for p in args.precisions.split(",")
+    }
+
+
+def end_to_end(src: Path, out: Path, what: str, floor_name: str, args) -> None:
+    """Rows: `what` end to end with each precision against Pillow decode + encode of src."""
+    from colorgan.io import images
+
+    def floor():
+        im = Image.open(src)
+        im.load()
+        im.save(io.BytesIO(), "JPEG", quality=95)
+
+    jobs = {"floor": floor}
+    for precision, colorizer in colorizers(args).items():
+
+        def ours(colorizer=colorizer):
+            images.write_image(out, colorizer.colorize(images.read_image(src)), overwrite=True)
+
+        ours()  # warm-up: thread pools, tables, ONNX session
+        jobs[precision] = ours
+    t = interleaved(jobs, args.rounds)
+    for precision in jobs:
+        if precision != "floor":
+            row(
+                f"{what}, end to end, warm process, {precision}",
+                t[precision],
+                floor_name,
+                t["floor"],
+                "s",
+                f"{COMMAND} --sections {args.section} --rounds {args.rounds}",
+            )
+
+
+def photo512_section(tmp: Path, args) -> None:
+    src = tmp / "photo512.jpg"
+    make_photo(src, 512, 512)
+    end_to_end(src, tmp / "photo512_color.jpg", "512 px JPEG", "Pillow decode + encode", args)
+
+
+def photo_section(tmp: Path, args) -> None:
     for label, make in (("colour", make_photo), ("gray", gray_photo)):
         src = tmp / f"photo12_{label}.jpg"
         make(src, 3000, 4000) if make is make_photo else make(src)
         out = tmp / f"photo12_{label}_color.jpg"
-
-        def floor(src=src):
-            im = Image.open(src)
-            im.load()
-            im.save(io.BytesIO(), "JPEG", quality=95)
-
-        def ours(src=src, out=out):
-            images.write_image(out, colorizer.colorize(images.read_image(src)), overwrite=True)
-
-        ours()  # warm-up: thread pools, tables, ONNX session
-        t = interleaved({"floor": floor, "ours": ours}, args.rounds)
-        row(
-            f"12 MP {label} JPEG, end to end, warm process",
-            t["ours"],
-            "Pillow decode + encode",
-            t["floor"],
-            "s",
-            f"{COMMAND} --sections photo --rounds {args.rounds}",
-        )
+        end_to_end(src, out, f"12 MP {label} JPEG", "Pillow decode + encode", args)
         peak = cli_peak_mb(src, tmp / "cli_out", args)
         print(
             f"| 12 MP {label} JPEG, CLI peak memory (VmHWM) | {peak:.0f} MB | - | - | "
@@ -127,11 +156,8 @@ def stages_section(tmp: Path, args) -> None:
         "encode + write": lambda: images.write_image(out, image, overwrite=True),
     }
     for name, best in interleaved(stages, args.rounds, pick=min).items():
-        print(
-            f"| 12 MP colour JPEG, stage: {name} | {best:.3f} s | - | - | "
-            f"`{COMMAND} --sections stages` |",
-            flush=True,
-        )
+        what = f"12 MP colour JPEG, stage: {name} ({colorizer.precision})"
+        print(f"| {what} | {best:.3f} s | - | - | `{COMMAND} --sections stages` |", flush=True)
     if colorizer.head == "distribution":
         decoding_rows(colorizer, L, args.rounds)
 
@@ -305,6 +331,9 @@ def main() -> None:
     parser.add_argument("--sections", default=",".join(SECTIONS), help=", ".join(SECTIONS))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--photos", type=int, default=50, help="batch section: how many")
+    parser.add_argument(
+        "--precisions", default="int8,fp32", help="photo512 and photo sections: int8, fp32 or both"
+    )
     args = parser.parse_args()
     sections = args.sections.split(",")
     unknown = set(sections) - set(SECTIONS)
@@ -319,12 +348,10 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         for name in sections:
-            sections_ = {
-                "photo": photo_section,
-                "stages": stages_section,
-                "cold": cold_section,
-                "batch": batch_section,
-            }
+            sections_ = {"photo512": photo512_section, "photo": photo_section,
+                         "stages": stages_section, "cold": cold_section,
+                         "batch": batch_section}  # fmt: skip
+            args.section = name
             sections_[name](Path(tmp), args)
     print(
         f"\nload average at end {os.getloadavg()[0]:.1f}; this process peaked at "

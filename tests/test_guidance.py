@@ -253,3 +253,30 @@ def test_a_guided_model_exports_with_its_guidance_inputs(guided_file, tmp_path):
     assert main(["export", str(guided_file), "-o", str(tmp_path / "g.onnx")]) == 0
     net = OnnxGenerator(tmp_path / "g.onnx")
     assert net.input_names == ["l_norm", "hint", "ref"]
+
+
+def test_hint_logits_at_the_hinted_cells_equal_the_whole_map_formula():
+    """HintLogits adds its prior only where some image of the batch has a hint (ONNX
+    Runtime's time): the same numbers as the formula over the whole map, with and without
+    hints, for batches where some images have none; gradients reach the gain."""
+    from colorgan.core import abbins
+    from colorgan.models.guidance_layers import HintLogits, pool_hints, soft_encode
+
+    layer = HintLogits(0.7)
+    gen = torch.Generator().manual_seed(0)
+    centers = torch.from_numpy(abbins.centers().copy())
+    for batch, points in ((1, 0), (1, 5), (3, 4), (2, 0)):
+        logits = torch.randn(batch, abbins.Q, 16, 24, generator=gen) * 3
+        hint = torch.zeros(batch, 3, 32, 48)
+        for i in range(batch):
+            for _ in range(0 if batch == 3 and i == 0 else points):  # batch 3: image 0 bare
+                y, x = torch.randint(0, 28, (2,), generator=gen).tolist()
+                hint[i, :2, y : y + 3, x : x + 3] = torch.rand(2, 1, 1, generator=gen) - 0.5
+                hint[i, 2, y : y + 3, x : x + 3] = 1
+        small = pool_hints(hint, (16, 24))
+        whole = logits + 0.7 * small[:, 2:] * torch.log(soft_encode(small[:, :2], centers) + 1e-3)
+        out = layer(logits, hint)
+        assert torch.equal(out, whole), (batch, points)
+    logits.requires_grad_(True)
+    layer(logits, hint).sum().backward()
+    assert layer.gain.grad is not None and logits.grad is not None

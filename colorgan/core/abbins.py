@@ -23,6 +23,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from colorgan.core import parallel
+
 GRID = 10.0  # bin size in Lab units
 AB_SCALE = 110.0  # = colorgan.core.color.AB_SCALE (normalised ab = Lab ab / 110)
 # For each a index (a = 10 * index), the first and last b index of the bins kept there.
@@ -76,15 +78,32 @@ def _centres_and_ones() -> np.ndarray:
 
 def annealed_mean(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """(..., Q, H, W) logits -> (..., 2, H, W) normalised ab (float32)."""
-    z = _exp_weights(logits, temperature, -3)
-    # one pass over the (Q, H, W) weights gives both sum(p * centre) and sum(p) (a column of
-    # ones beside the centres): the softmax is never normalised as a whole (video: -1/3 time)
-    weights = _centres_and_ones()
-    # numpy's own einsum loop, not BLAS (optimize=True): OpenBLAS's threads busy-wait after
-    # each call and took a core from the video pipeline's other threads (measured: 30 CPU-ms
-    # a frame); single-threaded this loop is also faster than the threaded sgemm
-    s = np.einsum("...qhw,qc->...chw", z, weights, optimize=False)
-    return (s[..., :2, :, :] / s[..., 2:, :, :]).astype(np.float32)
+    if not temperature > 0:
+        raise ValueError(f"temperature={temperature}: must be > 0")
+    logits = np.asarray(logits, np.float32)
+    *lead, q, h, w = logits.shape
+    flat = logits.reshape(-1, q, h, w)
+    out = np.empty((len(flat), 2, h, w), np.float32)
+    # row bands of each image on the block pool (colorgan.core.parallel: both cores, and the
+    # (Q, rows, W) weights in per-thread buffers that stay mapped, not fresh temporaries)
+    step = -(-h // parallel.workers())
+    bands = [(i, slice(r, min(r + step, h))) for i in range(len(flat)) for r in range(0, h, step)]
+    parallel.parallel(lambda band: _annealed_band(flat, out, *band, np.float32(temperature)), bands)
+    return out.reshape(*lead, 2, h, w)
+
+
+def _annealed_band(logits, out, i: int, rows: slice, temperature: np.float32) -> None:
+    z = parallel.scratch.get("annealed", logits[i, :, rows].shape)
+    np.divide(logits[i, :, rows], temperature, out=z)
+    z -= z.max(axis=0)
+    np.exp(z, out=z)
+    # one pass over the (Q, rows, W) weights gives both sum(p * centre) and sum(p) (a column
+    # of ones beside the centres): the softmax is never normalised as a whole (video: -1/3
+    # time). numpy's own einsum loop, not BLAS (optimize=False): OpenBLAS's threads
+    # busy-wait after each call and took a core from the video pipeline's other threads
+    # (measured: 30 CPU-ms a frame); single-threaded this loop is also faster than sgemm
+    s = np.einsum("qhw,qc->chw", z, _centres_and_ones(), optimize=False)
+    np.divide(s[:2], s[2:], out=out[i, :, rows])
 
 
 def top_colors(logits: np.ndarray, k: int = 5) -> list[tuple[np.ndarray, float]]:

@@ -41,7 +41,7 @@ positive_int = number(int, 1)
 
 
 def add_model(arg, model_help: str = MODEL_HELP) -> None:
-    """--model, --device, --backend."""
+    """--model, --device, --backend, --precision."""
     arg("--model", default="default", help=model_help)
     arg("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
     arg(
@@ -49,6 +49,13 @@ def add_model(arg, model_help: str = MODEL_HELP) -> None:
         choices=("auto", "torch", "onnx"),
         default="auto",
         help="network runtime; auto = ONNX Runtime on the CPU (measured faster), torch on CUDA",
+    )
+    arg(
+        "--precision",
+        choices=("auto", "int8", "fp32"),
+        default="auto",
+        help="network precision; auto = the model's int8 network on CPUs with int8 "
+        "dot-product units (same colour, faster: docs/speed.md), else float32",
     )
 
 

@@ -201,7 +201,9 @@ def _load_colorizer(args):
     reference (usage errors: a bad tile or hint is found before any photo is read)."""
     from colorgan.pipeline.colorizer import Colorizer  # the network: only when there is work
 
-    colorizer = Colorizer.load(args.model, device=args.device, backend=args.backend)
+    colorizer = Colorizer.load(
+        args.model, device=args.device, backend=args.backend, precision=args.precision
+    )
     colorizer = colorizer.using(**args_mod.colour_options(args))
     return colorizer, colorizer.guide(args_mod.hints_from(args), args.reference)
 

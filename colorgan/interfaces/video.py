@@ -345,7 +345,9 @@ def run_cli(args: argparse.Namespace) -> int:
         hints=hints,
         reference=args.reference,
     )
-    colorizer = Colorizer.load(args.model, device=args.device, backend=args.backend)
+    colorizer = Colorizer.load(
+        args.model, device=args.device, backend=args.backend, precision=args.precision
+    )
     colorizer = colorizer.using(**args_mod.colour_options(args))
     result = colorize_video(src, dst, colorizer, options)
     print(

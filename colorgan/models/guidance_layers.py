@@ -114,10 +114,20 @@ class HintLogits(nn.Module):
         self.gain = nn.Parameter(torch.tensor(float(gain)))
 
     def forward(self, logits: torch.Tensor, hint: torch.Tensor) -> torch.Tensor:
-        small = pool_hints(hint, logits.shape[-2:])
+        # computed at the hinted cells only (those of any image in the batch; where an image
+        # has no hint its mask is 0 there, so it adds exactly 0): the same numbers as over the
+        # whole (B, Q, h, w) map, which cost the bundled model most of its time in ONNX
+        # Runtime on a photo with few hints or none (a soft-max and a log per pixel and bin)
+        b, q, h, w = logits.shape
+        small = pool_hints(hint, (h, w)).flatten(2)  # (B, 3, h*w)
+        where = torch.nonzero(small[:, 2].amax(0) > 0)[:, 0]  # (N,) flat positions
+        picked = small.index_select(2, where)  # (B, 3, N)
         centers = torch.from_numpy(abbins.centers().copy()).to(logits)
-        prior = torch.log(soft_encode(small[:, :2], centers) + 1e-3)
-        return logits + self.gain * small[:, 2:] * prior
+        prior = torch.log(soft_encode(picked[:, :2, None], centers) + 1e-3)[:, :, 0]
+        flat = logits.flatten(2)  # (B, Q, h*w)
+        near = flat.index_select(2, where) + self.gain * picked[:, 2:] * prior
+        index = where.expand(b, q, -1)
+        return flat.scatter(2, index, near).view(b, q, h, w)
 
 
 def empty_guidance(x: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -77,11 +77,20 @@ class Colorizer:
         self.vividness = None  # options.DEFAULT_VIVIDNESS
 
     @classmethod
-    def load(cls, model="default", device="auto", working_size=None, backend="auto", threads=None):
+    def load(
+        cls,
+        model="default",
+        device="auto",
+        working_size=None,
+        backend="auto",
+        precision="auto",
+        threads=None,
+    ):
         """A model as ModelRunner.load takes it: "default" (the bundled model), a run dir,
-        checkpoint dir, generator .safetensors or .onnx file. threads: ONNX Runtime's
+        checkpoint dir, generator .safetensors or .onnx file; precision "auto", "int8" or
+        "fp32" (colorgan.pipeline.loading.choose_precision); threads: ONNX Runtime's
         intra-op threads (default: one per core)."""
-        return cls(ModelRunner.load(model, device, working_size, backend, threads))
+        return cls(ModelRunner.load(model, device, working_size, backend, precision, threads))
 
     @classmethod
     def from_model(cls, loaded, working_size: int | None = None) -> Colorizer:
@@ -94,6 +103,7 @@ class Colorizer:
     guided = property(lambda self: self.model.guided)
     temperature = property(lambda self: self.model.temperature)
     device = property(lambda self: self.model.device)
+    precision = property(lambda self: self.model.precision)
 
     # --- options ----------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ Runtime session (colorgan.pipeline.onnxrun.OnnxGenerator) with the same contract
 
     model = load_model("default")            # backend "auto": ONNX Runtime on the CPU
     model.network, model.config, model.size_multiple, model.device, model.backend
+    model.precision                          # "int8" or "fp32": see choose_precision
 
 The reference is resolved once by colorgan.io.modelfile.resolve_model ("default" is checked
 against its SHA-256 there, once per load: the ONNX cache reuses that digest as its key).
@@ -13,6 +14,7 @@ torch model's export found in the cache) loads without it, in a fraction of a se
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 from collections.abc import Callable
@@ -29,6 +31,11 @@ from colorgan.pipeline import modelcheck
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "torch", "onnx")
+PRECISIONS = ("auto", "int8", "fp32")
+# x86 flags of integer dot-product units: with them ONNX Runtime's int8 convolutions beat
+# float32 (0.35x of its time per pass on the bundled model, docs/speed.md); without them
+# (AVX2 only) its u8 x s8 products are emulated, slower, and can saturate.
+INT8_CPU_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class LoadedModel:
     device: str  # "cpu", "cuda", "cuda:1"
     backend: str  # "torch" or "onnx"
     ref: modelfile.ModelRef
+    precision: str = "fp32"  # "int8": the model's int8 network (colorgan.pipeline.quantize)
 
 
 def load_generator(ref, device="cpu"):
@@ -88,17 +96,79 @@ def choose_backend(backend: str, device, ref: modelfile.ModelRef) -> tuple[str, 
     return backend, device
 
 
-def load_model(ref="default", backend: str = "auto", device="auto", threads=None) -> LoadedModel:
-    """Any model reference -> LoadedModel on the chosen backend (see choose_backend).
-    threads: ONNX Runtime's intra-op threads (default: its own, one per core); a batch job
-    running several models side by side gives each its share of the cores."""
+def choose_precision(precision: str, backend: str, ref: modelfile.ModelRef) -> str:
+    """The one place that decides int8 or fp32. "auto": int8 where it is faster, i.e. on
+    ONNX Runtime on a CPU with integer dot-product units (INT8_CPU_FLAGS), when the model
+    has an int8 network beside it (`<name>.int8.onnx`: the bundled model ships one;
+    scripts/quantize_model.py makes one for any model); fp32 otherwise. "int8" insists
+    (an error where there is none); "fp32" is the float32 network everywhere."""
+    from colorgan.pipeline.quantize import int8_path
+
+    if precision not in PRECISIONS:
+        raise ColorganError(f"precision={precision!r}; valid: {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return "fp32"
+    if backend != "onnx":
+        if precision == "int8":
+            raise ColorganError("precision int8 runs in ONNX Runtime on the CPU (--backend onnx)")
+        return "fp32"
+    if ref.kind == "onnx" and ref.path.name.endswith(".int8.onnx"):
+        return "int8"  # an int8 file named directly runs as it is
+    if not int8_path(ref.path).is_file():
+        if precision == "int8":
+            raise ColorganError(
+                f"{ref.label}: no int8 network ({int8_path(ref.path).name} beside it); make one "
+                "with scripts/quantize_model.py, or use --precision fp32"
+            )
+        return "fp32"
+    return "int8" if precision == "int8" or cpu_has_int8_units() else "fp32"
+
+
+def cpu_has_int8_units() -> bool:
+    """Whether this CPU has integer dot-product units ONNX Runtime uses (INT8_CPU_FLAGS)."""
+    from colorgan.pipeline.onnxrun import cpu_flags
+
+    return bool(set(INT8_CPU_FLAGS) & set(cpu_flags().split()))
+
+
+def load_model(
+    ref="default", backend: str = "auto", device="auto", precision: str = "auto", threads=None
+) -> LoadedModel:
+    """Any model reference -> LoadedModel on the chosen backend (see choose_backend) and
+    precision (see choose_precision). threads: ONNX Runtime's intra-op threads (default: its
+    own, one per core); a batch job running several models side by side gives each its share
+    of the cores."""
     ref = modelfile.resolve_model(ref)
     backend, device = choose_backend(backend, device, ref)
+    precision = choose_precision(precision, backend, ref)
+    if precision == "int8":
+        net = int8_generator(ref, threads)
+        return LoadedModel(net, net.config, net.size_multiple, device, backend, ref, "int8")
     if backend == "onnx":
         net = onnx_generator(ref, threads=threads)
         return LoadedModel(net, net.config, net.size_multiple, device, backend, ref)
     net, cfg = load_generator(ref, device)
     return LoadedModel(net, cfg, modelfile.size_multiple(net), device, backend, ref)
+
+
+def int8_generator(ref: modelfile.ModelRef, threads: int | None = None):
+    """The OnnxGenerator of a model's int8 network, after checking that it was made from
+    this very model file (its `source_sha256`): an int8 file left beside a retrained model
+    would colour with the old weights. Its optimised graph is cached like an export's."""
+    from colorgan.pipeline.onnxrun import OnnxGenerator, optimized_path
+    from colorgan.pipeline.quantize import int8_path
+
+    path = ref.path if ref.path.name.endswith(".int8.onnx") else int8_path(ref.path)
+    data = path.read_bytes()
+    key = cache_dir("onnx") / f"{hashlib.sha256(data).hexdigest()[:32]}.int8.onnx"
+    net = OnnxGenerator(data, threads, optimized_path(key))
+    made_from = net.metadata.get("source_sha256")
+    if path != ref.path and made_from != ref.digest():
+        raise ColorganError(
+            f"{path}: made from another model file than {ref.label} (stale); make it again "
+            "with scripts/quantize_model.py, or use --precision fp32"
+        )
+    return net
 
 
 def onnx_generator(ref, opset: int | None = None, threads: int | None = None):

@@ -22,7 +22,7 @@ INPUT, OUTPUT = "l_norm", "out"
 DEFAULT_OPSET = 17  # read by ONNX Runtime >= 1.11, TensorRT >= 8.6, OpenVINO >= 2022.3
 # Raised whenever an architecture exports a different graph for the same weights (a faster
 # formulation, say): the export cache is keyed by it, so old exports are not reused.
-GRAPH_REVISION = 2
+GRAPH_REVISION = 3
 
 
 def onnx_modules():
@@ -75,14 +75,18 @@ def optimized_path(export: Path) -> Path:
     between machines keeps one per kind of CPU."""
     onnxruntime = ortenv.import_onnxruntime()
 
-    flags = platform.machine() + platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags += next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        pass
+    flags = platform.machine() + platform.processor() + cpu_flags()
     cpu = hashlib.sha256(flags.encode()).hexdigest()[:12]
     return export.with_name(f"{export.stem}.ort{onnxruntime.__version__}-{cpu}.optimized.onnx")
+
+
+def cpu_flags() -> str:
+    """The CPU's feature flags line from /proc/cpuinfo (Linux; "" elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return ""
 
 
 class OnnxGenerator:
@@ -113,6 +117,7 @@ class OnnxGenerator:
                 f"{where}: not a colorgan ONNX export (no colorgan config in its metadata); "
                 "make one with `colorgan export MODEL --format onnx -o OUT.onnx`"
             )
+        self.metadata = meta
         self.config = modelmeta.parse_config(meta[modelfile.CONFIG_META_KEY], where)
         self.size_multiple = int(meta["size_multiple"])
         fixed = meta.get("input_shape", "dynamic")

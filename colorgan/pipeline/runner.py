@@ -53,6 +53,7 @@ class ModelRunner:
         guided: bool = False,
         temperature: float = 1.0,
         bins=None,
+        precision: str = "fp32",
     ) -> None:
         if color_space not in color.COLOR_SPACES:
             raise ColorganError(f"color_space={color_space!r}; valid: {color.COLOR_SPACES}")
@@ -70,17 +71,29 @@ class ModelRunner:
         self.guided = bool(guided)  # the network takes (l_norm, hint, ref)
         self.temperature = decode.check_temperature(temperature)  # the decoding's sharpness
         self._bins = bins  # colorgan.core.abbins unless given (tests pass small stand-ins)
+        self.precision = precision  # the network's, "int8" or "fp32" (said in reports)
 
     @classmethod
-    def load(cls, model="default", device="auto", working_size=None, backend="auto", threads=None):
+    def load(
+        cls,
+        model="default",
+        device="auto",
+        working_size=None,
+        backend="auto",
+        precision="auto",
+        threads=None,
+    ):
         """The bundled model ("default"), a run dir, checkpoint dir, generator .safetensors or
         .onnx file (colorgan.pipeline.loading). backend: "auto" (as every command: ONNX
         Runtime on the CPU when installed, measured 1.5-2.3x faster there; torch on CUDA),
-        "torch" or "onnx". working_size defaults to the model's. threads: ONNX Runtime's
-        intra-op threads (default: one per core; a batch job's actors take a share each)."""
+        "torch" or "onnx". precision: "auto" (the model's int8 network where it is faster,
+        colorgan.pipeline.loading.choose_precision), "int8" or "fp32". working_size defaults
+        to the model's. threads: ONNX Runtime's intra-op threads (default: one per core; a
+        batch job's actors take a share each)."""
         from colorgan.pipeline.loading import load_model  # builds models: only when loading
 
-        return cls.from_model(load_model(model, backend, device, threads), working_size)
+        model = load_model(model, backend, device, precision, threads)
+        return cls.from_model(model, working_size)
 
     @classmethod
     def from_model(cls, loaded, working_size: int | None = None) -> ModelRunner:
@@ -94,6 +107,7 @@ class ModelRunner:
             head=m.head,
             guided=m.guidance,
             temperature=m.temperature,
+            precision=loaded.precision,
         )
 
     def with_working_size(self, size: int | None) -> ModelRunner:

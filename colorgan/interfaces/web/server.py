@@ -217,6 +217,7 @@ async def health(request: Request) -> dict:
         "model": state.settings.model,
         "working_size": state.colorizer.working_size,
         "device": str(state.colorizer.device),
+        "precision": colorizer.precision,
         "workers": state.settings.workers,
         "queue": state.settings.queue,
         "busy": state.slots.taken,
@@ -389,7 +390,9 @@ def run_cli(args: argparse.Namespace) -> int:
     )
     sock = bind(args.host, args.port)
     try:
-        colorizer = Colorizer.load(args.model, device=args.device, backend=args.backend)
+        colorizer = Colorizer.load(
+            args.model, device=args.device, backend=args.backend, precision=args.precision
+        )
     except BaseException:
         sock.close()
         raise
