@@ -20,8 +20,13 @@ from colorgan.core.interrupts import deferred_interrupts
 # command -> (module, one-line help)
 COMMANDS = {
     "colorize": ("colorgan.interfaces.colorize", "colorize photos (files, folders, globs)"),
+    "restore": ("colorgan.interfaces.restore", "repair scratches, dust, grain and fading"),
     "train": ("colorgan.interfaces.train", "train a generator from a preset or config"),
     "evaluate": ("colorgan.interfaces.evaluate", "compare models on an image folder"),
+    "evaluate-restore": (
+        "colorgan.interfaces.evaluate_restore",
+        "the repair on synthetic damage (PSNR, SSIM, detector F1)",
+    ),
     "experiments": ("colorgan.interfaces.experiments", "train and evaluate a suite of presets"),
     "data": ("colorgan.datasets.offline_photos", "build training data (offline-photos)"),
     "serve": ("colorgan.interfaces.web.server", "web page and REST API"),
