@@ -361,8 +361,11 @@ def test_restore_repairs_every_frame_before_colour(clips, model, tmp_path, monke
     from colorgan.pipeline import restore
 
     frames = []
-    monkeypatch.setattr(restore, "repair", lambda L, steps: frames.append(steps) or
-                        restore.Repair(L, np.zeros(L.shape, bool)))  # fmt: skip
+    monkeypatch.setattr(
+        restore,
+        "repair",
+        lambda L, steps: frames.append(steps) or restore.Repair(L, np.zeros(L.shape, bool)),
+    )
     assert run(clips["cut"], "-o", tmp_path / "a.mp4", "--model", model, "--restore", "dust") == 0
     assert frames == [("dust",)] * 18
     assert run(clips["cut"], "-o", tmp_path / "b.mp4", "--model", model) == 0

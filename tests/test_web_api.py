@@ -169,8 +169,11 @@ def test_restore_parameter_repairs_first_and_bad_steps_are_422(served, monkeypat
     from colorgan.pipeline import restore
 
     seen = []
-    monkeypatch.setattr(restore, "repair", lambda L, steps: seen.append(steps) or
-                        restore.Repair(L, np.zeros(L.shape, bool)))  # fmt: skip
+    monkeypatch.setattr(
+        restore,
+        "repair",
+        lambda L, steps: seen.append(steps) or restore.Repair(L, np.zeros(L.shape, bool)),
+    )
     url, _ = served
     src = gray_photo(120, 90)
     assert post(url, src, params={"restore": "default"}).status_code == 200

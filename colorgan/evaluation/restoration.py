@@ -41,8 +41,10 @@ def _scores(out: np.ndarray, clean: np.ndarray) -> tuple[float, float]:
 
 def _variants(damaged: np.ndarray, marks: np.ndarray, truth: np.ndarray) -> dict:
     """The repaired L of each variant for one damaged photo."""
-    out = {"damaged (no repair)": damaged,
-           "default steps (fading)": restore.repair(damaged, marks=marks).L}  # fmt: skip
+    out = {
+        "damaged (no repair)": damaged,
+        "default steps (fading)": restore.repair(damaged, marks=marks).L,
+    }
     for name, method in FILLS.items():
         out[f"fill {name}, detected mask"] = restore.fill(damaged, marks, method)[0]
     out["fill default, true mask"] = restore.fill(damaged, truth)[0]
@@ -107,8 +109,12 @@ def evaluate(files: list[Path], seed: int) -> dict:
 
 
 def markdown(report: dict) -> str:
-    rows = [f"Synthetic damage (seed {report['seed']}) on {report['photos']} photos.", "",
-            "| L against the clean L | PSNR (dB) | SSIM |", "|---|---|---|"]  # fmt: skip
+    rows = [
+        f"Synthetic damage (seed {report['seed']}) on {report['photos']} photos.",
+        "",
+        "| L against the clean L | PSNR (dB) | SSIM |",
+        "|---|---|---|",
+    ]
     for name, v in report["repair"].items():
         rows.append(f"| {name} | {v['psnr']:.2f} | {v['ssim']:.4f} |")
     d, c, f = report["detector"], report["clean"], report["fading"]

@@ -24,18 +24,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__.split("\n\n")[1].replace("\n", " ")
     arg = parser.add_argument
     arg("inputs", nargs="+", metavar="INPUT", help="image files, folders, or globs")
-    arg("-o", "--output", default="restored", metavar="OUT",
-        help="output folder, created if needed (default: ./restored)")  # fmt: skip
+    arg(
+        "-o",
+        "--output",
+        default="restored",
+        metavar="OUT",
+        help="output folder, created if needed (default: ./restored)",
+    )
     arg("-r", "--recursive", action="store_true", help="also look in subfolders of folders")
-    arg("--format", choices=("png", "jpg", "same"), default="same",
-        help="output format (default: same as the input; GIF and others become PNG)")  # fmt: skip
+    arg(
+        "--format",
+        choices=("png", "jpg", "same"),
+        default="same",
+        help="output format (default: same as the input; GIF and others become PNG)",
+    )
     arg("--overwrite", action="store_true", help="replace existing results (never inputs)")
-    arg("--max-pixels", type=args_mod.positive_int, default=images.MAX_PIXELS, metavar="N",
-        help="refuse images with more pixels (decompression-bomb guard)")  # fmt: skip
-    arg("--steps", type=args_mod.repair_steps, default="default", metavar="STEPS",
+    arg(
+        "--max-pixels",
+        type=args_mod.positive_int,
+        default=images.MAX_PIXELS,
+        metavar="N",
+        help="refuse images with more pixels (decompression-bomb guard)",
+    )
+    arg(
+        "--steps",
+        type=args_mod.repair_steps,
+        default="default",
+        metavar="STEPS",
         help="which repairs, comma-separated, of scratches,dust,grain,fading, or 'all' "
         "(default: faded contrast only, where faded; scratches, dust and grain are "
-        "experimental: docs/restore.md)")  # fmt: skip
+        "experimental: docs/restore.md)",
+    )
     arg("--save-mask", action="store_true", help="also write the mask of the pixels filled")
 
 

@@ -24,8 +24,13 @@ KINDS = ("scratches", "cracks", "specks", "blobs", "hairs")
 SS = 4  # sub-pixel precision of cv2's drawing (shift bits)
 
 
-def damage(L: np.ndarray, rng: np.random.Generator, amount: float = 1.0, grain: bool = True,
-           least_mp: float = 0.125):  # fmt: skip
+def damage(
+    L: np.ndarray,
+    rng: np.random.Generator,
+    amount: float = 1.0,
+    grain: bool = True,
+    least_mp: float = 0.125,
+):
     """(damaged L float32, mask bool) for a clean L (H, W) in [0, 100]. amount scales how many
     marks of each kind per megapixel; a photo under least_mp megapixels gets as many as one
     of least_mp (a few marks on small photos; training crops use less)."""

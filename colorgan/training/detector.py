@@ -39,8 +39,9 @@ CROP_MP = 0.125
 
 def build(cfg: Config) -> torch.nn.Module:
     m = cfg.model
-    return build_generator(m.generator, in_channels=1, out_channels=1, width=m.width,
-                           **m.gen_kwargs)  # fmt: skip
+    return build_generator(
+        m.generator, in_channels=1, out_channels=1, width=m.width, **m.gen_kwargs
+    )
 
 
 def load_planes(folder: str | Path) -> list[np.ndarray]:
@@ -110,8 +111,12 @@ def validate(net, val: list) -> dict:
     net.train()
     scores = {t: f1(c) for t, c in counts.items()}
     best = max(scores, key=lambda t: scores[t][2])
-    return {"threshold": best, "precision": scores[best][0], "recall": scores[best][1],
-            "f1": scores[best][2]}  # fmt: skip
+    return {
+        "threshold": best,
+        "precision": scores[best][0],
+        "recall": scores[best][1],
+        "f1": scores[best][2],
+    }
 
 
 def train(cfg: Config, train_root: str, val_root: str, out: Path) -> dict:
@@ -186,5 +191,10 @@ def choose_threshold(net, val_root: str | Path, seed: int, limit: int) -> dict:
             counts[t] += f1_counts(prob, mask, t)
     scores = {t: f1(c) for t, c in counts.items()}
     best = max(scores, key=lambda t: scores[t][2])
-    return {"threshold": best, "precision": scores[best][0], "recall": scores[best][1],
-            "f1": scores[best][2], "photos": min(limit, i + 1)}  # fmt: skip
+    return {
+        "threshold": best,
+        "precision": scores[best][0],
+        "recall": scores[best][1],
+        "f1": scores[best][2],
+        "photos": min(limit, i + 1),
+    }
