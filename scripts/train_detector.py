@@ -25,10 +25,16 @@ def main() -> None:
     p.add_argument("--val", required=True, help="validation photos (chooses the weights)")
     p.add_argument("--preset", default="damage-detector")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument(
+        "--crop-mp",
+        type=float,
+        default=detector.CROP_MP,
+        help="marks per crop: as many as on a photo of this many megapixels",
+    )
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = config.with_overrides(config.load(args.preset), args.set)
-    best = detector.train(cfg, args.train, args.val, Path(args.out))
+    best = detector.train(cfg, args.train, args.val, Path(args.out), args.crop_mp)
     print(json.dumps(best))
 
 

@@ -256,6 +256,10 @@ def run_command(name, tiny, out, monkeypatch):
             *FAST_EVAL,
             "--no-checkpoint-curves",
         ]
+    elif name == "restore":
+        argv = ["restore", photos, "-o", str(out), "--steps", "all", "--save-mask"]
+    elif name == "evaluate-restore":
+        argv = ["evaluate-restore", "--data", photos, "--limit", "1", "--out", str(out)]
     elif name == "export":
         argv = ["export", model, "--format", "onnx", "-o", str(out) + ".onnx"]
     elif name == "serve":

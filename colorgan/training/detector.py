@@ -65,14 +65,14 @@ def crop(L: np.ndarray, size: int, scale: float, rng: np.random.Generator) -> np
     return piece if rng.random() < 0.5 else piece[:, ::-1]
 
 
-def batch(planes, cfg: Config, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def batch(planes, cfg: Config, rng: np.random.Generator, crop_mp: float = CROP_MP):
     """(damaged L in [-1, 1], mask) tensors (B, 1, size, size) of random crops."""
     d = cfg.data
     xs, ms = [], []
     for _ in range(cfg.train.batch_size):
         L = planes[int(rng.integers(len(planes)))]
         clean = crop(L, d.size, rng.uniform(d.scale_min, d.scale_max), rng)
-        damaged, mask = damage(clean, rng, least_mp=CROP_MP)
+        damaged, mask = damage(clean, rng, least_mp=crop_mp)
         xs.append(damaged / 50 - 1)
         ms.append(mask)
     as_t = lambda a: torch.from_numpy(np.stack(a)[:, None].astype(np.float32))  # noqa: E731
@@ -119,13 +119,13 @@ def validate(net, val: list) -> dict:
     }
 
 
-def train(cfg: Config, train_root: str, val_root: str, out: Path) -> dict:
+def train(cfg: Config, train_root: str, val_root: str, out: Path, crop_mp=CROP_MP) -> dict:
     """Train, keep the best weights on validation; -> the best validation scores."""
     torch.manual_seed(cfg.train.seed)
     rng = np.random.default_rng(cfg.train.seed)
     planes, val_planes = load_planes(train_root), load_planes(val_root)
     val_rng = np.random.default_rng(10_000 + cfg.train.seed)  # the same crops every time
-    val = [batch(val_planes, cfg, val_rng) for _ in range(cfg.train.val_batches)]
+    val = [batch(val_planes, cfg, val_rng, crop_mp) for _ in range(cfg.train.val_batches)]
     net = build(cfg)
     opt = torch.optim.Adam(net.parameters(), cfg.train.lr, betas=(cfg.train.beta1, 0.999))
     steps = cfg.train.steps
@@ -133,7 +133,7 @@ def train(cfg: Config, train_root: str, val_root: str, out: Path) -> dict:
     best: dict = {"f1": -1.0}
     start, seen = time.monotonic(), 0
     for step in range(1, steps + 1):
-        x, m = batch(planes, cfg, rng)
+        x, m = batch(planes, cfg, rng, crop_mp)
         loss = loss_fn(net.logits(x), m)
         opt.zero_grad()
         loss.backward()
