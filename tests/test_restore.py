@@ -256,3 +256,11 @@ def test_colorizer_restore_keeps_the_repaired_lightness(monkeypatch):
     assert np.abs(plain - bad)[mask].mean() < 1.0  # without: the scratch stays
     assert np.abs(repaired - L)[mask].mean() < 0.3 * np.abs(bad - L)[mask].mean()
     assert np.abs(repaired - plain)[~restore.fill(bad, mask)[1]].max() < 0.5
+
+
+def test_restore_command_says_what_it_repaired(tmp_path, caplog):
+    L = smooth()
+    src = gray_file(tmp_path / "faded.png", 40 + 0.3 * L)
+    with caplog.at_level("INFO"):
+        assert cli.main(["restore", str(src), "-o", str(tmp_path / "out")]) == 0
+    assert "faded.png: fading L" in caplog.text

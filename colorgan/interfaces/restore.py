@@ -10,6 +10,7 @@ failed, 2 usage errors.
 from __future__ import annotations
 
 import argparse
+import logging
 
 from PIL import Image
 
@@ -17,6 +18,7 @@ from colorgan.interfaces import args as args_mod
 from colorgan.interfaces import colorize
 from colorgan.io import images
 
+log = logging.getLogger(__name__)
 SUFFIX = "_restored"
 
 
@@ -79,6 +81,7 @@ def run_jobs(jobs: list, args) -> tuple[int, list[str]]:
             images.write_image(mask_path(job.out), mask, overwrite=args.overwrite)
         image = restore.gray_image(fixed.L, photo)
         images.write_image(job.out, image, overwrite=args.overwrite)
+        log.info("%s: %s", job.src, fixed.summary())  # what was repaired, pixels filled
 
     done, errors, _ = colorize.run_each(jobs, read, work, write, "restoring")
     return done, errors
