@@ -83,7 +83,6 @@ def test_video_and_serve_with_onnx_do_not_import_torch(models, tmp_path):
     assert not _imports_torch(SERVE, models[1])
 
 
-@pytest.mark.integration
 def test_restore_and_colorize_restore_do_not_import_torch(models, tmp_path):
     photo = _photo(tmp_path / "a.png")
     args = ["restore", photo, "-o", tmp_path / "out", "--save-mask"]
