@@ -264,3 +264,15 @@ def test_restore_command_says_what_it_repaired(tmp_path, caplog):
     with caplog.at_level("INFO"):
         assert cli.main(["restore", str(src), "-o", str(tmp_path / "out")]) == 0
     assert "faded.png: fading L" in caplog.text
+
+
+def test_the_package_restore_function_repairs_a_photo(monkeypatch):
+    import colorgan
+
+    L = smooth()
+    bad, mask = scratched(L)
+    monkeypatch.setattr(restore, "default_detector", lambda: StubDetector(mask))
+    image = colorgan.restore(Image.fromarray(np.round(bad * 2.55).astype(np.uint8), "L"), "all")
+    out = lightness(np.asarray(image))
+    assert image.size == (128, 96)
+    assert np.abs(out - L)[mask].mean() < 0.3 * np.abs(bad - L)[mask].mean()
