@@ -2,7 +2,8 @@
 `damage-unet`, registered like the generators so it is built, saved and exported the same way.
 
 Input L (B, 1, H, W) in [-1, 1]; output (B, 1, H, W) in [-1, 1]: tanh(z / 2) of the logit z,
-i.e. 2 * P(damaged) - 1 (`logits` gives z itself, for the training loss). Small on purpose:
+i.e. 2 * P(damaged) - 1 (`logits` gives z itself, for the training loss). Like every
+registered generator it takes out_channels (the detector uses 1). Small on purpose:
 it runs at the photo's own resolution on a CPU (colorgan.pipeline.restore), where marks are
 a few pixels wide. The photo goes in as 2x2 pixel blocks (pixel unshuffle: 4 channels at half
 size) and the logits come out the same way (pixel shuffle), so every layer runs on a quarter
@@ -25,7 +26,7 @@ from colorgan.models.registry import register_generator
 
 
 class DamageUNet(nn.Module):
-    def __init__(self, in_channels: int, width: int, depth: int, block: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, width: int, depth: int, block: int):
         super().__init__()
         require(depth >= 1 and block >= 1, f"depth={depth}, block={block}: must be >= 1")
         widths = [width * 2**i for i in range(depth + 1)]
@@ -35,7 +36,7 @@ class DamageUNet(nn.Module):
         self.down = nn.ModuleList([DoubleConv(first, widths[0], norm="none")])
         self.down.extend(DoubleConv(a, b, norm="none") for a, b in pairwise(widths))
         self.up = nn.ModuleList(DoubleConv(b + a, a, norm="none") for a, b in pairwise(widths))
-        self.head = nn.Conv2d(widths[0], block * block, 1)
+        self.head = nn.Conv2d(widths[0], out_channels * block * block, 1)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pixel_unshuffle(x, self.block)
@@ -56,5 +57,4 @@ class DamageUNet(nn.Module):
 def damage_unet(
     in_channels: int = 1, out_channels: int = 1, width: int = 12, depth: int = 2, block: int = 2
 ):
-    require(out_channels == 1, f"damage-unet predicts one mask channel, not {out_channels}")
-    return DamageUNet(in_channels, width, depth, block)
+    return DamageUNet(in_channels, out_channels, width, depth, block)
