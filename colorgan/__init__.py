@@ -1,7 +1,7 @@
 """colorgan: colorize black-and-white photos with pix2pix-family conditional GANs."""
 
 __version__ = "0.1.0"
-__all__ = ["Colorizer", "Hint", "__version__"]
+__all__ = ["Colorizer", "Hint", "__version__", "restore"]
 
 
 def __getattr__(name):
@@ -14,4 +14,8 @@ def __getattr__(name):
         from colorgan.pipeline.guidance import Hint
 
         return Hint
+    if name == "restore":  # repair scratches, dust, grain, fading (OpenCV: only when asked)
+        from colorgan.pipeline.restore import restore
+
+        return restore
     raise AttributeError(f"module 'colorgan' has no attribute {name!r}")

@@ -258,6 +258,10 @@ def run_command(name, tiny, out, monkeypatch):
         ]
     elif name == "batch":  # on the test session's local Ray (conftest.ray_address)
         argv = ["batch", photos, str(out), "--model", model]
+    elif name == "restore":
+        argv = ["restore", photos, "-o", str(out), "--steps", "all", "--save-mask"]
+    elif name == "evaluate-restore":
+        argv = ["evaluate-restore", "--data", photos, "--limit", "1", "--out", str(out)]
     elif name == "export":
         argv = ["export", model, "--format", "onnx", "-o", str(out) + ".onnx"]
     elif name == "serve":

@@ -81,3 +81,13 @@ def test_video_and_serve_with_onnx_do_not_import_torch(models, tmp_path):
     assert not _imports_torch(REPORT, "video", clip, "-o", out, "--model", models[1])
     assert out.is_file()
     assert not _imports_torch(SERVE, models[1])
+
+
+def test_restore_and_colorize_restore_do_not_import_torch(models, tmp_path):
+    photo = _photo(tmp_path / "a.png")
+    args = ["restore", photo, "-o", tmp_path / "out", "--save-mask"]
+    assert not _imports_torch(REPORT, *args)
+    assert (tmp_path / "out" / "a_restored.png").is_file()
+    args = ["colorize", photo, "-o", tmp_path / "out", "--model", models[1], "--restore"]
+    assert not _imports_torch(REPORT, *args)
+    assert (tmp_path / "out" / "a_color.png").is_file()

@@ -355,3 +355,18 @@ def test_output_names_and_bad_arguments(clips, tmp_path):
         video.output_path(clips["moving"], tmp_path / "no" / "x.mp4", False)
     with pytest.raises(SystemExit):
         run(clips["moving"], "--strength", "1.5")
+
+
+def test_restore_repairs_every_frame_before_colour(clips, model, tmp_path, monkeypatch):
+    from colorgan.pipeline import restore
+
+    frames = []
+    monkeypatch.setattr(
+        restore,
+        "repair",
+        lambda L, steps: frames.append(steps) or restore.Repair(L, np.zeros(L.shape, bool)),
+    )
+    assert run(clips["cut"], "-o", tmp_path / "a.mp4", "--model", model, "--restore", "dust") == 0
+    assert frames == [("dust",)] * 18
+    assert run(clips["cut"], "-o", tmp_path / "b.mp4", "--model", model) == 0
+    assert len(frames) == 18

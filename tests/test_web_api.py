@@ -165,6 +165,25 @@ def test_colorize_returns_full_resolution_colour(served):
     assert temp_files(app) == []  # uploads and results are gone once answered
 
 
+def test_restore_parameter_repairs_first_and_bad_steps_are_422(served, monkeypatch):
+    from colorgan.pipeline import restore
+
+    seen = []
+    monkeypatch.setattr(
+        restore,
+        "repair",
+        lambda L, steps: seen.append(steps) or restore.Repair(L, np.zeros(L.shape, bool)),
+    )
+    url, _ = served
+    src = gray_photo(120, 90)
+    assert post(url, src, params={"restore": "default"}).status_code == 200
+    assert post(url, src, params={"restore": "dust,scratches"}).status_code == 200
+    assert post(url, src).status_code == 200
+    assert seen == [restore.DEFAULT_STEPS, ("scratches", "dust")]
+    bad = post(url, src, params={"restore": "dents"})
+    assert bad.status_code == 422 and "repair steps 'dents'" in bad.json()["error"]
+
+
 def damaged_jpeg() -> bytes:
     data = gray_photo(64, 48)
     return data[: len(data) // 2]

@@ -211,6 +211,22 @@ def test_several_photos_errors_and_the_saturation_setting(page, tmp_path):
     page.screenshot(path=ARTIFACTS / "web_errors.png", full_page=True)
 
 
+def test_the_repair_damage_switch_asks_for_the_repair(page, tmp_path):
+    photo = tmp_path / "scan.jpg"
+    photo.write_bytes(gray_photo(160, 120))
+    page.check("#restore")
+    with page.expect_request(lambda r: "/api/colorize" in r.url) as asked:
+        page.set_input_files("#file-input", str(photo))
+    assert "restore=default" in asked.value.url
+    card = page.locator(".card").first
+    done(card)
+    assert "repaired" in card.locator(".meta").inner_text()
+    page.uncheck("#restore")
+    with page.expect_request(lambda r: "/api/colorize" in r.url) as asked:
+        page.set_input_files("#file-input", str(photo))
+    assert "restore" not in asked.value.url
+
+
 def test_a_full_server_queue_makes_the_page_wait_and_retry(page, served, tmp_path):
     url, _, gate = served
     photo = tmp_path / "later.jpg"

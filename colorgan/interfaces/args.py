@@ -156,3 +156,28 @@ def command_line(add_arguments, prog: list[str], values: dict) -> list[str]:
     except (argparse.ArgumentError, SystemExit) as exc:
         raise ValueError(f"{' '.join(prog + argv)} does not parse: {exc}") from None
     return prog + argv
+
+
+def repair_steps(text: str) -> tuple[str, ...]:
+    """argparse type of --restore: colorgan.pipeline.restore's steps, comma-separated."""
+    from colorgan.core.errors import ColorganError
+    from colorgan.pipeline.restore import parse_steps
+
+    try:
+        return parse_steps(text)
+    except ColorganError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_restore(arg) -> None:
+    """--restore [STEPS] (colorgan.pipeline.restore)."""
+    arg(
+        "--restore",
+        nargs="?",
+        const="default",
+        type=repair_steps,
+        metavar="STEPS",
+        help="repair the photo before colour: alone, faded contrast only (where faded); or "
+        "STEPS, comma-separated, of scratches,dust,grain,fading, or 'all' (scratches, dust "
+        "and grain are experimental: docs/restore.md). Put it after the photos or give STEPS",
+    )

@@ -24,8 +24,13 @@ COMMANDS = {
         "colorgan.interfaces.batch",
         "colorize an archive on Ray, resumable, with a manifest",
     ),
+    "restore": ("colorgan.interfaces.restore", "repair scratches, dust, grain and fading"),
     "train": ("colorgan.interfaces.train", "train a generator from a preset or config"),
     "evaluate": ("colorgan.interfaces.evaluate", "compare models on an image folder"),
+    "evaluate-restore": (
+        "colorgan.interfaces.evaluate_restore",
+        "the repair on synthetic damage (PSNR, SSIM, detector F1)",
+    ),
     "experiments": ("colorgan.interfaces.experiments", "train and evaluate a suite of presets"),
     "data": ("colorgan.datasets.offline_photos", "build training data (offline-photos)"),
     "serve": ("colorgan.interfaces.web.server", "web page and REST API"),

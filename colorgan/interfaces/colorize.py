@@ -73,6 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     args_mod.add_tiles(arg)
     args_mod.add_colour(arg)
     args_mod.add_guidance(arg)
+    args_mod.add_restore(arg)
 
 
 # --- inputs -> jobs ------------------------------------------------------------------------
@@ -99,10 +100,10 @@ def is_image_name(rel: PurePath) -> bool:
     )
 
 
-def result_name(rel: PurePath, fmt: str) -> PurePath:
+def result_name(rel: PurePath, fmt: str, suffix: str = SUFFIX) -> PurePath:
     """Where the result of the input at rel (relative to its root) goes, relative to the
-    output folder: <relative folders>/<stem>_color.<ext>."""
-    return rel.parent / f"{rel.stem}{SUFFIX}{images.output_suffix(rel, fmt)}"
+    output folder: <relative folders>/<stem>_color.<ext> (colorgan restore: _restored)."""
+    return rel.parent / f"{rel.stem}{suffix}{images.output_suffix(rel, fmt)}"
 
 
 def _glob_root(pattern: str) -> Path:
@@ -141,7 +142,7 @@ def _sources(text: str, recursive: bool, exclude: Path) -> list[tuple[Path, Path
     raise ColorganError(f"{text}: no such file or folder")
 
 
-def collect_jobs(inputs: list[str], out_dir: Path, recursive: bool, fmt: str):
+def collect_jobs(inputs: list[str], out_dir: Path, recursive: bool, fmt: str, suffix: str = SUFFIX):
     """(jobs, errors): one job per distinct image; errors are one-line messages."""
     jobs: list[FileJob] = []
     errors: list[str] = []
@@ -159,7 +160,7 @@ def collect_jobs(inputs: list[str], out_dir: Path, recursive: bool, fmt: str):
             if src.resolve() in seen:
                 continue
             seen.add(src.resolve())
-            jobs.append(FileJob(src, out_dir / result_name(src.relative_to(root), fmt)))
+            jobs.append(FileJob(src, out_dir / result_name(src.relative_to(root), fmt, suffix)))
     return jobs, errors
 
 
@@ -204,7 +205,7 @@ def _load_colorizer(args):
     colorizer = Colorizer.load(
         args.model, device=args.device, backend=args.backend, precision=args.precision
     )
-    colorizer = colorizer.using(**args_mod.colour_options(args))
+    colorizer = colorizer.using(**args_mod.colour_options(args), restore=args.restore)
     return colorizer, colorizer.guide(args_mod.hints_from(args), args.reference)
 
 
@@ -220,10 +221,7 @@ def _check_guidance(args) -> None:
 
 def run_jobs(jobs: list[FileJob], colorizer, guide, args) -> tuple[int, list[str], int]:
     """Colour every job; a failure is reported and the batch goes on.
-    -> (done, errors, how many of them were a hint outside that image).
-    The Colorizer's stages overlap (colorgan.core.overlap): reading and decoding the next
-    photo, the network on this one and composing, encoding and writing the previous one;
-    results, errors and the lines printed stay in the jobs' order."""
+    -> (done, errors, how many of them were a hint outside that image)."""
     from colorgan.pipeline.guidance import HintOutside
 
     def read(job: FileJob):
@@ -236,7 +234,16 @@ def run_jobs(jobs: list[FileJob], colorizer, guide, args) -> tuple[int, list[str
     def write(job: FileJob, work_result) -> None:
         images.write_image(job.out, colorizer.finish(*work_result), overwrite=args.overwrite)
 
-    done, errors, outside = 0, [], 0
+    done, errors, failed = run_each(jobs, read, work, write, "colorizing")
+    return done, errors, sum(isinstance(exc, HintOutside) for exc in failed)
+
+
+def run_each(jobs: list[FileJob], read, work, write, desc: str):
+    """read, work and write every job; a failure is reported and the batch goes on.
+    -> (done, error lines, the exceptions). Reading and decoding the next photo, the work on
+    this one and encoding and writing the previous one overlap (colorgan.core.overlap);
+    results, errors and the lines printed stay in the jobs' order."""
+    done, errors, failed = 0, [], []
     verbose = len(jobs) <= LIST_EACH_MAX
     failures = (ColorganError, OSError, RuntimeError, ValueError, MemoryError)
     results = overlapped(jobs, read, work, write, failures)
@@ -245,46 +252,61 @@ def run_jobs(jobs: list[FileJob], colorizer, guide, args) -> tuple[int, list[str
         from tqdm import tqdm
 
         results = tqdm(
-            results, total=len(jobs), unit="img", desc="colorizing", file=sys.stderr, disable=None
+            results, total=len(jobs), unit="img", desc=desc, file=sys.stderr, disable=None
         )
         say = tqdm.write
     for job, exc in results:
         if exc is not None:
-            outside += isinstance(exc, HintOutside)
+            failed.append(exc)
             errors.append(_one_line(job.src, exc))
             say(errors[-1], file=sys.stderr)
             continue
         done += 1
         if verbose:
             say(f"{job.src} -> {job.out}", file=sys.stdout)
-    return done, errors, outside
+    return done, errors, failed
 
 
-def run_cli(args: argparse.Namespace) -> int:
+def batch_jobs(args, suffix: str, what: str):
+    """(output folder, jobs to run, skipped, failed so far) of a command's INPUTs, -o,
+    --format, -r and --overwrite; None when every INPUT failed (each said why: exit 2).
+    Errors found on the way are printed."""
     out_dir = Path(args.output).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise ColorganError(f"--output {out_dir}: exists and is not a folder")
-    jobs, errors = collect_jobs(args.inputs, out_dir, args.recursive, args.format)
+    jobs, errors = collect_jobs(args.inputs, out_dir, args.recursive, args.format, suffix)
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
     if not jobs:
         if errors:  # each missing input already has its line
-            return 2
-        raise ColorganError("no images to colorize in " + ", ".join(args.inputs))
+            return None
+        raise ColorganError(f"no images to {what} in " + ", ".join(args.inputs))
     jobs, skipped, clashes = check_outputs(jobs, args.overwrite)
     for line in clashes:
         print(f"error: {line}", file=sys.stderr)
     for job in skipped[:LIST_EACH_MAX]:
         print(f"skip: {job.src}: {job.out} exists (--overwrite replaces it)", file=sys.stderr)
-    if not jobs:  # nothing to colour: a bad hint or reference is still the user's error
-        _check_guidance(args)
-    done, failures, outside = run_jobs(jobs, *_load_colorizer(args), args) if jobs else (0, [], 0)
-    failed = len(errors) + len(clashes) + len(failures)
-    print(
-        f"colorized {done} image{'s' * (done != 1)} into {out_dir}"
+    return out_dir, jobs, skipped, len(errors) + len(clashes)
+
+
+def summary(verb: str, done: int, out_dir: Path, skipped: list, failed: int) -> str:
+    return (
+        f"{verb} {done} image{'s' * (done != 1)} into {out_dir}"
         + (f", {len(skipped)} skipped (results exist)" if skipped else "")
         + (f", {failed} failed" if failed else "")
     )
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    planned = batch_jobs(args, SUFFIX, "colorize")
+    if planned is None:
+        return 2
+    out_dir, jobs, skipped, failed = planned
+    if not jobs:  # nothing to colour: a bad hint or reference is still the user's error
+        _check_guidance(args)
+    done, failures, outside = run_jobs(jobs, *_load_colorizer(args), args) if jobs else (0, [], 0)
+    failed += len(failures)
+    print(summary("colorized", done, out_dir, skipped, failed))
     if jobs and done == 0 and outside == len(jobs):  # the hints do not fit: a usage error
         return 2
     return 1 if failed else 0

@@ -117,9 +117,9 @@ class _AudioHeld:
         return packets
 
 
-def _decoded(container, vstream, writer: Writer, src, batch: int, damaged):
+def _decoded(container, vstream, writer: Writer, src, batch: int, damaged, repair):
     """Batches of (timestamps, L of each frame, audio packets met since the last batch),
-    in order: the decoding thread's work (demux, decode, RGB, lightness)."""
+    in order: the decoding thread's work (demux, decode, RGB, lightness, its repair)."""
     held = _AudioHeld(writer)
     rate = vstream.average_rate or vstream.guessed_rate or Fraction(25)
     default_step = max(1, round(1 / (rate * vstream.time_base)))  # one frame, in time_base
@@ -130,7 +130,7 @@ def _decoded(container, vstream, writer: Writer, src, batch: int, damaged):
             pts = frame.pts if frame.pts is not None else next_pts
             stamps.append((pts, frame.time_base or vstream.time_base))
             next_pts = pts + (frame.duration or default_step)
-            Ls.append(_lightness(frame))
+            Ls.append(repair(_lightness(frame)))
         if any(L.shape != (writer.video.height, writer.video.width) for L in Ls):
             raise ColorganError(f"{src}: the frame size changes mid-video; not supported")
         yield stamps, Ls, held.take()
@@ -174,7 +174,8 @@ def _encode_all(container, vstream, writer, colour, src, batch, damaged=None) ->
     encoder = ThreadPoolExecutor(1, thread_name_prefix="colorgan-encode")
     networks = ThreadPoolExecutor(NETWORK_THREADS, thread_name_prefix="colorgan-network")
     try:
-        decoded = _decoded(container, vstream, writer, src, batch, damaged)
+        repair = colour.colorizer.repaired  # --restore: each frame's L, before colour
+        decoded = _decoded(container, vstream, writer, src, batch, damaged, repair)
         with bar, prefetched(decoded) as chunks, serial_opencv():
             for stamps, Ls, audio in chunks:
                 network = networks.submit(predict, Ls, colour.next_guides(Ls))
@@ -282,6 +283,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     args_mod.add_tiles(arg)
     args_mod.add_colour(arg)
     args_mod.add_guidance(arg, points=False, first_frame=True)
+    args_mod.add_restore(arg)
     _video_arguments(arg)
 
 
@@ -348,7 +350,7 @@ def run_cli(args: argparse.Namespace) -> int:
     colorizer = Colorizer.load(
         args.model, device=args.device, backend=args.backend, precision=args.precision
     )
-    colorizer = colorizer.using(**args_mod.colour_options(args))
+    colorizer = colorizer.using(**args_mod.colour_options(args), restore=args.restore)
     result = colorize_video(src, dst, colorizer, options)
     print(
         f"colorized {result.frames} frames into {dst} in {result.seconds:.1f} s "

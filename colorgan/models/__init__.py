@@ -7,6 +7,7 @@ from torch import nn
 from colorgan.core.color import out_channels
 from colorgan.core.config import ConfigError
 from colorgan.models import (  # noqa: F401  (imported to register their generators)
+    damage_unet,
     encoder_decoder,
     pretrained_unet,
     residual_unet,

@@ -75,6 +75,7 @@ class Colorizer:
         self.mode, self.tile, self.stride = "single", None, None
         self.saturation = options.SATURATION.default
         self.vividness = None  # options.DEFAULT_VIVIDNESS
+        self.restore: tuple[str, ...] = ()  # repair steps before colour (pipeline.restore)
 
     @classmethod
     def load(
@@ -108,16 +109,28 @@ class Colorizer:
     # --- options ----------------------------------------------------------------------------
 
     def using(
-        self, *, size=None, mode=None, tile=None, stride=None, vividness=None, saturation=None
+        self,
+        *,
+        size=None,
+        mode=None,
+        tile=None,
+        stride=None,
+        vividness=None,
+        saturation=None,
+        restore=None,
     ) -> Colorizer:
         """A Colorizer with these options (colorgan.pipeline.options: each checked there),
         sharing this one's network; None keeps this one's value, and self is returned when
         nothing is given. mode defaults to "single", or "hybrid" with a tile; tile to the
-        working size (rounded up to the model's size multiple); stride to 3/4 of the tile."""
+        working size (rounded up to the model's size multiple); stride to 3/4 of the tile.
+        restore: repair the lightness before colour (`read` does): True (the default steps),
+        False, or steps of colorgan.pipeline.restore ("scratches,dust", "all", a tuple)."""
         tiling = (mode, tile, stride)
-        if all(v is None for v in (size, vividness, saturation, *tiling)):
+        if all(v is None for v in (size, vividness, saturation, restore, *tiling)):
             return self
         other = copy.copy(self)
+        if restore is not None:
+            other.restore = _repair_steps(restore)
         if size is not None:
             other.model = self.model.with_working_size(options.SIZE.check(size))
         if saturation is not None:
@@ -169,7 +182,16 @@ class Colorizer:
         """A path, PIL image, numpy array or images.Photo -> (Photo, its CIE L in [0, 100]
         at full resolution, float32 (H, W))."""
         photo = images.read_image(image, max_pixels=max_pixels)
-        return photo, fastcolor.lightness(photo.pixels)
+        return photo, self.repaired(fastcolor.lightness(photo.pixels))
+
+    def repaired(self, L: np.ndarray) -> np.ndarray:
+        """L repaired by the `restore` steps (colorgan.pipeline.restore: OpenCV and the
+        damage detector are loaded only when there are some), or L itself."""
+        if not self.restore:
+            return L
+        from colorgan.pipeline import restore
+
+        return restore.repair(L, self.restore).L
 
     def first_pass(self, Ls: list[np.ndarray], guides=None, batch_size: int = 8) -> list:
         """The single pass of each full-resolution L (its working-size ab), batched across
@@ -236,7 +258,7 @@ class Colorizer:
         hints: Hint objects, dicts {"x","y","color"[,"size"]} or "X,Y,#RRGGBB[,SIZE]";
         reference: a photo whose colours to follow (guided models); guide: an already
         validated Guide (self.guide(...)) instead of hints/reference. option_values: as
-        `using` takes them (saturation, vividness, mode, tile, stride, size)."""
+        `using` takes them (saturation, vividness, mode, tile, stride, size, restore)."""
         colorizer = self.using(**option_values)
         guide = colorizer._as_guide(guide, hints, reference)
         photo, L = colorizer.read(image)
@@ -277,3 +299,17 @@ class Colorizer:
         col, row = to_working(x, y, L.shape, tuple(logits.shape[-2:]))
         bins = self.model.bins
         return guidance.top_colors(bins, logits[:, row, col], float(L[int(y), int(x)]), k)
+
+
+def _repair_steps(value) -> tuple[str, ...]:
+    """restore= of `using`: False -> none; True -> the default steps; else parsed. The
+    damage detector is loaded now when a step needs it: a missing or damaged one is an
+    error before any photo is read."""
+    if value is False:
+        return ()
+    from colorgan.pipeline import restore
+
+    steps = restore.parse_steps(None if value is True else value)
+    if {"scratches", "dust"} & set(steps):
+        restore.default_detector()
+    return steps

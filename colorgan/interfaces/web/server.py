@@ -9,7 +9,9 @@ Endpoints:
   POST /api/colorize    multipart/form-data, the photo in the file field `image`; query
                         parameters saturation (0-4, default 1), vividness [0.01-1], default
                         the model's), size (working size in px, default the model's),
-                        format (png|jpg|webp), mode (single|hybrid|tiles). Guided models
+                        format (png|jpg|webp), mode (single|hybrid|tiles), restore
+                        (repair first: "default" = faded contrast, "all", or some of
+                        scratches,dust,grain,fading; colorgan.pipeline.restore). Guided models
                         also take the form field `hints` (JSON [{"x","y","color","size"}],
                         the photo's own pixels) and the file field `reference` (a photo
                         whose colours to follow; colorgan.interfaces.web.guidance_form).
@@ -129,11 +131,19 @@ async def colorize(
     size: int | None = query(options.SIZE),
     format: Literal["png", "jpg", "webp"] = Query("png"),
     mode: Literal[options.MODES] | None = query(options.MODE),
+    restore: str | None = Query(
+        None,
+        description="repair damage first (colorgan.pipeline.restore): 'default' (faded "
+        "contrast), 'all', or some of scratches,dust,grain,fading, comma-separated; "
+        "default: no repair",
+    ),
 ):
     """Colour one photo; the answer is the colour photo at the upload's full resolution.
     Guided models also take colour hints (the form field `hints`) and a reference photo
     (the file field `reference`)."""
-    values = dict(size=size, saturation=saturation, vividness=vividness, mode=mode)
+    values = dict(
+        size=size, saturation=saturation, vividness=vividness, mode=mode, restore=restore or None
+    )
     started = time.perf_counter()
     result, folder, label = await photo_job(request, values, {"ext": format})
     headers = {"X-Colorgan-Seconds": f"{time.perf_counter() - started:.2f}"}

@@ -24,6 +24,7 @@ function options() {
   if (vivid !== null) params.set("vividness", vivid);
   if ($("#size").value) params.set("size", $("#size").value);
   if ($("#detail").checked) params.set("mode", "hybrid");
+  if ($("#restore").checked) params.set("restore", "default");
   return params;
 }
 
@@ -244,6 +245,7 @@ async function show(card, xhr, params, version) {
     `${megabytes(xhr.response.size)} · coloured in ${seconds} s · ` +
     `saturation ${params.get("saturation")}` +
     (params.has("vividness") ? ` · vividness ${params.get("vividness")}` : "") +
+    (params.has("restore") ? " · repaired" : "") +
     guidance(card);
   $(".progress", card.el).value = 1;
   setState(card, "done", "done");

@@ -1,0 +1,256 @@
+"""Repairing an old photo's lightness before it is coloured: scratches, dust, grain, fading.
+
+    from colorgan.pipeline.restore import restore, repair
+    restore("scan.jpg").save("scan_repaired.png")   # a photo -> the repaired gray photo
+    fixed = repair(L, steps=("scratches", "dust"))  # L (H, W) float32 in [0, 100], any size
+    fixed.L, fixed.mask, fixed.summary()            # repaired L, the pixels filled, what ran
+
+Colorizer.colorize(..., restore=True) repairs the lightness this way before colour.
+
+Steps (each can be left out: `steps=("scratches", "dust")`), in this order:
+  * "scratches" and "dust": a small network (colorgan.models.damage_unet, shipped as ONNX in
+    colorgan/assets and run by ONNX Runtime: no torch here) finds marks at the photo's own
+    resolution, in row bands. Its mask is split into connected marks: those whose bounding
+    box fits in DUST_SIDE pixels are dust (specks, small blobs), the rest scratches (with
+    cracks and hairs). The chosen marks, grown by GROW pixels (their soft edges), are filled
+    from around them by OpenCV's inpainting (FILL: Navier-Stokes measured slightly better
+    than Telea's fast marching on synthetic damage of 8 validation photos, 26.80 against
+    26.69 dB PSNR; docs/restore.md has both on the test split).
+  * "grain": OpenCV's non-local means with its strength from an estimate of the noise, only
+    when that estimate is above GRAIN_MIN (a clean photo is left alone; real texture is what
+    the denoiser would smear).
+  * "fading": the lightness stretched so its FADE_LOW..FADE_HIGH percentiles span
+    TARGET_LOW..TARGET_HIGH, only when they span less than FADED_RANGE (a faded print).
+Pixels no step touched keep the input's L exactly (grain and fading, when they run, touch
+every pixel and say so). Each step decides for itself whether it runs; DEFAULT_STEPS below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from colorgan.core.errors import ColorganError
+
+try:
+    import cv2
+except ModuleNotFoundError:  # OpenCV is an extra of the base install
+    raise ColorganError("repairing photos needs OpenCV: pip install 'colorgan[restore]'") from None
+from colorgan.core import fastcolor
+from colorgan.io import images
+from colorgan.pipeline.runner import run_padded
+
+STEPS = ("scratches", "dust", "grain", "fading")
+# By default only "fading". Asked for by name (or "all"): "scratches" and "dust", because
+# the bundled detector marks real texture too often (on synthetic damage of validation
+# photos the fill cost 1.4 dB PSNR instead of gaining; docs/restore.md), and "grain",
+# because on 3 of 30 validation photos the noise estimate of clean texture passed GRAIN_MIN
+# and non-local means would have smoothed it.
+DEFAULT_STEPS = ("fading",)
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+DETECTOR = ASSETS / "damage_detector.onnx"
+DETECTOR_INFO = ASSETS / "damage_detector.json"  # sha256, threshold, validation scores
+BAND, MARGIN = 512, 32  # detector input: rows per band, and the context rows around it
+# Bigger photos are searched for marks shrunk to this many pixels (the mask scaled back up):
+# the network's time grows with the pixels, and a 12 MP scan's marks are wider in pixels.
+DETECT_PIXELS = 3_000_000
+FILL_TILE = 256  # inpainting runs on the tiles that hold marks only (the rest untouched)
+DUST_SIDE = 12  # marks whose bounding box fits in this many pixels are dust
+GROW = 1  # pixels added around each mark before filling (its soft edge)
+FILL, FILL_RADIUS = cv2.INPAINT_NS, 3
+GRAIN_MIN = 2.0  # noise sigma (L units) below which "grain" leaves the photo alone
+GRAIN_H = 1.1  # non-local means strength per unit of noise sigma (in 8-bit levels)
+FADE_LOW, FADE_HIGH, FADED_RANGE = 0.5, 99.5, 45.0  # validation photos: 53..98
+TARGET_LOW, TARGET_HIGH = 3.0, 97.0
+
+
+def parse_steps(text: str | list | tuple | None) -> tuple[str, ...]:
+    """ "scratches,dust" (or a list) -> the steps in pipeline order; "all": every step;
+    None, "" or "default": DEFAULT_STEPS."""
+    if text is None or text in ("", "default", True):
+        return DEFAULT_STEPS
+    if text == "all":
+        return STEPS
+    names = [s.strip() for s in (text.split(",") if isinstance(text, str) else text)]
+    wrong = [n for n in names if n not in STEPS]
+    if wrong or not names:
+        raise ColorganError(
+            f"repair steps {','.join(wrong) or text!r}: choose from {', '.join(STEPS)} "
+            "(comma-separated)"
+        )
+    return tuple(s for s in STEPS if s in names)
+
+
+@dataclass
+class Repair:
+    L: np.ndarray  # the repaired lightness (H, W) float32
+    mask: np.ndarray  # bool (H, W): the pixels filled (scratches and dust)
+    done: dict = field(default_factory=dict)  # step -> what it did (pixels, sigma, range)
+
+    def summary(self) -> str:
+        parts = [f"{k} {v}" for k, v in self.done.items() if v]
+        return ", ".join(parts) if parts else "nothing to repair"
+
+
+class Detector:
+    """The damage network in ONNX Runtime: L (H, W) in [0, 100] -> P(damaged) (H, W)."""
+
+    def __init__(self, path: Path = DETECTOR, info: Path = DETECTOR_INFO) -> None:
+        from colorgan.pipeline.onnxrun import OnnxGenerator  # onnxruntime: only when used
+
+        if not path.is_file() or not info.is_file():
+            raise ColorganError(
+                f"no damage detector bundled ({path.name}); train one with scripts/train_restore.sh"
+            )
+        meta = json.loads(info.read_text())
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != meta["sha256"]:
+            raise ColorganError(f"{path}: damaged file (its SHA-256 differs from {info.name})")
+        self.threshold = float(meta["threshold"])
+        self.network = OnnxGenerator(data)
+
+    def probability(self, L: np.ndarray) -> np.ndarray:
+        h = L.shape[0]
+        out = np.empty(L.shape, np.float32)
+        multiple = self.network.size_multiple
+        for top in range(0, h, BAND):
+            lo, hi = max(0, top - MARGIN), min(h, top + BAND + MARGIN)
+            x = (L[lo:hi] / np.float32(50) - 1)[None, None].astype(np.float32)
+            y = run_padded(self.network, x, multiple, channels=1)[0, 0]
+            out[top : min(h, top + BAND)] = y[top - lo : top - lo + min(BAND, h - top)]
+        return (out + 1) / 2  # the network answers 2p - 1
+
+    def marks(self, L: np.ndarray) -> np.ndarray:
+        """Where P(damaged) >= the threshold chosen on validation, at L's size (searched
+        on L shrunk to DETECT_PIXELS when bigger)."""
+        h, w = L.shape
+        scale = min(1.0, (DETECT_PIXELS / (h * w)) ** 0.5)
+        if scale == 1.0:
+            return self.probability(L) >= self.threshold
+        small = cv2.resize(L, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        prob = cv2.resize(self.probability(small), (w, h), interpolation=cv2.INTER_LINEAR)
+        return prob >= self.threshold
+
+
+@cache
+def default_detector() -> Detector:
+    return Detector()
+
+
+def split_marks(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(scratches, dust): connected marks by the size of their bounding box."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    small = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) <= DUST_SIDE
+    small[0] = False  # the background
+    dust = small[labels]
+    return mask & ~dust, dust
+
+
+def fill(L: np.ndarray, mask: np.ndarray, method: int = FILL) -> tuple[np.ndarray, np.ndarray]:
+    """(L with the mask's pixels, grown by GROW, inpainted from around them; the grown mask).
+    Only the FILL_TILE tiles holding marks are inpainted, each with a margin of context wide
+    enough for marks crossing its edges; every other pixel is L's exactly."""
+    grown = cv2.dilate(mask.astype(np.uint8), np.ones((2 * GROW + 1,) * 2, np.uint8))
+    out = np.array(L, np.float32)
+    h, w = L.shape
+    margin = 4 * FILL_RADIUS + GROW  # context beyond the tile: inpainting reads this far
+    for ty in range(0, h, FILL_TILE):
+        for tx in range(0, w, FILL_TILE):
+            tile = grown[ty : ty + FILL_TILE, tx : tx + FILL_TILE]
+            if not tile.any():
+                continue
+            y0, x0 = max(0, ty - margin), max(0, tx - margin)
+            y1, x1 = min(h, ty + FILL_TILE + margin), min(w, tx + FILL_TILE + margin)
+            region = cv2.inpaint(
+                L[y0:y1, x0:x1].astype(np.float32), grown[y0:y1, x0:x1], FILL_RADIUS, method
+            )
+            inner = region[ty - y0 : ty - y0 + tile.shape[0], tx - x0 : tx - x0 + tile.shape[1]]
+            sel = tile.astype(bool)
+            out[ty : ty + FILL_TILE, tx : tx + FILL_TILE][sel] = inner[sel]
+    return out, grown.astype(bool)
+
+
+def noise_sigma(L: np.ndarray) -> float:
+    """Gaussian noise sigma (L units) estimated from the fine detail: the median absolute
+    response to Immerkaer's (1996) Laplacian-difference kernel (edges are few, so the median
+    sees noise), over a centre crop of at most 1024 x 1024 pixels for speed."""
+    h, w = L.shape
+    y, x = max(0, (h - 1024) // 2), max(0, (w - 1024) // 2)
+    part = L[y : y + 1024, x : x + 1024].astype(np.float32)
+    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    response = cv2.filter2D(part, -1, kernel)[1:-1, 1:-1]
+    # for Gaussian noise of sigma s the response has sigma 6 s; the median |.| is 0.6745 sigma
+    return float(np.median(np.abs(response)) / 0.6745 / 6)
+
+
+def denoise(L: np.ndarray, sigma: float) -> np.ndarray:
+    """OpenCV's non-local means on the 8-bit lightness, strength from sigma."""
+    gray = np.clip(np.round(L * 2.55), 0, 255).astype(np.uint8)
+    out = cv2.fastNlMeansDenoising(gray, None, GRAIN_H * sigma * 2.55, 5, 13)
+    return out.astype(np.float32) / np.float32(2.55)
+
+
+def fading_range(L: np.ndarray) -> tuple[float, float] | None:
+    """The (low, high) lightness percentiles when they span less than FADED_RANGE, else None."""
+    low, high = np.percentile(L[::4, ::4], (FADE_LOW, FADE_HIGH))
+    return (float(low), float(high)) if high - low < FADED_RANGE else None
+
+
+def stretch(L: np.ndarray, low: float, high: float) -> np.ndarray:
+    scale = (TARGET_HIGH - TARGET_LOW) / max(high - low, 1e-3)
+    return np.clip((L - low) * scale + TARGET_LOW, 0, 100).astype(np.float32)
+
+
+def repair(
+    L: np.ndarray,
+    steps=DEFAULT_STEPS,
+    detector: Detector | None = None,
+    marks: np.ndarray | None = None,
+) -> Repair:
+    """The repaired lightness of L (H, W) in [0, 100] (see the module's docstring).
+    marks: the detector's mask of L when already found (the evaluation reuses it)."""
+    steps = parse_steps(steps)
+    L = np.asarray(L, np.float32)
+    mask = np.zeros(L.shape, bool)
+    done: dict = {}
+    if "scratches" in steps or "dust" in steps:
+        if marks is None:
+            marks = (detector or default_detector()).marks(L)
+        scratches, dust = split_marks(marks)
+        for name, marks in (("scratches", scratches), ("dust", dust)):
+            if name in steps and marks.any():
+                mask |= marks
+                done[name] = f"{int(marks.sum())} px"
+        if mask.any():
+            L, mask = fill(L, mask)
+    if "grain" in steps:
+        sigma = noise_sigma(L)
+        if sigma >= GRAIN_MIN:
+            L = denoise(L, sigma)
+            done["grain"] = f"sigma {sigma:.1f}"
+    if "fading" in steps:
+        faded = fading_range(L)
+        if faded is not None:
+            L = stretch(L, *faded)
+            done["fading"] = "L {:.0f}..{:.0f}".format(*faded)
+    return Repair(L, mask, done)
+
+
+def gray_image(L: np.ndarray, photo) -> Image.Image:
+    """The repaired lightness as a neutral gray sRGB image with the photo's alpha and
+    metadata (what `colorgan restore` writes)."""
+    rgb = fastcolor.compose(L, np.zeros((2, 1, 1), np.float32), 1.0)
+    rgb[...] = rgb[..., 1:2]  # exactly neutral: the conversion's rounding can differ by 1
+    return images.to_pil(rgb, photo)
+
+
+def restore(image, steps=DEFAULT_STEPS) -> Image.Image:
+    """A path, PIL image, numpy array or images.Photo -> the repaired photo, gray, same size."""
+    photo = images.read_image(image)
+    return gray_image(repair(fastcolor.lightness(photo.pixels), steps).L, photo)

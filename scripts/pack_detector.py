@@ -1,0 +1,58 @@
+"""Pack a trained damage detector (scripts/train_detector.py's run folder) into the package:
+
+    python scripts/pack_detector.py runs/damage-detector --val DATA/val
+
+Writes colorgan/assets/damage_detector.safetensors (the float32 weights with their config)
+and damage_detector.onnx (the same network exported and checked against PyTorch by
+colorgan.pipeline.export: what `colorgan restore` runs, torch-free), and
+damage_detector.json: both files' SHA-256, the threshold chosen on validation and the
+validation scores (colorgan.pipeline.restore checks the ONNX file's digest on loading).
+The threshold is chosen on whole validation photos under synthetic damage
+(colorgan.training.detector.choose_threshold; --photos of them, by name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+from colorgan.io import atomic
+from colorgan.pipeline.export import to_onnx
+from colorgan.training import detector
+
+ASSETS = Path(__file__).resolve().parents[1] / "colorgan" / "assets"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("run", help="run folder with detector.safetensors and detector.json")
+    p.add_argument("--val", required=True, help="validation photos (choose the threshold)")
+    p.add_argument("--photos", type=int, default=24, help="how many of them (default 24)")
+    p.add_argument("--seed", type=int, default=1, help="their damage's seed (default 1)")
+    args = p.parse_args()
+    run = Path(args.run)
+    net, cfg = detector.load(run / "detector.safetensors")
+    weights = (run / "detector.safetensors").read_bytes()
+    onnx = to_onnx(net, cfg).model
+    scores = json.loads((run / "detector.json").read_text())
+    whole = detector.choose_threshold(net, args.val, args.seed, args.photos)
+    info = {
+        "sha256": hashlib.sha256(onnx).hexdigest(),
+        "safetensors_sha256": hashlib.sha256(weights).hexdigest(),
+        "threshold": whole["threshold"],
+        "validation_crops": scores,
+        "validation_photos": whole,
+    }
+    atomic.write_bytes(ASSETS / "damage_detector.safetensors", weights)
+    atomic.write_bytes(ASSETS / "damage_detector.onnx", onnx)
+    atomic.write_text(ASSETS / "damage_detector.json", json.dumps(info, indent=2) + "\n")
+    print(
+        f"packed {run}: onnx {len(onnx) / 1e3:.0f} kB, threshold {info['threshold']}, "
+        f"validation F1 {scores['f1']:.3f} on crops, {whole['f1']:.3f} on whole photos"
+    )
+
+
+if __name__ == "__main__":
+    main()
