@@ -16,9 +16,12 @@ applied with probability 1/2 to a degraded crop.
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.io import decode_jpeg, encode_jpeg
+from PIL import Image
 
 
 def degrade_l(l_in: torch.Tensor, seed: int, share: float) -> torch.Tensor:
@@ -60,5 +63,7 @@ def gaussian_blur(y: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def jpeg_roundtrip(y: torch.Tensor, quality: int) -> torch.Tensor:
     """(1, H, W) in [0, 1] through an 8-bit grayscale JPEG at `quality` and back."""
-    data = encode_jpeg((y * 255).round().to(torch.uint8), quality=quality)
-    return decode_jpeg(data).to(y.dtype) / 255
+    buf = io.BytesIO()
+    Image.fromarray((y[0] * 255).round().to(torch.uint8).numpy()).save(buf, "JPEG", quality=quality)
+    with Image.open(buf) as im:
+        return torch.from_numpy(np.array(im, np.float32) / 255)[None].to(y.dtype)
