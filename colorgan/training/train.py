@@ -32,6 +32,7 @@ from colorgan.models import build_discriminator, generator_from_config
 from colorgan.training import distributed, rebalance
 from colorgan.training import resume as resume_mod
 from colorgan.training.data import epochs, make_loaders
+from colorgan.training.degrade import degrade_l
 from colorgan.training.distributed import DistInfo, unwrap
 from colorgan.training.hints import guidance_for
 from colorgan.training.losses import (
@@ -218,10 +219,11 @@ def train_step(parts: Parts, rgb: torch.Tensor, stage: str, step: int = 0) -> di
         for group in opt.param_groups:
             group["lr"] = learning_rate(cfg, step)
     l_in, target = model_target(rgb.to(parts.device, non_blocking=True), cfg.model.color_space)
+    seed = cfg.train.seed * 1_000_003 + step
+    l_in = degrade_l(l_in, seed, cfg.data.degrade)
     if parts.channels_last:
         l_in = l_in.contiguous(memory_format=torch.channels_last)
     out: dict[str, float] = {}
-    seed = cfg.train.seed * 1_000_003 + step
     with _autocast(parts):
         fake = _forward(parts, parts.generator, l_in, target, seed)
         if stage == "gan":
