@@ -325,7 +325,7 @@ def warm_batch(photos: list[Path], tmp: Path, args) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default")
     parser.add_argument("--backend", default="auto", help="auto (the CLI's), torch or onnx")
     parser.add_argument("--sections", default=",".join(SECTIONS), help=", ".join(SECTIONS))
