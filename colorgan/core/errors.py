@@ -15,3 +15,10 @@ def shown(value, limit: int = 60) -> str:
     one must not become a 10 MB error line."""
     text = repr(value) if len(str(value)) <= 4 * limit else repr(str(value)[: 2 * limit])
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """text on one line (its whitespace runs made single spaces), cut to `limit` characters:
+    for messages that quote what a library or a file said."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -15,12 +15,13 @@ import math
 import yaml
 
 from colorgan.core import config as config_mod
-from colorgan.core.errors import ColorganError, shown
+from colorgan.core.errors import ColorganError, one_line, shown
 
 MAX_INT = 1 << 16  # no width, depth, size or count of a real model comes near
 MAX_TEXT = 256
 MAX_ITEMS = 64
-MAX_CONFIG_TEXT = 1 << 18  # a real config is ~2 KB of YAML
+MAX_CONFIG_TEXT = 1 << 16  # a real config is ~2 KB of YAML
+MAX_DEPTH = 16  # of [ and { in it: a real config has 2
 CHECKED_SECTIONS = ("model",)  # what a network is built from (plus data.size, below)
 # Sizes in pixels a real model has: the network's activations grow with their square (65,536
 # asked for 17 GB). 2048 is the largest working size colorgan offers (pipeline option spec).
@@ -37,6 +38,8 @@ def parse_config(text: str, where) -> config_mod.Config:
         raise ColorganError(
             f"{where}: its config metadata is {len(text):,} characters (a config is a few KB)"
         )
+    if flow_depth(text) > MAX_DEPTH:  # PyYAML takes quadratic time in it: 3,000 "["s, 78 s
+        raise ColorganError(f"{where}: its config metadata is nested too deep")
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -53,7 +56,7 @@ def parse_config(text: str, where) -> config_mod.Config:
     try:
         cfg = config_mod.from_dict(raw)
     except (config_mod.ConfigError, TypeError, ValueError) as exc:
-        raise ColorganError(f"{where}: bad config in its metadata: {exc}") from None
+        raise ColorganError(f"{where}: bad config in its metadata: {one_line(exc)}") from None
     for section in CHECKED_SECTIONS:  # the values as the schema filled them in
         for field in dataclasses.fields(getattr(cfg, section)):
             check_value(
@@ -98,6 +101,19 @@ def _whole(text, low: int, high: int) -> int | None:
         return None
     value = int(text)
     return value if low <= value <= high else None
+
+
+def flow_depth(text: str) -> int:
+    """How deep [ and { nest in YAML text (quotes not parsed: brackets inside strings count,
+    which only makes a hostile text's count higher)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
 
 
 def check_value(name: str, value, where, depth: int = 0) -> None:

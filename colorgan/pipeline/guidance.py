@@ -97,7 +97,9 @@ class Hint:
             unknown = set(value) - {"x", "y", "color", "size"}
             missing = {"x", "y", "color"} - set(value)
             if unknown or missing:
-                what = f"unknown keys {sorted(unknown)}" if unknown else f"no {sorted(missing)}"
+                what = (
+                    f"unknown keys {shown(sorted(unknown))}" if unknown else f"no {sorted(missing)}"
+                )
                 raise ColorganError(f"hint {shown(value)}: {what}; use x, y, color and size")
             return cls(value["x"], value["y"], value["color"], value.get("size", DEFAULT_SIZE))
         if isinstance(value, str):

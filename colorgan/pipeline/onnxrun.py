@@ -158,9 +158,11 @@ class OnnxGenerator:
         return out
 
     def _small(self, feed: dict | None) -> dict:
-        """Inputs of one item of the smallest shape the model takes: feed's cut to it, or
-        zeros (feed None)."""
-        h, w = self.input_shape or (self.size_multiple, self.size_multiple)
+        """Inputs of one item of a small shape the model takes (64 pixels or two size
+        multiples a side: at one, the deepest layer is 1x1 and reflection padding fails):
+        feed's cut to it, or zeros (feed None)."""
+        side = self.size_multiple * max(2, -(-64 // self.size_multiple))
+        h, w = self.input_shape or (side, side)
         if feed is not None:
             return {k: x[:1, ..., :h, :w] if x.ndim == 4 else x[:1] for k, x in feed.items()}
         shapes = {
