@@ -11,6 +11,8 @@ written. tests/test_fuzz.py runs each for a few seconds; `python benchmarks/fuzz
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import shutil
@@ -191,7 +193,8 @@ def option_values(argv: list[str]) -> None:
     parser = cli.build_parser(["colorize"])
     with invariants():
         try:
-            args = parser.parse_args(["colorize", "in.png", *argv])
+            with contextlib.redirect_stderr(io.StringIO()):  # argparse's usage text
+                args = parser.parse_args(["colorize", "in.png", *argv])
         except SystemExit as exc:
             if exc.code != 2:
                 raise Violation(f"exit {exc.code}") from None
@@ -283,8 +286,6 @@ class Server:
         app = create_app(Colorizer.load(model, backend="torch"))
         self.client = TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False)
         self.client.__enter__()
-        import io
-
         buf = io.BytesIO()
         make_photo(1, (40, 30)).convert("L").save(buf, "PNG")
         self.photo = buf.getvalue()
