@@ -127,21 +127,45 @@ def onnx_with(proto, path, **props):
     [
         {"size_multiple": None},
         {"size_multiple": "abc"},
-        {"size_multiple": "1000000000"},
         {"size_multiple": "0"},
         {"size_multiple": "²"},
         {"input_shape": "axb"},
         {"input_shape": "64x64x64"},
-        {"input_shape": "1000000000x64"},
         {"input_shape": "40x40"},  # not a multiple of the export's 16
+        {"size_multiple": "1000000000"},
+        {"input_shape": "1000000000x64"},
     ],
 )
-def test_onnx_properties_out_of_bounds_are_one_line(onnx_proto, tmp_path, capsys, props):
+def test_onnx_properties_out_of_bounds_are_one_line(onnx_proto, tmp_path, props):
     """A missing or `abc` size_multiple was a KeyError/ValueError traceback, 1000000000 asked
-    for 10.6 GiB of padding, `axb` was a ValueError."""
+    for 10.6 GiB of padding, `axb` was a ValueError. In a child with a 6 GB address-space
+    limit, so the old behaviour fails fast instead of exhausting memory."""
     bad = onnx_with(onnx_proto, tmp_path / "bad.onnx", **props)
-    assert colorize(tmp_path, bad) == 2
-    line = one_error_line(capsys)
+    src = noise_photo(tmp_path / "photo.png", side=48)
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "colorgan",
+            "colorize",
+            str(src),
+            "-o",
+            str(tmp_path / "o"),
+            "--model",
+            str(bad),
+        ],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        preexec_fn=cap,
+        timeout=300,
+    )
+    line = done.stderr.strip()
+    assert done.returncode == 2 and "\n" not in line and len(line) < 600, line[-2000:]
     assert line.startswith(f"error: {bad}: ") and next(iter(props)) in line
 
 
