@@ -90,6 +90,46 @@ def test_a_working_size_no_real_model_has_is_refused_before_allocating(good, tmp
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
 
 
+def test_a_network_padding_every_photo_to_65536_pixels_is_refused(tmp_path):
+    """A U-Net of 16 levels at width 1 is a small, consistent file whose every input is
+    padded to a multiple of 65,536 px (17 GB; the export check's probe alone asked for it).
+    In a child under a 6 GB address-space limit, as above."""
+    from colorgan.core import config
+    from colorgan.models import generator_from_config
+
+    cfg = config.with_overrides(
+        tiny_config(), ["model.width=1", "model.gen_kwargs={num_downs: 16}"]
+    )
+    model = tmp_path / "deep.safetensors"
+    modelfile.save_generator(model, generator_from_config(cfg.model, 32), cfg)
+    src = noise_photo(tmp_path / "photo.png", side=48)
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "colorgan",
+            "colorize",
+            str(src),
+            "-o",
+            str(tmp_path / "o"),
+            "--model",
+            str(model),
+        ],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        preexec_fn=cap,
+        timeout=300,
+    )
+    line = done.stderr.strip()
+    assert done.returncode == 2 and "\n" not in line, line[-2000:]
+    assert line.startswith(f"error: {model}: ") and "65,536" in line
+
+
 def test_deeply_nested_yaml_is_one_line(good, tmp_path, capsys):
     bad = with_meta(good, tmp_path / "deep.safetensors", "model: " + "[" * 20000)
     assert colorize(tmp_path, bad, "--backend", "torch") == 2
