@@ -5,7 +5,7 @@ gets EXAMPLES drawn inputs per run (a few seconds in all); `python benchmarks/fu
 import pytest
 
 pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 
 from . import fuzzing  # noqa: E402
 
@@ -38,6 +38,8 @@ def test_hint_text(text):
 
 @SMALL
 @given(fuzzing.config_text)
+# found by benchmarks/fuzz.py: a 508-character key under data.size made a 600-character error
+@example(fuzzing._mutated_config({"data.size": {"f" * 508: -(10**17)}}))
 def test_config_yaml(text):
     fuzzing.config_yaml(text)
 

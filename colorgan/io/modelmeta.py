@@ -134,7 +134,7 @@ def check_value(name: str, value, where, depth: int = 0) -> None:
         else:
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, item in items:
-                check_value(f"{name}.{key}", item, where, depth + 1)
+                check_value(f"{name}.{str(key)[:40]}", item, where, depth + 1)
     else:
         bad = f"has an unsupported type ({type(value).__name__})"
     if bad is not None:
