@@ -107,7 +107,7 @@ def hints_json(text: str) -> None:
     from colorgan.pipeline import guidance
 
     with invariants():
-        for hint in guidance.hints_from_json(text):
+        for hint in guidance.hints_from_json(text, "hints"):
             assert math.isfinite(hint.x) and math.isfinite(hint.y)
 
 
