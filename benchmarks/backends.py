@@ -176,7 +176,7 @@ def table(results: dict, sizes: list[int], backends: list[str]) -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="256,512", help="comma-separated square sizes (px)")
     p.add_argument("--backends", default=",".join(BACKENDS), help=f"any of {BACKENDS}")
     p.add_argument(

@@ -62,7 +62,7 @@ def watch(s: socket.socket, start: float, closed: list, stop: threading.Event, t
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--idle", type=int, default=9)
     parser.add_argument("--queue", type=int, default=8)
     parser.add_argument("--requests", type=int, default=60)

@@ -76,7 +76,7 @@ def start_server(args, extra=()) -> tuple[subprocess.Popen, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default")
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--workers", type=int, default=1)

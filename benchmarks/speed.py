@@ -200,7 +200,7 @@ print("PEAK", peak_rss_mb(), rc)
 
 def cli_peak_mb(src: Path, out: Path, args) -> float:
     cmd = [sys.executable, "-c", CLI_PEAK, str(Path(__file__).parent), "colorize", str(src)]
-    cmd += ["--out", str(out), "--overwrite", "--model", args.model, "--backend", args.backend]
+    cmd += ["--output", str(out), "--overwrite", "--model", args.model, "--backend", args.backend]
     run = subprocess.run(cmd, capture_output=True, text=True)
     line = next((x for x in run.stdout.splitlines() if x.startswith("PEAK")), None)
     if run.returncode != 0 or line is None or line.split()[2] != "0":
@@ -223,7 +223,7 @@ def cli_script() -> Path:
 def cold_section(tmp: Path, args) -> None:
     src = tmp / "photo512.jpg"
     make_photo(src, 512, 512)
-    cmd = [str(cli_script()), "colorize", str(src), "--out", str(tmp / "cold"), "--overwrite"]
+    cmd = [str(cli_script()), "colorize", str(src), "--output", str(tmp / "cold"), "--overwrite"]
     cmd += ["--model", args.model, "--backend", args.backend]
     floor = [sys.executable, "-c", "import onnxruntime, PIL.Image"]
     subprocess.run(cmd, check=True, capture_output=True)  # caches the ONNX export
@@ -258,17 +258,17 @@ def batch_section(tmp: Path, args) -> None:
     base += ["--backend", args.backend]
     # a first run caches the ONNX export
     subprocess.run(
-        [*base, str(photos[0]), "--out", str(tmp / "warm")], check=True, capture_output=True
+        [*base, str(photos[0]), "--output", str(tmp / "warm")], check=True, capture_output=True
     )
     start = time.perf_counter()
     subprocess.run(
-        [*base, str(folder), "--out", str(tmp / "batch")], check=True, capture_output=True
+        [*base, str(folder), "--output", str(tmp / "batch")], check=True, capture_output=True
     )
     batch = time.perf_counter() - start
     start = time.perf_counter()
     for photo in photos:
         subprocess.run(
-            [*base, str(photo), "--out", str(tmp / "single")], check=True, capture_output=True
+            [*base, str(photo), "--output", str(tmp / "single")], check=True, capture_output=True
         )
     singles = time.perf_counter() - start
     row(
@@ -325,7 +325,7 @@ def warm_batch(photos: list[Path], tmp: Path, args) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default")
     parser.add_argument("--backend", default="auto", help="auto (the CLI's), torch or onnx")
     parser.add_argument("--sections", default=",".join(SECTIONS), help=", ".join(SECTIONS))

@@ -28,7 +28,7 @@ VARIANTS = {
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--size", type=int, default=64)

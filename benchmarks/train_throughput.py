@@ -72,7 +72,7 @@ def measure(preset: str, data: str, out: Path, args) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument("--data", help="photo folder (default: synthetic photos)")
     p.add_argument("--presets", nargs="*", default=None)
     p.add_argument("--size", type=int, default=128)

@@ -163,7 +163,7 @@ def table(per_frame, stabilised) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--clip", type=Path, help="video file (default: bikes.mp4)")
     parser.add_argument("--frames", type=int, help="only the first N frames")
     parser.add_argument("--model", default="default")

@@ -74,7 +74,7 @@ def decode_encode(clip: Path, out: Path) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default")
     parser.add_argument("--size", default="768x576", help="W x H of the clip")
     parser.add_argument("--frames", type=int, default=68)

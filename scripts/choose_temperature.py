@@ -104,7 +104,7 @@ def _short(run: str) -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", help="trained runs, checkpoint dirs or generator files")
     p.add_argument("val", help="the validation folder (never the test split)")
     p.add_argument("--out", default="docs/temperature")

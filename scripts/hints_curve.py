@@ -46,7 +46,7 @@ def plot(rows: dict[int, dict], reference: dict, gray: float, path: Path) -> Non
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument("model")
     p.add_argument("data")
     p.add_argument("--out", default="docs/results/hints")

@@ -45,7 +45,7 @@ def row(colorizer: Colorizer, truth: Image.Image, has_truth: bool) -> list[Image
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument("data")
     p.add_argument("--model", default="default")
     p.add_argument("--photos", type=int, default=6)

@@ -25,7 +25,7 @@ ASSETS = Path(__file__).resolve().parents[1] / "colorgan" / "assets"
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument("run", help="training run dir, checkpoint dir or generator file")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights")
     p.add_argument("--working-size", type=int, default=256)

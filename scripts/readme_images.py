@@ -37,7 +37,7 @@ def strip(images: list[Image.Image]) -> Image.Image:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument("--model", default="default")
     p.add_argument("--out", default=str(ROOT / "docs"))
     args = p.parse_args()

@@ -35,7 +35,7 @@ def score(rgb: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument("model", help="a model Colorizer.load takes (default: the bundled one)")
     p.add_argument("val", help="the validation folder (never the test split)")
     p.add_argument("--out", default="docs/results/saturation.json")

@@ -51,7 +51,7 @@ def _photo(path):
 
 def test_colorize_with_an_onnx_file_does_not_import_torch(models, tmp_path):
     photo = _photo(tmp_path / "a.png")
-    args = ["colorize", photo, "--out", tmp_path / "out", "--overwrite", "--model", models[1]]
+    args = ["colorize", photo, "--output", tmp_path / "out", "--overwrite", "--model", models[1]]
     assert not _imports_torch(REPORT, *args)
     assert (tmp_path / "out" / "a_color.png").is_file()
     # the check can fail: the torch backend does import it
@@ -60,7 +60,7 @@ def test_colorize_with_an_onnx_file_does_not_import_torch(models, tmp_path):
 
 def test_a_cached_export_loads_without_torch(models, tmp_path):
     photo = _photo(tmp_path / "a.png")
-    args = ["colorize", photo, "--out", tmp_path / "out", "--model", models[0], "--overwrite"]
+    args = ["colorize", photo, "--output", tmp_path / "out", "--model", models[0], "--overwrite"]
     _imports_torch(REPORT, *args, "--backend", "onnx")  # exports and caches (torch needed)
     assert not _imports_torch(REPORT, *args, "--backend", "onnx")  # found in the cache
     assert not _imports_torch(REPORT, *args)  # "auto" is ONNX on this CPU

@@ -242,7 +242,7 @@ def test_a_declared_oversize_body_is_refused_before_it_is_sent(served):
     port = int(url.rsplit(":", 1)[1])
     with socket.create_connection((HOST, port), timeout=5) as conn:
         conn.sendall(
-            b"POST /api/colorize HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n"
+            b"POST /api/colorize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000000\r\n"
             b"Content-Type: multipart/form-data; boundary=xyz\r\n\r\n"
         )
         head = conn.recv(4096).decode("latin-1")

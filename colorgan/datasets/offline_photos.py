@@ -326,7 +326,9 @@ def write_credits(out_dir: Path, photos: list[ListedPhoto]) -> None:
 # --- command line: colorgan data offline-photos DIR ------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="data_command", metavar="WHAT", required=True)
-    p = sub.add_parser("offline-photos", help="licensed photos from Debian packages and wheels")
+    p = sub.add_parser(
+        "offline-photos", help="licensed photos from Debian packages and wheels", allow_abbrev=False
+    )
     p.add_argument("out_dir", metavar="DIR", help="folder to write the photos into")
     p.add_argument(
         "--cache",

@@ -131,7 +131,7 @@ def command_line(add_arguments, prog: list[str], values: dict) -> list[str]:
     `add_arguments`): values maps each argument's dest to its value (None, "" and [] are left
     out; lists repeat the option; True/False switch a store_true flag). The result is parsed
     back with that parser, so a command written into a report always runs as written."""
-    parser = argparse.ArgumentParser(prog=" ".join(prog), exit_on_error=False)
+    parser = argparse.ArgumentParser(prog=" ".join(prog), exit_on_error=False, allow_abbrev=False)
     add_arguments(parser)
     actions = {a.dest: a for a in parser._actions}  # argparse keeps them only here
     unknown = sorted(set(values) - set(actions))

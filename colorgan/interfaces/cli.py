@@ -71,12 +71,12 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
-    parser = Parser(prog="colorgan", description=__doc__.splitlines()[0])
+    parser = Parser(prog="colorgan", description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = next((a for a in argv if a in COMMANDS), None)
     for name, (_, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text)
+        p = sub.add_parser(name, help=help_text, allow_abbrev=False)  # --hint is not --hints
         if name == wanted:  # only the command that runs imports its module
             _load(name).add_arguments(p)
     return parser

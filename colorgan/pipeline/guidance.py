@@ -17,7 +17,6 @@ their ab is used (the photo keeps its own lightness).
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,13 +26,17 @@ import numpy as np
 from PIL import Image
 
 from colorgan.core import color, fastcolor, resample
-from colorgan.core.errors import ColorganError
+from colorgan.core.errors import ColorganError, shown
 from colorgan.io import images
 from colorgan.pipeline.geometry import to_working, working_shape
 
 DEFAULT_SIZE = 3  # working-size pixels, as in training (SIGGRAPH 2017: patches of 1-9 px)
 MAX_SIZE = 64
+MAX_COORD = 1 << 30  # pixels: no photo is this big (a 400-digit x overflowed float())
+MAX_HINTS = 10_000
+MAX_HINTS_BYTES = 1 << 20  # a hints file or field: 10,000 hints take about 500 KB of JSON
 REFERENCE_SIDE = 128  # long side of the reference photo its histogram is taken at
+HINTS_FORMAT = 'need a JSON list of {"x", "y", "color", "size"}'
 HEX = re.compile(r"#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})")
 
 
@@ -50,7 +53,7 @@ def parse_color(value) -> tuple[int, int, int]:
         ok = len(parts) == 3 and all(isinstance(v, (int, np.integer)) for v in parts)
         if ok and all(0 <= v <= 255 for v in parts):
             return tuple(int(v) for v in parts)
-    raise ColorganError(f"hint colour {value!r}: use #rrggbb or (r, g, b) with values 0-255")
+    raise ColorganError(f"hint colour {shown(value)}: use #rrggbb or (r, g, b) with values 0-255")
 
 
 def to_hex(rgb) -> str:
@@ -71,11 +74,12 @@ class Hint:
     def __post_init__(self) -> None:
         for name in ("x", "y"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ColorganError(f"hint {name}={v!r}: must be a number (pixels)")
+            number = isinstance(v, (int, float)) and not isinstance(v, bool)
+            if not number or not -MAX_COORD <= v <= MAX_COORD:  # NaN fails too
+                raise ColorganError(f"hint {name}={shown(v)}: must be a number (pixels)")
         parse_color(self.color)
         if isinstance(self.size, bool) or not isinstance(self.size, int):
-            raise ColorganError(f"hint size={self.size!r}: must be a whole number of pixels")
+            raise ColorganError(f"hint size={shown(self.size)}: must be a whole number of pixels")
         if not 1 <= self.size <= MAX_SIZE:
             raise ColorganError(f"hint size={self.size}: must be between 1 and {MAX_SIZE}")
 
@@ -93,23 +97,25 @@ class Hint:
             unknown = set(value) - {"x", "y", "color", "size"}
             missing = {"x", "y", "color"} - set(value)
             if unknown or missing:
-                what = f"unknown keys {sorted(unknown)}" if unknown else f"no {sorted(missing)}"
-                raise ColorganError(f"hint {value!r}: {what}; use x, y, color and size")
+                what = (
+                    f"unknown keys {shown(sorted(unknown))}" if unknown else f"no {sorted(missing)}"
+                )
+                raise ColorganError(f"hint {shown(value)}: {what}; use x, y, color and size")
             return cls(value["x"], value["y"], value["color"], value.get("size", DEFAULT_SIZE))
         if isinstance(value, str):
             return _parse_text(value)
-        raise ColorganError(f"hint {value!r}: use Hint(x, y, color) or a dict")
+        raise ColorganError(f"hint {shown(value)}: use Hint(x, y, color) or a dict")
 
 
 def _parse_text(text: str) -> Hint:
     parts = [p.strip() for p in text.split(",")]
     if len(parts) not in (3, 4):
-        raise ColorganError(f"--hint {text!r}: use X,Y,#RRGGBB or X,Y,#RRGGBB,SIZE")
+        raise ColorganError(f"--hint {shown(text)}: use X,Y,#RRGGBB or X,Y,#RRGGBB,SIZE")
     try:
         x, y = float(parts[0]), float(parts[1])
         size = int(parts[3]) if len(parts) == 4 else DEFAULT_SIZE
     except ValueError:
-        raise ColorganError(f"--hint {text!r}: X, Y and SIZE must be numbers") from None
+        raise ColorganError(f"--hint {shown(text)}: X, Y and SIZE must be numbers") from None
     return Hint(int(x) if x.is_integer() else x, int(y) if y.is_integer() else y, parts[2], size)
 
 
@@ -126,25 +132,42 @@ def read_hints_file(path: str | Path) -> tuple[Hint, ...]:
     """A JSON file holding a list of {"x", "y", "color", "size"} objects."""
     path = Path(path).expanduser()
     try:
-        text = path.read_text()
+        with open(path, "rb") as f:  # bounded: a 200 MB file took 103 s and 3.3 GB
+            data = f.read(MAX_HINTS_BYTES + 1)
     except OSError as exc:
         raise ColorganError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return hints_from_json(text, str(path))
+    return hints_from_json(data, str(path))
 
 
-def hints_from_json(text: str, name: str) -> tuple[Hint, ...]:
-    """The hints of a JSON list of {"x", "y", "color", "size"} objects (a hints file's text,
-    named `name` in messages)."""
+def hints_from_json(text: bytes | str, name: str) -> tuple[Hint, ...]:
+    """The hints of a JSON list of {"x", "y", "color", "size"} objects (a hints file, the
+    REST `hints` field), named `name` in messages: at most MAX_HINTS_BYTES and MAX_HINTS."""
     try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ColorganError(f"{name}: not JSON ({exc})") from None
-    if not isinstance(data, list):
-        raise ColorganError(f"{name}: must hold a list of {{x, y, color, size}} objects")
-    try:
-        return parse_hints(data)
+        return _json_hints(text)
     except ColorganError as exc:
         raise ColorganError(f"{name}: {exc}") from None
+
+
+def _json_hints(text: bytes | str) -> tuple[Hint, ...]:
+    if len(text) > MAX_HINTS_BYTES:
+        raise ColorganError(f"over {MAX_HINTS_BYTES // 1024} KiB of hints; {HINTS_FORMAT}")
+    try:
+        data = json.loads(text)
+    except RecursionError:  # json recurses per level of nesting
+        raise ColorganError(f"not a list of hints (nested too deep); {HINTS_FORMAT}") from None
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise ColorganError(f"not JSON ({shown(str(exc), 120)[1:-1]}); {HINTS_FORMAT}") from None
+    if not isinstance(data, list):
+        raise ColorganError(f"{shown(data)} is not a list; {HINTS_FORMAT}")
+    if len(data) > MAX_HINTS:
+        raise ColorganError(f"{len(data):,} hints: at most {MAX_HINTS:,}")
+    hints = []
+    for i, item in enumerate(data):
+        try:
+            hints.append(Hint.parse(item))
+        except ColorganError as exc:
+            raise ColorganError(f"hints[{i}]: {exc}") from None
+    return tuple(hints)
 
 
 def hint_ab(hints: tuple[Hint, ...]) -> np.ndarray:

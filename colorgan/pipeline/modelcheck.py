@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from colorgan.core.errors import ColorganError
+from colorgan.io import modelfile, modelmeta
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,12 @@ def check_fits(cfg, path: Path) -> None:
         # real build (bounded by colorgan.io.modelmeta) will tell
         log.debug("%s: no shape check before loading (%s)", path, exc)
         return
+    multiple = modelfile.size_multiple(generator)
+    if multiple > modelmeta.MAX_SIZE_MULTIPLE:  # every photo padded to it: 65,536 px, 17 GB
+        raise ColorganError(
+            f"{path}: its network takes inputs in multiples of {multiple:,} pixels (a real "
+            f"model's are at most {modelmeta.MAX_SIZE_MULTIPLE})"
+        )
     wanted = {k: tuple(v.shape) for k, v in generator.state_dict().items()}
     found = file_shapes(path)
     if wanted != found:

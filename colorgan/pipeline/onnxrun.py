@@ -35,12 +35,18 @@ def onnx_modules():
     return onnx, onnxruntime
 
 
-def session(model: bytes, threads: int | None = None, optimized: Path | None = None):
+def session(model: bytes, threads: int | None = None, optimized: Path | None = None, folder=None):
     """An ONNX Runtime CPU session for a serialised model. optimized: where this machine's
     optimised graph is kept (see optimized_path): loaded as it is when there (graph
-    optimisation is most of a session's start, ~0.1 s), else written there on the way."""
+    optimisation is most of a session's start, ~0.1 s), else written there on the way.
+    folder: the model file's folder, where its external data must lie (ORT reads a model
+    given as bytes against the current folder, and refuses paths that leave the folder)."""
     ort = ortenv.import_onnxruntime()  # telemetry off (see colorgan.pipeline.ortenv)
     options = ort.SessionOptions()
+    if folder is not None:
+        options.add_session_config_entry(
+            "session.model_external_initializers_file_folder_path", str(folder)
+        )
     options.log_severity_level = 3  # errors only: ORT's warnings are about its own internals
     # ORT's workers spin-wait between runs by default; here the network shares the cores
     # with decoding, composing and encoding threads (batches, video), which need them more.
@@ -101,16 +107,18 @@ class OnnxGenerator:
         self, model: str | Path | bytes, threads: int | None = None, optimized: Path | None = None
     ) -> None:
         where = "the exported model" if isinstance(model, bytes) else str(model)
+        folder = None
         if not isinstance(model, bytes):
             if not Path(model).is_file():
                 raise ColorganError(f"ONNX model not found: {model}")
+            folder = Path(model).resolve().parent
             model = Path(model).read_bytes()
         try:
-            self.session = session(model, threads, optimized)
+            self.session = session(model, threads, optimized, folder)
         except ColorganError:
             raise
         except Exception as exc:  # ORT's exception types live in a private module
-            raise ColorganError(f"{where}: not a readable ONNX model ({exc})") from None
+            raise ColorganError(f"{where}: not a readable ONNX model ({_first(exc)})") from None
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get("format") != FORMAT or modelfile.CONFIG_META_KEY not in meta:
             raise ColorganError(
@@ -119,10 +127,14 @@ class OnnxGenerator:
             )
         self.metadata = meta
         self.config = modelmeta.parse_config(meta[modelfile.CONFIG_META_KEY], where)
-        self.size_multiple = int(meta["size_multiple"])
-        fixed = meta.get("input_shape", "dynamic")
-        self.input_shape = None if fixed == "dynamic" else tuple(map(int, fixed.split("x")))
+        self.size_multiple, self.input_shape = modelmeta.parse_onnx_shape(meta, where)
         self.input_names = [i.name for i in self.session.get_inputs()]
+        # A first run on the smallest inputs: ORT's arena never gives back the region of its
+        # first allocation (~60 MB when a size=2048 photo came first), so make it small.
+        try:
+            self.session.run([OUTPUT], self._small(None))
+        except Exception as exc:  # a graph that does not take what its metadata says
+            raise ColorganError(f"{where}: cannot run this ONNX model ({_first(exc)})") from None
 
     def __call__(self, l_norm, *more):
         if self.input_shape and tuple(l_norm.shape[-2:]) != self.input_shape:
@@ -138,12 +150,35 @@ class OnnxGenerator:
                 f"({', '.join(self.input_names)}), not {len(inputs)}"
             )
         feed = {name: _numpy(x) for name, x in zip(self.input_names, inputs, strict=True)}
-        (out,) = self.session.run([OUTPUT], feed, ortenv.run_options(feed))
+        out = ortenv.run(self.session, OUTPUT, feed, self._small(feed))
         if hasattr(l_norm, "detach"):  # a torch tensor in: a tensor out (torch is loaded)
             import torch
 
             return torch.from_numpy(out).to(l_norm.device)
         return out
+
+    def _small(self, feed: dict | None) -> dict:
+        """Inputs of one item of a small shape the model takes (64 pixels or two size
+        multiples a side: at one, the deepest layer is 1x1 and reflection padding fails):
+        feed's cut to it, or zeros (feed None)."""
+        side = self.size_multiple * max(2, -(-64 // self.size_multiple))
+        h, w = self.input_shape or (side, side)
+        if feed is not None:
+            return {k: x[:1, ..., :h, :w] if x.ndim == 4 else x[:1] for k, x in feed.items()}
+        shapes = {
+            i.name: [d if isinstance(d, int) else 1 for d in i.shape]
+            for i in self.session.get_inputs()
+        }
+        return {
+            k: np.zeros([*s[:-2], h, w] if len(s) == 4 else s, np.float32)
+            for k, s in shapes.items()
+        }
+
+
+def _first(exc: Exception, limit: int = 300) -> str:
+    """The first line of ONNX Runtime's message, cut: it can quote a whole graph."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _numpy(x) -> np.ndarray:

@@ -31,7 +31,16 @@ MANIFEST_FORMAT = "colorgan-checkpoint/1"
 REQUIRED = (GENERATOR_FILE, "optimizer.safetensors", "state.safetensors", "state.json")
 # What a damaged file raises while loading (truncated safetensors/JSON, missing keys,
 # tensors of the wrong shape).
-LOAD_ERRORS = (SafetensorError, OSError, ValueError, KeyError, TypeError, RuntimeError)
+# RecursionError: JSON nested thousands deep (json recurses per level)
+LOAD_ERRORS = (
+    SafetensorError,
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+    RuntimeError,
+    RecursionError,
+)
 
 # --- training checkpoints ---------------------------------------------------------------
 
@@ -125,7 +134,13 @@ def verify(ckpt: Path) -> str | None:
         return f"{', '.join(missing)} missing" if missing else None
     try:
         listed = json.loads(manifest_file.read_text())["files"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return f"its {MANIFEST} is damaged"
+    entry = {"bytes": int, "sha256": str}
+    if not isinstance(listed, dict) or not all(
+        isinstance(w, dict) and all(type(w.get(k)) is t for k, t in entry.items())
+        for w in listed.values()
+    ):
         return f"its {MANIFEST} is damaged"
     for name, want in listed.items():
         file = ckpt / name
@@ -156,6 +171,11 @@ def load_newest(run_dir: Path, modules: dict, optimizers: dict) -> tuple[Path, d
     "step_X: why it was skipped" for each newer one). ColorganError when none does."""
     skipped = []
     for ckpt in candidates(run_dir):
+        if ckpt.exists() and not ckpt.is_dir():  # resuming would retrain its steps, then
+            # fail to save them, every time
+            raise ColorganError(
+                f"{ckpt} is a file where a checkpoint folder belongs; move it away to resume"
+            )
         problem = verify(ckpt)
         if problem is None:
             try:
@@ -178,6 +198,9 @@ def load_checkpoint(ckpt: Path, modules: dict, optimizers: dict) -> dict:
         file = ckpt / (GENERATOR_FILE if key == "generator" else f"{key}.safetensors")
         module.load_state_dict(load_file(str(file)))
     saved = json.loads((ckpt / "state.json").read_text())
+    step = saved.get("step") if isinstance(saved, dict) else None
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"state.json: step={str(step)[:40]!r} is not a step number")
     opt_tensors = load_file(str(ckpt / "optimizer.safetensors"))
     for key, opt in optimizers.items():
         opt.load_state_dict(_unflatten_optimizer(opt_tensors, saved["optimizers"][key], key))

@@ -6,7 +6,6 @@ taken; the point against the photo and the reference's pixels in the worker thre
 
 from __future__ import annotations
 
-import json
 from typing import BinaryIO
 
 from pydantic import BaseModel, Field
@@ -16,9 +15,14 @@ from starlette.exceptions import HTTPException
 from colorgan.core.errors import ColorganError
 from colorgan.io import images
 from colorgan.pipeline.colorizer import Colorizer
-from colorgan.pipeline.guidance import REFERENCE_SIDE, Guide, Hint
+from colorgan.pipeline.guidance import (
+    MAX_HINTS_BYTES,
+    REFERENCE_SIDE,
+    Guide,
+    Hint,
+    hints_from_json,
+)
 
-MAX_HINTS_BYTES = 1024 * 1024  # a hints file sent as a file part (Starlette's field limit)
 HINTS_HELP = (
     'a JSON list of {"x", "y", "color", "size"}: x, y in the photo\'s own pixels (0-based, '
     'y down), color "#rrggbb", size the patch side in working-size pixels (1-64, default 3)'
@@ -74,31 +78,13 @@ async def hints_field(form: FormData) -> tuple[Hint, ...]:
     if isinstance(value, UploadFile):
         if (value.size or 0) > MAX_HINTS_BYTES:
             raise HTTPException(422, f"hints: over {MAX_HINTS_BYTES // 1024} KiB")
-        raw = await value.read()
-        try:
-            value = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise HTTPException(422, "hints: not UTF-8 text; send " + HINTS_HELP) from None
+        value = await value.read()
     if value is None or not value.strip():
         return ()
     try:
-        data = json.loads(value)
-    except ValueError as exc:
-        raise HTTPException(422, f"hints: not JSON ({exc}); send {HINTS_HELP}") from None
-    if not isinstance(data, list):
-        raise HTTPException(422, f"hints: {short(data)} is not a list; send {HINTS_HELP}")
-    hints = []
-    for i, item in enumerate(data):
-        try:
-            hints.append(Hint.parse(item))
-        except ColorganError as exc:
-            raise HTTPException(422, f"hints[{i}]: {exc}") from None
-    return tuple(hints)
-
-
-def short(value) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+        return hints_from_json(value, "hints")
+    except ColorganError as exc:
+        raise HTTPException(422, f"{exc}; {HINTS_HELP}") from None
 
 
 def check_model(colorizer: Colorizer, hints, reference) -> None:

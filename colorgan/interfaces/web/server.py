@@ -22,7 +22,8 @@ Endpoints:
   GET  /openapi.json    the OpenAPI description. FastAPI's /docs and /redoc are switched off:
                         they load Swagger UI / ReDoc from cdn.jsdelivr.net, which fails offline
                         and tells a third party about every visit.
-Errors are JSON {"error": "..."}: 400 empty, damaged or not an image; 408 upload too slow
+Errors are JSON {"error": "..."}: 400 empty, damaged or not an image (plain text "Invalid
+host header" for a Host the server does not answer, see --allowed-host); 408 upload too slow
 (then the connection is closed); 413 a photo or reference over --max-upload-mb or
 --max-pixels; 415 not multipart/form-data or not an image type; 422 bad parameters, hints or
 reference (naming the bad value); 503 (with Retry-After) when every slot is taken; 507 the
@@ -68,9 +69,10 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from colorgan import __version__
-from colorgan.core.errors import ColorganError
+from colorgan.core.errors import ColorganError, shown
 from colorgan.interfaces import args as args_mod
 from colorgan.interfaces.web import guidance_form
 from colorgan.interfaces.web.connections import header_timeout
@@ -102,6 +104,15 @@ PAGE_HEADERS = {
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
 }
+
+
+class PageFiles(StaticFiles):
+    """The page's own files, with the page's headers (its CSP whichever URL loads it)."""
+
+    def file_response(self, *args, **kwargs):
+        response = super().file_response(*args, **kwargs)
+        response.headers.update(PAGE_HEADERS)
+        return response
 
 
 class ErrorBody(BaseModel):
@@ -251,7 +262,7 @@ async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    problems = [f"{e['loc'][-1]}={e.get('input')!r}: {e['msg']}" for e in exc.errors()]
+    problems = [f"{e['loc'][-1]}={shown(e.get('input'))}: {e['msg']}" for e in exc.errors()]
     return JSONResponse({"error": "; ".join(problems)}, 422)
 
 
@@ -299,7 +310,8 @@ def create_app(colorizer: Colorizer, settings: ServerSettings | None = None) -> 
     )
     app.add_api_route("/api/health", health, methods=["GET"])
     app.add_api_route("/", index, methods=["GET", "HEAD"], include_in_schema=False)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static", PageFiles(directory=STATIC), name="static")
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, internal_error)
@@ -348,6 +360,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     arg = parser.add_argument
     arg("--host", default="127.0.0.1", help="address to listen on (default: this computer only)")
     arg("--port", type=number(int, 0, 65535), default=7860, help="TCP port (default: 7860)")
+    arg(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests addressed to this host name (the Host header; '*' = any); "
+        "by default only localhost, 127.0.0.1, [::1] and --host are, so that no web page "
+        "elsewhere can reach this server through a name of its own (DNS rebinding)",
+    )
     args_mod.add_model(arg)
     arg(
         "--max-upload-mb",
@@ -390,6 +411,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    bound = f"[{args.host}]" if ":" in args.host else args.host
+    hosts = (*ServerSettings.allowed_hosts, bound, *args.allowed_host)
     settings = ServerSettings(
         str(args.model),
         args.max_upload_mb,
@@ -397,6 +420,7 @@ def run_cli(args: argparse.Namespace) -> int:
         args.queue,
         args.max_pixels,
         args.upload_timeout,
+        tuple(dict.fromkeys(h.lower() for h in hosts)),
     )
     sock = bind(args.host, args.port)
     try:
@@ -408,6 +432,12 @@ def run_cli(args: argparse.Namespace) -> int:
         raise
     if args.host not in LOCAL_HOSTS:
         log.warning("listening on %s: anyone who can reach it can use it (no login)", args.host)
+        if not args.allowed_host:
+            log.warning(
+                "requests are answered only when addressed to %s; name the host "
+                "names clients use with --allowed-host",
+                ", ".join(settings.allowed_hosts),
+            )
     host, port = sock.getsockname()[:2]
     log.info("colorgan: open http://%s:%d in a browser (Ctrl+C stops)", host, port)
     uvicorn_server(create_app(colorizer, settings), settings).run(sockets=[sock])

@@ -52,6 +52,9 @@ class ServerSettings:
     queue: int = 8
     max_pixels: int = SERVE_MAX_PIXELS
     upload_timeout_s: float = UPLOAD_TIMEOUT_S
+    # Host header values answered (a port is ignored); others get 400, so a page on another
+    # site cannot reach this server by pointing its own name at 127.0.0.1 (DNS rebinding).
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]")
 
     @property
     def max_upload_bytes(self) -> int:
