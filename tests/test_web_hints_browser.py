@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from colorgan.pipeline import options
 from colorgan.pipeline.colorizer import Colorizer
 
 from .conftest import running
@@ -131,7 +132,9 @@ def stub_url():
 def test_points_suggestions_drag_keyboard_and_full_size_download(browser, stub_url, tmp_path):
     tab = open_page(browser, stub_url)
     assert not tab.locator("#vividness").is_disabled()
-    assert tab.locator("#vividness").input_value() == "0.5"  # the model's own
+    # the slider starts at the option spec's default (vividness is a gain over the model's own
+    # temperature since issue 20, not the temperature itself)
+    assert float(tab.locator("#vividness").input_value()) == options.DEFAULT_VIVIDNESS
     card = upload(tab, gradient_photo(tmp_path / "old.png"))
     automatic = shown(card)
     assert automatic.size == (320, 240)
