@@ -38,7 +38,7 @@ EOF
 step "a fresh venv with the wheel's base + [web,video]"
 $PY -m venv "$WORK/venv"
 BIN="$WORK/venv/bin"
-"$BIN/python" -m pip install -q "$WHEEL[web,video]"
+"$BIN/python" -m pip install "$WHEEL[web,video]" >"$WORK/pip.log" 2>&1 || { cat "$WORK/pip.log"; exit 1; }
 if "$BIN/python" -c "import torch" 2>/dev/null; then echo "torch is installed: FAIL"; exit 1; fi
 echo "import torch fails there, as it should"
 cd "$WORK"  # away from the source tree: `colorgan` must come from the wheel
