@@ -19,7 +19,6 @@ fails until it is done).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import onnx
 import torch
