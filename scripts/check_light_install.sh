@@ -13,12 +13,12 @@ ROOT=$PWD
 PY=${PYTHON:-python3}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/colorgan-light.XXXXXX")
 SERVER=""
+KEEP=${1:-}
 cleanup() {
     if [ -n "$SERVER" ]; then kill "$SERVER" 2>/dev/null || true; fi
-    if [ "${1:-}" = "--keep" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+    if [ "$KEEP" = "--keep" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
-trap 'cleanup "${KEEP:-}"' EXIT
-[ "${1:-}" = "--keep" ] && KEEP=--keep
+trap cleanup EXIT
 step() { echo "== $*"; }
 
 step "build the wheel"
