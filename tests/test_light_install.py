@@ -31,7 +31,7 @@ def without(monkeypatch, *modules):
     [
         ("fastapi", ["serve"], "web"),
         ("av", ["video", "clip.mp4", "-o", "out.mp4"], "video"),
-        ("torch", ["train", "--preset", "pix2pix-unet", "--out", "run"], "train"),
+        ("torch", ["export", "default", "-o", "model.onnx"], "train"),
         ("torch", ["colorize", "photo.png", "--backend", "torch"], "train"),
         ("torch", ["colorize", "photo.png", "--device", "cuda"], "train"),
     ],
@@ -97,3 +97,9 @@ def test_colouring_photos_needs_only_the_base_install(tmp_path):
     # the check can fail: the torch backend is blocked here, with the one-line message
     blocked = run("-o", tmp_path / "torch", "--backend", "torch")
     assert blocked.returncode == 2 and "pip install 'colorgan[train]'" in blocked.stderr
+    train = [sys.executable, "-c", BASE_ONLY, "train", "--preset", "pix2pix-unet", "--out", "r"]
+    blocked = subprocess.run(train, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert blocked.returncode == 2 and blocked.stderr == (
+        "error: colorgan train needs the package 'torch', which is not installed: "
+        "pip install 'colorgan[train]'\n"
+    )
