@@ -17,7 +17,8 @@ EXTRAS = {
     **dict.fromkeys(["fastapi", "starlette", "uvicorn", "multipart", "python_multipart"], "web"),
     **dict.fromkeys(["av", "cv2"], "video"),
     **dict.fromkeys(TRAIN, "train"),
-    **dict.fromkeys(["pytest", "httpx", "playwright"], "test"),
+    **dict.fromkeys(["ray", "pyarrow", "fsspec", "s3fs"], "batch"),
+    **dict.fromkeys(["pytest", "httpx", "playwright", "moto", "boto3"], "test"),
 }
 
 

@@ -164,7 +164,9 @@ def int8_generator(ref: modelfile.ModelRef, threads: int | None = None):
     key = cache_dir("onnx") / f"{hashlib.sha256(data).hexdigest()[:32]}.int8.onnx"
     net = OnnxGenerator(data, threads, optimized_path(key))
     made_from = net.metadata.get("source_sha256")
-    if path != ref.path and made_from != ref.digest():
+    # made from the weights: the bundled model's safetensors (checked), else the file itself
+    source = modelfile.torch_weights(ref) if ref.weights is not None else ref
+    if path != ref.path and made_from != source.digest():
         raise ColorganError(
             f"{path}: made from another model file than {ref.label} (stale); make it again "
             "with scripts/quantize_model.py, or use --precision fp32"
