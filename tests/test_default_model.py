@@ -38,7 +38,10 @@ def test_the_onnx_file_is_the_weights_exported_by_this_code(tmp_path):
     meta = OnnxGenerator(modelfile.DEFAULT_ONNX).session.get_modelmeta().custom_metadata_map
     assert meta.get("graph_revision") == str(GRAPH_REVISION), REEXPORT
     assert meta.get("weights_sha256") == checksum.file_sha256(modelfile.DEFAULT_MODEL), REEXPORT
-    runs = {b: Colorizer.load("default", device="cpu", backend=b) for b in ("torch", "onnx")}
+    runs = {
+        b: Colorizer.load("default", device="cpu", backend=b, precision="fp32")
+        for b in ("torch", "onnx")
+    }
     source = Image.open(EXAMPLE)
     runs["onnx"].colorize(source).save(tmp_path / "reference.png")
     guided = {
