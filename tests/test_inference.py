@@ -368,13 +368,15 @@ def test_default_model_hashed_once_per_load(monkeypatch):
     calls = []
     real = checksum.file_sha256
     monkeypatch.setattr(checksum, "file_sha256", lambda path: calls.append(path) or real(path))
+    weights = [modelfile.DEFAULT_ONNX, modelfile.DEFAULT_MODEL]
     wanted = {
-        "onnx": [modelfile.DEFAULT_ONNX],  # no torch: its weights are not even read
-        "torch": [modelfile.DEFAULT_ONNX, modelfile.DEFAULT_MODEL],
+        ("onnx", "fp32"): [modelfile.DEFAULT_ONNX],  # its weights are not even read
+        ("onnx", "int8"): weights,  # the int8 network names the weights it was made from
+        ("torch", "fp32"): weights,
     }
-    for backend, files in wanted.items():
+    for (backend, precision), files in wanted.items():
         calls.clear()
-        Colorizer.load("default", device="cpu", backend=backend)
+        Colorizer.load("default", device="cpu", backend=backend, precision=precision)
         assert calls == files
 
 
