@@ -165,12 +165,12 @@ def main() -> None:
         model, image, mode, tile, stride, backend = args.child
         return child(model, image, mode, int(tile), int(stride), backend)
 
-    from colorgan.io.modelfile import DEFAULT_MODEL
+    from colorgan.io.modelfile import DEFAULT_ONNX
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model, note = args.model, f"model: {args.model}"
-        if model == "default" and not DEFAULT_MODEL.is_file():
+        if model == "default" and not DEFAULT_ONNX.is_file():
             model = str(stand_in_model(tmp))
             note = (
                 "model: no default model is bundled yet -> freshly initialised "

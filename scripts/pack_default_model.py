@@ -2,46 +2,65 @@
 
     python scripts/pack_default_model.py runs/default-model [--fp32] [--working-size 256]
         [--temperature T]
+    python scripts/pack_default_model.py --onnx-only
 
 Writes the generator in safetensors (fp16 unless --fp32: half the size; MODEL_CARD.md
 shows the evaluation of both) with its config, model.working_size set to the size the
 model card evaluates at, model.temperature to the decoding temperature chosen on validation
-(scripts/choose_temperature.py), and the SHA-256 file that Colorizer.load("default") checks.
+(scripts/choose_temperature.py); then its ONNX export (what colouring runs, no torch
+needed; `weights_sha256` in its metadata names the safetensors it came from), and the
+SHA-256 list (`sha256sum -c` format) that Colorizer.load("default") checks.
+
+--onnx-only exports the bundled safetensors again, unchanged: needed whenever the model
+code changes its graph (colorgan.pipeline.onnxrun.GRAPH_REVISION; tests/test_default_model.py
+fails until it is done).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-from pathlib import Path
 
+import onnx
 import torch
 
 from colorgan.core import config
-from colorgan.io import modelfile
+from colorgan.io import atomic, checksum, modelfile
+from colorgan.pipeline.export import to_onnx
 from colorgan.pipeline.loading import load_generator
-
-ASSETS = Path(__file__).resolve().parents[1] / "colorgan" / "assets"
 
 
 def main() -> None:
     p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
-    p.add_argument("run", help="training run dir, checkpoint dir or generator file")
+    p.add_argument("run", nargs="?", help="training run dir, checkpoint dir or generator file")
+    p.add_argument("--onnx-only", action="store_true", help="re-export the bundled weights")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights")
     p.add_argument("--working-size", type=int, default=256)
     p.add_argument("--temperature", type=float, help="decoding temperature (distribution head)")
-    p.add_argument("--out", default=str(ASSETS / "default_model.safetensors"))
     args = p.parse_args()
-    generator, cfg = load_generator(args.run)
-    overrides = [f"model.working_size={args.working_size}"]
-    if args.temperature is not None:
-        overrides.append(f"model.temperature={args.temperature}")
-    cfg = config.with_overrides(cfg, overrides)
-    out = Path(args.out)
-    modelfile.save_generator(out, generator, cfg, dtype=None if args.fp32 else torch.float16)
-    digest = hashlib.sha256(out.read_bytes()).hexdigest()
-    out.with_suffix(".sha256").write_text(f"{digest}  {out.name}\n")
-    print(f"{out}: {out.stat().st_size / 1e6:.1f} MB, sha256 {digest}")
+    if (args.run is None) != args.onnx_only:
+        p.error("give a training run, or --onnx-only")
+    weights = modelfile.DEFAULT_MODEL
+    if args.run is not None:
+        generator, cfg = load_generator(args.run)
+        overrides = [f"model.working_size={args.working_size}"]
+        if args.temperature is not None:
+            overrides.append(f"model.temperature={args.temperature}")
+        cfg = config.with_overrides(cfg, overrides)
+        dtype = None if args.fp32 else torch.float16
+        modelfile.save_generator(weights, generator, cfg, dtype=dtype)
+    # exported from the file as written (fp16 weights widened to fp32, as loading does), so
+    # the ONNX model computes what `--backend torch` computes with the safetensors
+    generator, cfg = load_generator(weights)
+    report = to_onnx(generator, cfg)
+    model = onnx.load_from_string(report.model)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "weights_sha256", checksum.file_sha256(weights)
+    atomic.write_bytes(modelfile.DEFAULT_ONNX, model.SerializeToString(), durable=True)
+    lines = [f"{checksum.file_sha256(f)}  {f.name}\n" for f in (weights, modelfile.DEFAULT_ONNX)]
+    atomic.write_text(modelfile.DEFAULT_SHA256, "".join(lines), durable=True)
+    for f in (weights, modelfile.DEFAULT_ONNX):
+        print(f"{f}: {f.stat().st_size / 1e6:.1f} MB, sha256 {checksum.file_sha256(f)}")
+    print(f"ONNX check: {report.summary()}")
 
 
 if __name__ == "__main__":

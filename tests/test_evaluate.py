@@ -198,7 +198,7 @@ def test_weights_absent_are_reported_not_crashed(eval_dir, tmp_path, no_download
 
 
 def test_default_model_missing_is_one_clear_error(eval_dir, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(modelfile, "DEFAULT_MODEL", tmp_path / "none.safetensors")
+    monkeypatch.setattr(modelfile, "DEFAULT_ONNX", tmp_path / "none.onnx")
     args = ["evaluate", "--model", "default", "--data", str(eval_dir), "--out", str(tmp_path)]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()

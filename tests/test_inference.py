@@ -257,20 +257,39 @@ def test_network_contract_checked():
         Colorizer(lambda x: x).model.predict(torch.zeros(1, 1, 8, 8))
 
 
+def bundle(tmp_path, monkeypatch, weights, listed=None):
+    """A stand-in bundled model in tmp_path: `weights`, its ONNX export and the SHA-256 list
+    (`listed`: file name -> digest, default the true ones)."""
+    from colorgan.interfaces.export import export_file
+
+    onnx_file = tmp_path / "default_model.onnx"
+    if not onnx_file.exists():
+        export_file(weights, onnx_file)
+    monkeypatch.setattr(modelfile, "DEFAULT_MODEL", weights)
+    monkeypatch.setattr(modelfile, "DEFAULT_ONNX", onnx_file)
+    monkeypatch.setattr(modelfile, "DEFAULT_SHA256", tmp_path / "model.sha256")
+    if listed is None:
+        listed = {f.name: checksum.file_sha256(f) for f in (weights, onnx_file)}
+    (tmp_path / "model.sha256").write_text("".join(f"{d}  {n}\n" for n, d in listed.items()))
+    return onnx_file
+
+
 def test_default_model_missing_or_damaged(tmp_path, monkeypatch, unet_path):
-    monkeypatch.setattr(modelfile, "DEFAULT_MODEL", tmp_path / "none.safetensors")
+    monkeypatch.setattr(modelfile, "DEFAULT_ONNX", tmp_path / "none.onnx")
     with pytest.raises(ColorganError) as info:
         Colorizer.load("default")
     assert str(info.value) == modelfile.NO_DEFAULT_MODEL
-    monkeypatch.setattr(modelfile, "DEFAULT_MODEL", unet_path)
-    monkeypatch.setattr(modelfile, "DEFAULT_SHA256", tmp_path / "model.sha256")
-    (tmp_path / "model.sha256").write_text("0" * 64 + "\n")
+    onnx_file = bundle(tmp_path, monkeypatch, unet_path)
+    for backend in ("onnx", "torch"):  # the ONNX file colours; torch loads the weights
+        assert Colorizer.load("default", backend=backend).working_size == 32
+    bundle(tmp_path, monkeypatch, unet_path, {onnx_file.name: "0" * 64})
     with pytest.raises(ColorganError, match="SHA-256"):
         Colorizer.load("default")
-    import hashlib
-
-    (tmp_path / "model.sha256").write_text(hashlib.sha256(unet_path.read_bytes()).hexdigest())
-    assert Colorizer.load("default").working_size == 32
+    good = bundle(tmp_path, monkeypatch, unet_path)
+    bundle(tmp_path, monkeypatch, unet_path, {good.name: checksum.file_sha256(good)})
+    assert Colorizer.load("default", backend="onnx").working_size == 32
+    with pytest.raises(ColorganError, match=f"lists no digest for {unet_path.name}"):
+        Colorizer.load("default", backend="torch")  # the weights are checked too
 
 
 def test_models_load_only_through_safetensors(tmp_path):
@@ -349,10 +368,16 @@ def test_default_model_hashed_once_per_load(monkeypatch):
     calls = []
     real = checksum.file_sha256
     monkeypatch.setattr(checksum, "file_sha256", lambda path: calls.append(path) or real(path))
-    for backend in ("torch", "onnx"):  # onnx: the export cache is keyed by the same digest
+    weights = [modelfile.DEFAULT_ONNX, modelfile.DEFAULT_MODEL]
+    wanted = {
+        ("onnx", "fp32"): [modelfile.DEFAULT_ONNX],  # its weights are not even read
+        ("onnx", "int8"): weights,  # the int8 network names the weights it was made from
+        ("torch", "fp32"): weights,
+    }
+    for (backend, precision), files in wanted.items():
         calls.clear()
-        Colorizer.load("default", device="cpu", backend=backend)
-        assert calls == [modelfile.DEFAULT_MODEL]
+        Colorizer.load("default", device="cpu", backend=backend, precision=precision)
+        assert calls == files
 
 
 def test_load_backend_auto_like_every_command(unet_path):

@@ -242,3 +242,19 @@ def test_fid_without_weights_says_why(no_downloads, tmp_path):
         metrics.inception_network()
     with pytest.raises(metrics.MetricUnavailable, match="torch-fidelity|missing.pth"):
         metrics.inception_network(weights=str(tmp_path / "missing.pth"))
+
+
+def test_the_flicker_reports_numpy_colour_measures_match_the_torch_metrics():
+    """`video --report` measures in numpy (no torch in the light install): its colourfulness
+    and Lab are those of colorgan.evaluation.metrics and colorgan.core.color."""
+    from colorgan.core import color, fastcolor
+    from colorgan.evaluation import flicker
+
+    rgb = photos(range(4))  # (4, 3, H, W) in [0, 1]
+    u8 = (rgb * 255).round().to(torch.uint8)
+    as_numpy = u8.permute(0, 2, 3, 1).numpy().astype(np.float32)  # (N, H, W, 3) in [0, 255]
+    np.testing.assert_allclose(
+        flicker.colorfulness(as_numpy), metrics.colorfulness(u8.float() / 255).numpy(), rtol=1e-4
+    )
+    lab = fastcolor.rgb_to_lab(np.moveaxis(as_numpy / 255.0, -1, -3))
+    np.testing.assert_allclose(lab, color.rgb_to_lab(u8.float() / 255).numpy(), atol=2e-3)

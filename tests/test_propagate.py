@@ -36,3 +36,25 @@ def test_two_hints_each_win_near_themselves():
     hint[2, 2:5, 2:5] = 1.0
     out = spread_hints(np.zeros((2, 40, 40), np.float32), L, hint)
     assert out[0, 19, 6] > 0.4 and out[0, 3, 3] < -0.3
+
+
+def test_hint_patches_are_scipys_connected_components():
+    """propagate labels patches in numpy (scipy is not in the light install): the same
+    components, in the same order, as scipy.ndimage.label (4-neighbour), on random masks
+    and on one long snake of overlapping hints (where one step per round would crawl)."""
+    from scipy import ndimage
+
+    from colorgan.pipeline.propagate import _patches
+
+    rng = np.random.default_rng(0)
+    masks = [rng.random(rng.integers(1, 60, 2)) < rng.uniform(0.05, 0.7) for _ in range(100)]
+    snake = np.zeros((64, 64), bool)
+    snake[::2] = True
+    snake[1::4, -1] = snake[3::4, 0] = True
+    for mask in [*masks, snake, np.zeros((5, 5), bool)]:
+        labels, n = ndimage.label(mask)
+        expected = [np.nonzero(labels == i) for i in range(1, n + 1)]
+        found = _patches(mask)
+        assert len(found) == n
+        for (ys, xs), (want_ys, want_xs) in zip(found, expected, strict=True):
+            assert np.array_equal(ys, want_ys) and np.array_equal(xs, want_xs)

@@ -205,6 +205,7 @@ ALLOWED = {
     "colorgan/evaluation/report.py:save_grid": "Pillow encodes into io.BytesIO",
     "colorgan/evaluation/report.py:plot_curves": "matplotlib renders into io.BytesIO",
     "colorgan/training/runlog.py:samples": "torchvision encodes into io.BytesIO",
+    "colorgan/training/degrade.py:jpeg_roundtrip": "Pillow encodes into io.BytesIO",
     "colorgan/training/runlog.py:__init__": "log.jsonl is append-only, a line at a time",
     "colorgan/interfaces/web/work.py:read_photo": "the upload copied into the request's own folder",
     "colorgan/interfaces/web/work.py:save_upload": "the upload copied into its own folder",

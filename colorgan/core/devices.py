@@ -1,8 +1,10 @@
 """Turning a device name from the user ("auto", "cpu", "cuda", "cuda:1") into a torch.device,
-or into its name without importing torch where the answer is certain (the ONNX path)."""
+or into its name without importing torch where the answer is certain (the ONNX path).
+Without torch installed (the light install: ONNX Runtime only), "auto" is the CPU."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -30,8 +32,9 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 def no_cuda_here() -> bool:
     """True where CUDA certainly cannot be used, known without importing torch (seconds):
-    macOS, or Linux without the NVIDIA kernel driver (CUDA needs it). False means "maybe"."""
-    if sys.platform == "darwin":
+    torch not installed (colorgan runs CUDA through torch only), macOS, or Linux without the
+    NVIDIA kernel driver (CUDA needs it). False means "maybe"."""
+    if sys.platform == "darwin" or importlib.util.find_spec("torch") is None:
         return True
     return sys.platform.startswith("linux") and not os.path.exists("/proc/driver/nvidia/version")
 

@@ -2,16 +2,15 @@
 
 The flicker score (FlickerMeter) uses Farneback flow, a different estimator from the
 stabiliser's (colorgan.pipeline.temporal uses DIS), so the score does not just reward
-agreeing with the stabiliser's own flow.
+agreeing with the stabiliser's own flow. numpy and OpenCV only: `video --report` works in
+the light install (no torch); tests/test_video.py checks it against the torch metrics.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from colorgan.core import color
-from colorgan.evaluation.metrics import colorfulness
+from colorgan.core import fastcolor
 from colorgan.pipeline.temporal import Flow, reliability, to_u8, warp
 
 VARIANTS = ["per_frame", "stabilized"]
@@ -40,9 +39,9 @@ class FlickerMeter:
 
     def add(self, L: np.ndarray, rgbs: dict[str, np.ndarray], cut: bool) -> None:
         """L (H, W) in [0, 100]; rgbs: name -> uint8 sRGB (H, W, 3) rendered with that L."""
-        tensors = torch.from_numpy(np.stack([rgbs[n] for n in self.names])).permute(0, 3, 1, 2)
-        rgb = tensors.float() / 255.0
-        ab = color.rgb_to_lab(rgb)[:, 1:].permute(0, 2, 3, 1).numpy()  # (N, H, W, 2)
+        rgb = np.stack([rgbs[n] for n in self.names]).astype(np.float32)  # (N, H, W, 3)
+        lab = fastcolor.rgb_to_lab(np.moveaxis(rgb / 255.0, -1, -3))  # (N, 3, H, W)
+        ab = np.ascontiguousarray(np.moveaxis(lab[:, 1:], 1, -1))  # (N, H, W, 2)
         for name, c in zip(self.names, colorfulness(rgb).tolist(), strict=True):
             self._colorfulness_sum[name] += c
         self.frames += 1
@@ -83,6 +82,17 @@ class FlickerMeter:
 
     def _area(self) -> int:
         return 0 if self._prev is None else self._prev[0].size
+
+
+def colorfulness(rgb: np.ndarray) -> np.ndarray:
+    """Hasler & Suesstrunk (2003) M3 of each image of (N, H, W, 3) RGB in [0, 255]:
+    colorgan.evaluation.metrics.colorfulness (torch, (B, 3, H, W) in [0, 1]) in numpy."""
+    r, g, b = np.moveaxis(rgb.astype(np.float64), -1, 0)
+    rg = (r - g).reshape(len(rgb), -1)
+    yb = (0.5 * (r + g) - b).reshape(len(rgb), -1)
+    sigma = np.sqrt(rg.var(1) + yb.var(1))
+    mu = np.sqrt(rg.mean(1) ** 2 + yb.mean(1) ** 2)
+    return sigma + 0.3 * mu
 
 
 def report_line(report: dict) -> str:

@@ -14,6 +14,7 @@ import os
 import sys
 import warnings
 
+from colorgan.core import extras
 from colorgan.core.errors import ColorganError
 from colorgan.core.interrupts import deferred_interrupts
 
@@ -47,9 +48,7 @@ def _load(name: str):
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("colorgan"):
             raise ColorganError(f"command {name!r} is not available in this version") from None
-        raise ColorganError(
-            f"command {name!r} needs the package {exc.name!r}: pip install 'colorgan[all]'"
-        ) from None
+        raise  # a missing extra: main says which to install
 
 
 def _first_to_fail() -> bool:
@@ -70,11 +69,15 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _command(argv: list[str]) -> str:
+    return next((a for a in argv if a in COMMANDS), "")
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser = Parser(prog="colorgan", description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    wanted = next((a for a in argv if a in COMMANDS), None)
+    wanted = _command(argv)
     for name, (_, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, allow_abbrev=False)  # --hint is not --hints
         if name == wanted:  # only the command that runs imports its module
@@ -95,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         return _load(args.command).run_cli(args)
-    except ColorganError as exc:
+    except (ColorganError, ModuleNotFoundError) as exc:
+        if isinstance(exc, ModuleNotFoundError):  # the light install lacks an extra: which
+            exc = extras.missing(exc.name, f"colorgan {_command(argv)}")
         if _first_to_fail():
             print(f"error: {exc}", file=sys.stderr)
         return 2

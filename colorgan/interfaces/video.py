@@ -207,7 +207,7 @@ def colorize_video(src, dst, colorizer, options: VideoOptions | None = None) -> 
         ctx = vstream.codec_context
         check_inside(guide.hints, (ctx.height, ctx.width))
         meter = None
-        if options.report:  # torchmetrics is slow to import: only --report needs it
+        if options.report:  # only --report measures (a second optical flow per frame pair)
             from colorgan.evaluation.flicker import FlickerMeter
 
             meter = FlickerMeter(l_tolerance=options.settings.l_tolerance)

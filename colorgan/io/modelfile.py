@@ -1,6 +1,12 @@
 """Model files: the self-describing generator file (safetensors weights + its config in the
 metadata) and the one resolver from a model reference ("default", a run dir, a checkpoint dir,
-a generator file) to that file. Nothing is unpickled, so loading a model never runs code.
+a generator file, an .onnx export) to the file to load. Nothing is unpickled, so loading a
+model never runs code.
+
+The bundled model ships twice, both files listed with their SHA-256 in DEFAULT_SHA256
+(`sha256sum -c` reads it): as ONNX (DEFAULT_ONNX, what colouring runs, in ONNX Runtime: no
+torch) and as the safetensors it was exported from (DEFAULT_MODEL: what `--backend torch`,
+CUDA, `colorgan export` and fine-tuning load). scripts/pack_default_model.py writes all three.
 """
 
 from __future__ import annotations
@@ -8,8 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from safetensors import SafetensorError, safe_open
 
 from colorgan.core.errors import ColorganError
 from colorgan.io import atomic, checksum, modelmeta
@@ -20,6 +24,7 @@ if TYPE_CHECKING:  # torch is imported where weights are written: reading needs 
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_MODEL = ASSETS / "default_model.safetensors"
+DEFAULT_ONNX = ASSETS / "default_model.onnx"
 DEFAULT_SHA256 = ASSETS / "default_model.sha256"
 NO_DEFAULT_MODEL = (
     "no default model is bundled yet; train one with `colorgan train` and pass its path"
@@ -67,6 +72,8 @@ def resolve_generator_file(path: str | Path) -> Path:
 
 
 def read_generator_config(path: Path):
+    from safetensors import SafetensorError, safe_open  # [train]: only torch models need it
+
     try:
         with safe_open(str(path), framework="numpy") as f:  # metadata only: no torch
             meta = f.metadata() or {}
@@ -85,25 +92,34 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return ckpt if (ckpt / "state.json").is_file() else None
 
 
-def default_model_path() -> Path:
-    """The bundled model, after checking its SHA-256 against the one shipped beside it."""
-    return _verified_default()[0]
+def default_model_path(path: Path | None = None) -> Path:
+    """A file of the bundled model (DEFAULT_ONNX unless `path` names another), after checking
+    its SHA-256 against the one DEFAULT_SHA256 lists for it."""
+    return _verified_default(DEFAULT_ONNX if path is None else path)[0]
 
 
-def _verified_default() -> tuple[Path, str]:
-    """(the bundled model, its SHA-256), checked against the digest shipped beside it."""
-    if not DEFAULT_MODEL.is_file():
+def _verified_default(path: Path) -> tuple[Path, str]:
+    """(a bundled model file, its SHA-256), checked against the digest listed for it."""
+    if not path.is_file():
         raise ColorganError(NO_DEFAULT_MODEL)
     if not DEFAULT_SHA256.is_file():
         raise ColorganError(f"{DEFAULT_SHA256}: missing; cannot verify the bundled model")
-    expected = DEFAULT_SHA256.read_text().split()[0].lower()
-    digest = checksum.file_sha256(DEFAULT_MODEL)
+    expected = _listed_digests().get(path.name)
+    if expected is None:
+        raise ColorganError(f"{DEFAULT_SHA256}: lists no digest for {path.name}")
+    digest = checksum.file_sha256(path)
     if digest != expected:
         raise ColorganError(
-            f"{DEFAULT_MODEL}: SHA-256 {digest} does not match {expected}; "
+            f"{path}: SHA-256 {digest} does not match {expected}; "
             "the bundled model is damaged, reinstall colorgan"
         )
-    return DEFAULT_MODEL, digest
+    return path, digest
+
+
+def _listed_digests() -> dict[str, str]:
+    """File name -> SHA-256, from DEFAULT_SHA256's `sha256sum` lines ("<digest>  <name>")."""
+    fields = [line.split() for line in DEFAULT_SHA256.read_text().splitlines()]
+    return {f[1].lstrip("*"): f[0].lower() for f in fields if len(f) == 2}
 
 
 # --- the one model-reference resolver -------------------------------------------------------
@@ -117,6 +133,7 @@ class ModelRef:
     kind: str  # "safetensors" or "onnx"
     label: str  # the reference as the user gave it, for messages
     sha256: str | None = None  # known digest (the bundled model's, checked on resolving)
+    weights: Path | None = None  # an .onnx file's torch weights, where shipped beside it
 
     def digest(self) -> str:
         """The file's SHA-256: the known one, else computed now (a cache key, say)."""
@@ -129,15 +146,27 @@ def resolve_model(ref: str | Path | ModelRef) -> ModelRef:
     Loading it is colorgan.pipeline.loading's (it builds networks; this layer reads files)."""
     if isinstance(ref, ModelRef):
         return ref
-    if str(ref) == "default":
-        path, digest = _verified_default()
-        return ModelRef(path, "safetensors", "default", digest)
+    if str(ref) == "default":  # the ONNX file; its weights are checked when torch wants them
+        path, digest = _verified_default(DEFAULT_ONNX)
+        return ModelRef(path, "onnx", "default", digest, weights=DEFAULT_MODEL)
     path = Path(ref).expanduser()
     if path.suffix.lower() == ".onnx":
         if not path.is_file():
             raise ColorganError(f"ONNX model not found: {path}")
         return ModelRef(path, "onnx", str(ref))
     return ModelRef(resolve_generator_file(path), "safetensors", str(ref))
+
+
+def torch_weights(ref: ModelRef) -> ModelRef:
+    """The safetensors reference a torch model is built from: `ref` itself, or the weights
+    shipped beside an .onnx file (the bundled model's, checked here); an .onnx file alone
+    has none."""
+    if ref.kind == "safetensors":
+        return ref
+    if ref.weights is None:
+        raise ColorganError(f"{ref.label}: an ONNX file has no torch weights; pass the run dir")
+    path, digest = _verified_default(ref.weights)
+    return ModelRef(path, "safetensors", ref.label, digest)
 
 
 def size_multiple(network) -> int:

@@ -11,7 +11,8 @@ pads to them). An architecture whose traced graph only holds at the traced size 
 layer over all pixels) is exported at its training size instead, and says so in
 `input_shape`. The metadata carries what the safetensors file carries, so the .onnx file
 needs no other file: the colorgan config (YAML), size_multiple, color_space, input_shape,
-and the measured max abs difference between ONNX Runtime and PyTorch. Every export is run
+the measured max abs difference between ONNX Runtime and PyTorch, and the graph revision
+of the code that exported it. Every export is run
 in ONNX Runtime against PyTorch before it is written; one that disagrees is refused.
 
 Exporter: PyTorch's TorchScript-based exporter (`dynamo=False`). It is deprecated in favour
@@ -38,6 +39,7 @@ from colorgan.io import modelfile
 from colorgan.pipeline.onnxrun import (  # noqa: F401  (OnnxGenerator: re-exported)
     DEFAULT_OPSET,
     FORMAT,
+    GRAPH_REVISION,
     INPUT,
     OUTPUT,
     OnnxGenerator,
@@ -194,6 +196,7 @@ def _describe(model: bytes, cfg, multiple: int, shape, diff: float, opset: int) 
         "input_shape": "dynamic" if shape is None else f"{shape[0]}x{shape[1]}",
         "max_abs_diff": f"{diff:.3g}",
         "exporter": f"torch {torch.__version__} TorchScript exporter, opset {opset}",
+        "graph_revision": str(GRAPH_REVISION),  # the code it was exported from (see onnxrun)
     }
     onnx.helper.set_model_props(proto, meta)
     if cfg.model.head == "distribution":

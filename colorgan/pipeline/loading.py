@@ -5,11 +5,12 @@ Runtime session (colorgan.pipeline.onnxrun.OnnxGenerator) with the same contract
     model.network, model.config, model.size_multiple, model.device, model.backend
     model.precision                          # "int8" or "fp32": see choose_precision
 
-The reference is resolved once by colorgan.io.modelfile.resolve_model ("default" is checked
-against its SHA-256 there, once per load: the ONNX cache reuses that digest as its key).
-Weights come only through safetensors or ONNX: loading a model never unpickles anything.
-torch is imported only where a torch model is built: an ONNX model (an .onnx file, or a
-torch model's export found in the cache) loads without it, in a fraction of a second.
+The reference is resolved once by colorgan.io.modelfile.resolve_model ("default" is the
+bundled ONNX file, checked against its SHA-256 there, once per load; its safetensors weights
+are checked when torch loads them). Weights come only through safetensors or ONNX: loading a
+model never unpickles anything. torch is imported only where a torch model is built: an ONNX
+model (the bundled one, an .onnx file, or a torch model's export found in the cache) loads
+without it, in a fraction of a second. Which ONNX file runs is onnx_generator's choice.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import importlib.util
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from colorgan.core import config as config_mod
 from colorgan.core.devices import device_name, resolve_device
@@ -56,9 +58,7 @@ def load_generator(ref, device="cpu"):
 
     from colorgan.models import generator_from_config  # torch: only to build a model
 
-    ref = modelfile.resolve_model(ref)
-    if ref.kind != "safetensors":
-        raise ColorganError(f"{ref.label}: an ONNX file has no torch weights; pass the run dir")
+    ref = modelfile.torch_weights(modelfile.resolve_model(ref))
     cfg = modelfile.read_generator_config(ref.path)
     modelcheck.check_fits(cfg, ref.path)  # before anything is allocated
     generator = generator_from_config(cfg.model, cfg.data.size, load_pretrained=False)
@@ -80,10 +80,11 @@ def load_generator(ref, device="cpu"):
 def choose_backend(backend: str, device, ref: modelfile.ModelRef) -> tuple[str, str]:
     """(backend, device name): "auto" = ONNX Runtime on the CPU when onnxruntime is
     installed (measured 1.5-2.3x faster there, benchmarks/backends.py), torch on CUDA; an .onnx
-    file runs in ONNX Runtime on the CPU ("auto" device included)."""
+    file without torch weights beside it runs in ONNX Runtime on the CPU ("auto" device
+    included). The bundled model has both: it goes where its device and backend say."""
     if backend not in BACKENDS:
         raise ColorganError(f"backend={backend!r}; valid: {', '.join(BACKENDS)}")
-    if ref.kind == "onnx":
+    if ref.kind == "onnx" and ref.weights is None:
         if str(device) not in ("auto", "cpu") or backend == "torch":
             raise ColorganError(f"{ref.label}: an ONNX model runs in ONNX Runtime on the CPU")
         return "onnx", "cpu"
@@ -163,7 +164,9 @@ def int8_generator(ref: modelfile.ModelRef, threads: int | None = None):
     key = cache_dir("onnx") / f"{hashlib.sha256(data).hexdigest()[:32]}.int8.onnx"
     net = OnnxGenerator(data, threads, optimized_path(key))
     made_from = net.metadata.get("source_sha256")
-    if path != ref.path and made_from != ref.digest():
+    # made from the weights: the bundled model's safetensors (checked), else the file itself
+    source = modelfile.torch_weights(ref) if ref.weights is not None else ref
+    if path != ref.path and made_from != source.digest():
         raise ColorganError(
             f"{path}: made from another model file than {ref.label} (stale); make it again "
             "with scripts/quantize_model.py, or use --precision fp32"
@@ -172,9 +175,10 @@ def int8_generator(ref: modelfile.ModelRef, threads: int | None = None):
 
 
 def onnx_generator(ref, opset: int | None = None, threads: int | None = None):
-    """An OnnxGenerator for an .onnx file, or for a torch model: exported on first use and
-    kept in cache_dir("onnx") under the SHA-256 of its weights file (an export takes
-    seconds; a cached one loads in well under one)."""
+    """An OnnxGenerator for an .onnx file (the bundled model's included: it ships exported),
+    or for a torch model: exported on first use and kept in cache_dir("onnx") under the
+    SHA-256 of its weights file (an export takes seconds; a cached one loads in well under
+    one)."""
     from colorgan import __version__
     from colorgan.pipeline.onnxrun import (
         DEFAULT_OPSET,
@@ -184,6 +188,8 @@ def onnx_generator(ref, opset: int | None = None, threads: int | None = None):
     )
 
     ref = modelfile.resolve_model(ref)
+    if ref.kind == "onnx" and ref.sha256:  # the bundled model: its optimised graph is cached
+        return OnnxGenerator(ref.path, threads, optimized_path(_cached(f"{ref.sha256[:32]}.onnx")))
     if ref.kind == "onnx":
         return OnnxGenerator(ref.path, threads)
     opset = opset or DEFAULT_OPSET
@@ -192,7 +198,7 @@ def onnx_generator(ref, opset: int | None = None, threads: int | None = None):
     # against PyTorch when written), and finding it must not cost importing torch (or its
     # metadata).
     name = f"{ref.digest()[:32]}-opset{opset}-colorgan{__version__}-g{GRAPH_REVISION}.onnx"
-    cache = cache_dir("onnx") / name
+    cache = _cached(name)
     if cache.is_file():
         try:
             return OnnxGenerator(cache, threads, optimized_path(cache))
@@ -205,8 +211,18 @@ def onnx_generator(ref, opset: int | None = None, threads: int | None = None):
     with deferred_interrupts():  # Ctrl-C inside the exporter left torch half-way (crashes)
         exported = export.to_onnx(generator, cfg, opset).model
     try:  # checked write-and-rename: two colorize processes may export at once
-        cache.parent.mkdir(parents=True, exist_ok=True)
         atomic.write_bytes(cache, exported)
     except (OSError, ColorganError):  # a read-only or full home costs the next run an export
         pass
     return OnnxGenerator(exported, threads)
+
+
+def _cached(name: str) -> Path:
+    """cache_dir("onnx") / name, the folder created where it can be (a read-only home costs
+    each run an export or a graph optimisation, nothing else)."""
+    folder = cache_dir("onnx")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
+    return folder / name

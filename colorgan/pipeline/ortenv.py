@@ -23,7 +23,7 @@ import os
 
 import numpy as np
 
-from colorgan.core.errors import ColorganError
+from colorgan.core import extras
 from colorgan.core.interrupts import deferred_interrupts
 
 LARGE_RUN = 1 << 20  # input elements (B x H x W) above which the arena is shrunk after a run
@@ -36,7 +36,7 @@ def import_onnxruntime():
         with deferred_interrupts():
             import onnxruntime
     except ModuleNotFoundError as exc:
-        raise ColorganError(f"ONNX needs {exc.name!r}: pip install 'colorgan[onnx]'") from None
+        raise extras.missing(exc.name, "ONNX Runtime") from None
     onnxruntime.disable_telemetry_events()
     return onnxruntime
 

@@ -76,8 +76,20 @@ def spread_over_full_size(ab: np.ndarray, l_work: np.ndarray, hint: np.ndarray) 
 
 
 def _patches(mask: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The hint patches of a mask: connected components (4-neighbour) as (ys, xs) arrays."""
-    from scipy import ndimage  # already a dependency (metrics); only hinted photos need it
-
-    labels, n = ndimage.label(mask)
-    return [np.nonzero(labels == i) for i in range(1, n + 1)]
+    """The hint patches of a mask: connected components (4-neighbour) as (ys, xs) arrays, in
+    the order of their first pixel (row by row), as scipy.ndimage.label numbers them. In
+    numpy, not scipy (110 MB installed, for this alone on the colouring path): every hinted
+    pixel holds the index of a pixel of its patch, and takes the smallest among its own and
+    its neighbours', then the one that pixel holds (a jump: long chains of overlapping
+    hints take a few rounds, not one per pixel), until nothing changes."""
+    h, w = mask.shape
+    none = h * w  # above every index
+    labels = np.where(mask, np.arange(h * w).reshape(h, w), none)
+    while True:
+        padded = np.pad(labels, 1, constant_values=none)
+        neighbours = [padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]]
+        smallest = np.where(mask, np.minimum.reduce([labels, *neighbours]), none)
+        smallest = np.append(smallest.ravel(), none)[smallest]
+        if np.array_equal(smallest, labels):
+            return [np.nonzero(labels == i) for i in np.unique(labels[mask])]
+        labels = smallest
