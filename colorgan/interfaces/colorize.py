@@ -39,6 +39,18 @@ class FileJob:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__.split("\n\n")[1].replace("\n", " ")
     arg = parser.add_argument
+    add_file_arguments(arg, "colorized")
+    args_mod.add_model(arg)
+    args_mod.add_size(arg)
+    args_mod.add_tiles(arg)
+    args_mod.add_colour(arg)
+    args_mod.add_guidance(arg)
+    args_mod.add_restore(arg)
+
+
+def add_file_arguments(arg, default_output: str) -> None:
+    """The inputs, output folder and file rules of a command that writes one result per image
+    (colorize, restore): the same names, formats and guards for both."""
     arg(
         "inputs",
         nargs="+",
@@ -48,9 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     arg(
         "-o",
         "--output",
-        default="colorized",
+        default=default_output,
         metavar="OUT",
-        help="output folder, created if needed (default: ./colorized)",
+        help=f"output folder, created if needed (default: ./{default_output})",
     )
     arg("-r", "--recursive", action="store_true", help="also look in subfolders of folders")
     arg(
@@ -68,12 +80,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"refuse images with more pixels (decompression-bomb guard; "
         f"default {images.MAX_PIXELS:,})",
     )
-    args_mod.add_model(arg)
-    args_mod.add_size(arg)
-    args_mod.add_tiles(arg)
-    args_mod.add_colour(arg)
-    args_mod.add_guidance(arg)
-    args_mod.add_restore(arg)
 
 
 # --- inputs -> jobs ------------------------------------------------------------------------

@@ -25,29 +25,7 @@ SUFFIX = "_restored"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__.split("\n\n")[1].replace("\n", " ")
     arg = parser.add_argument
-    arg("inputs", nargs="+", metavar="INPUT", help="image files, folders, or globs")
-    arg(
-        "-o",
-        "--output",
-        default="restored",
-        metavar="OUT",
-        help="output folder, created if needed (default: ./restored)",
-    )
-    arg("-r", "--recursive", action="store_true", help="also look in subfolders of folders")
-    arg(
-        "--format",
-        choices=("png", "jpg", "same"),
-        default="same",
-        help="output format (default: same as the input; GIF and others become PNG)",
-    )
-    arg("--overwrite", action="store_true", help="replace existing results (never inputs)")
-    arg(
-        "--max-pixels",
-        type=args_mod.positive_int,
-        default=images.MAX_PIXELS,
-        metavar="N",
-        help="refuse images with more pixels (decompression-bomb guard)",
-    )
+    colorize.add_file_arguments(arg, "restored")
     arg(
         "--steps",
         type=args_mod.repair_steps,
