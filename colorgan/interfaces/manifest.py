@@ -31,21 +31,19 @@ PART = "part-{run}-{seq:06d}.parquet"
 
 
 def schema():
+    """An actor's row (batchwork.row_schema) and what the manifest adds: the model, the
+    settings' digest, the run and when the row was written."""
     import pyarrow as pa
 
-    return pa.schema(
-        [
-            ("input", pa.string()),
-            ("output", pa.string()),
-            ("status", pa.string()),
-            ("error", pa.string()),
-            ("seconds", pa.float64()),
-            ("model", pa.string()),
-            ("settings", pa.string()),
-            ("run", pa.string()),
-            ("finished", pa.timestamp("ms", tz="UTC")),
-        ]
-    )
+    from colorgan.interfaces.batchwork import row_schema
+
+    added = [
+        ("model", pa.string()),
+        ("settings", pa.string()),
+        ("run", pa.string()),
+        ("finished", pa.timestamp("ms", tz="UTC")),
+    ]
+    return pa.schema(list(row_schema()) + [pa.field(*f) for f in added])
 
 
 def _parts(folder: str) -> list[str]:
