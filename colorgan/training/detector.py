@@ -86,6 +86,14 @@ def loss_fn(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return bce + dice
 
 
+def best_threshold(counts: dict) -> dict:
+    """The threshold of the highest F1 among {threshold: (tp, fp, fn)}, with its scores."""
+    scores = {t: f1(c) for t, c in counts.items()}
+    best = max(scores, key=lambda t: scores[t][2])
+    precision, recall, score = scores[best]
+    return {"threshold": best, "precision": precision, "recall": recall, "f1": score}
+
+
 def f1_counts(prob: np.ndarray, mask: np.ndarray, threshold: float) -> np.ndarray:
     """(true positives, predicted, actual) pixel counts."""
     pred = prob >= threshold
@@ -109,14 +117,7 @@ def validate(net, val: list) -> dict:
         for t in THRESHOLDS:
             counts[t] += f1_counts(prob, m.numpy() > 0.5, t)
     net.train()
-    scores = {t: f1(c) for t, c in counts.items()}
-    best = max(scores, key=lambda t: scores[t][2])
-    return {
-        "threshold": best,
-        "precision": scores[best][0],
-        "recall": scores[best][1],
-        "f1": scores[best][2],
-    }
+    return best_threshold(counts)
 
 
 def train(cfg: Config, train_root: str, val_root: str, out: Path, crop_mp=CROP_MP) -> dict:
@@ -189,12 +190,4 @@ def choose_threshold(net, val_root: str | Path, seed: int, limit: int) -> dict:
         prob = torch.sigmoid(net.logits(x))[0, 0, :h, :w].numpy()
         for t in WHOLE_THRESHOLDS:
             counts[t] += f1_counts(prob, mask, t)
-    scores = {t: f1(c) for t, c in counts.items()}
-    best = max(scores, key=lambda t: scores[t][2])
-    return {
-        "threshold": best,
-        "precision": scores[best][0],
-        "recall": scores[best][1],
-        "f1": scores[best][2],
-        "photos": min(limit, i + 1),
-    }
+    return {**best_threshold(counts), "photos": min(limit, i + 1)}
