@@ -52,6 +52,7 @@ def colorize(tmp_path, model, *extra):
 # --- model metadata -----------------------------------------------------------------------
 
 
+@pytest.mark.integration  # a child process, its memory capped
 @pytest.mark.parametrize("key", ["data.size", "model.working_size"])
 def test_a_working_size_no_real_model_has_is_refused_before_allocating(good, tmp_path, key):
     """data.size 65536 was a traceback from a 17 GB allocation in the export check, and
@@ -90,6 +91,7 @@ def test_a_working_size_no_real_model_has_is_refused_before_allocating(good, tmp
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
 
 
+@pytest.mark.integration  # a child process, its memory capped
 def test_a_network_padding_every_photo_to_65536_pixels_is_refused(tmp_path):
     """A U-Net of 16 levels at width 1 is a small, consistent file whose every input is
     padded to a multiple of 65,536 px (17 GB; the export check's probe alone asked for it).
@@ -162,6 +164,7 @@ def onnx_with(proto, path, **props):
     return path
 
 
+@pytest.mark.integration  # a child process, its memory capped
 @pytest.mark.parametrize(
     "props",
     [
