@@ -31,10 +31,10 @@ from colorgan.training.folders import find_images
 
 log = logging.getLogger(__name__)
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
-# Marks per crop: as many as on a photo of this many megapixels (~10 % of a 64-pixel crop
-# marked, where whole photos have ~0.1-2 %). The bundled detector was trained so and marks
-# texture on whole photos too often (docs/restore.md); ~0.03 is the next thing to try.
-CROP_MP = 0.125
+# Marks per crop: as many as on a photo of this many megapixels. ~1 % of a 128-pixel crop is
+# then marked, as on whole photos (~0.1-2 %); the first detector was trained on 64-pixel
+# crops with 0.125 (~7 % marked) and marked real texture on whole photos far too often.
+CROP_MP = 0.04
 
 
 def build(cfg: Config) -> torch.nn.Module:
