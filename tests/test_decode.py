@@ -79,19 +79,21 @@ def test_vividness_is_monotonic_and_bounded():
             decode.gain(bad)
 
 
-def test_box_mean_and_guided_filter():
+@pytest.mark.parametrize("r", [1, 2, 3, 6, 12])  # windows of 3..25: each power-of-two mix
+def test_box_mean_and_guided_filter(r):
     rng = np.random.default_rng(1)
-    x, r = rng.random((3, 9, 7), dtype=np.float32), 2
+    x = rng.random((3, 9, 7), dtype=np.float32)
+    k = 2 * r + 1  # r = 12: wider than the array, the extended edges fill the window
     padded = np.pad(x, ((0, 0), (r, r), (r, r)), mode="edge")
     brute = np.stack(
         [
-            [[padded[k, i : i + 5, j : j + 5].mean() for j in range(7)] for i in range(9)]
-            for k in range(3)
+            [[padded[c, i : i + k, j : j + k].mean() for j in range(7)] for i in range(9)]
+            for c in range(3)
         ]
     )
     np.testing.assert_allclose(decode.box_mean(x, r), brute, atol=1e-5)
     flat = np.full((2, 9, 7), 0.25, np.float32)  # a constant stays that constant
-    np.testing.assert_allclose(decode.guided_filter(x[0], flat, 2, 0.01), flat, atol=1e-5)
+    np.testing.assert_allclose(decode.guided_filter(x[0], flat, r, 0.01), flat, atol=1e-5)
 
 
 def test_faces_are_pulled_to_skin_and_the_rest_is_not(monkeypatch):

@@ -133,6 +133,8 @@ def test_fading_stretches_a_faded_photo_and_leaves_a_full_range_one():
     low, high = np.percentile(fixed.L, (restore.FADE_LOW, restore.FADE_HIGH))
     assert abs(low - restore.TARGET_LOW) < 1 and abs(high - restore.TARGET_HIGH) < 1
     assert np.array_equal(restore.repair(L, ("fading",)).L, L)
+    dark = np.clip(L * 0.35, 0, 100)  # a flat low-key photo: its blacks are still black
+    assert restore.fading_range(dark) is None
 
 
 def test_noise_estimate_and_grain_step():

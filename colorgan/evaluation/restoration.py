@@ -43,7 +43,9 @@ def _variants(damaged: np.ndarray, marks: np.ndarray, truth: np.ndarray) -> dict
     """The repaired L of each variant for one damaged photo."""
     out = {
         "damaged (no repair)": damaged,
-        "default steps (fading)": restore.repair(damaged, marks=marks).L,
+        f"default steps ({', '.join(restore.DEFAULT_STEPS)})": restore.repair(
+            damaged, marks=marks
+        ).L,
     }
     for name, method in FILLS.items():
         out[f"fill {name}, detected mask"] = restore.fill(damaged, marks, method)[0]
