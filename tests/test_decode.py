@@ -96,28 +96,14 @@ def test_box_mean_and_guided_filter(r):
     np.testing.assert_allclose(decode.guided_filter(x[0], flat, r, 0.01), flat, atol=1e-5)
 
 
-def test_faces_are_pulled_to_skin_and_the_rest_is_not():
+def test_faces_are_pulled_to_skin_and_the_rest_is_not(monkeypatch):
     olive = np.zeros((2, 40, 40), np.float32)
     olive[0], olive[1] = -10 / abbins.AB_SCALE, 25 / abbins.AB_SCALE
-    out = skin.pull_to_skin(olive, np.array([[0.25, 0.2, 0.5, 0.5]], np.float32))
+    monkeypatch.setattr(skin, "faces", lambda L, c: np.array([[0.25, 0.2, 0.5, 0.5]], np.float32))
+    out = skin.pull_to_skin(olive, np.zeros((80, 80), np.float32), object())
     centre = out[:, 21, 20]
     np.testing.assert_allclose(centre, olive[:, 0, 0] + skin.PULL * (skin.SKIN_AB - olive[:, 0, 0]))
     np.testing.assert_array_equal(out[:, 2, 2], olive[:, 2, 2])  # far from the face
-    np.testing.assert_array_equal(skin.pull_to_skin(olive, np.zeros((0, 4))), olive)
-
-
-def test_faces_found_beside_the_network_are_the_ones_decode_would_find(monkeypatch):
-    box = np.array([[0.25, 0.2, 0.5, 0.5]], np.float32)
-    monkeypatch.setattr(skin, "detector", lambda: "cascades")
-    monkeypatch.setattr(skin, "faces", lambda L, c: box * (L.mean() > 40))
-    z = two_mode_logits(8, 8)
-    L = np.stack([np.full((16, 16), 60.0, np.float32), np.full((16, 16), 20.0, np.float32)])
-    z2 = np.concatenate([z, z])
-    found = skin.look_for_faces(L).result()
-    assert len(found) == 2 and len(found[0]) == 1 and not found[1].any()
-    here = decode.decode(z2, L, 0.2, 0.5)
-    np.testing.assert_array_equal(decode.decode(z2, L, 0.2, 0.5, faces=found), here)
-    assert not np.array_equal(decode.decode(z2, L, 0.2, 0.5, faces=False), here)
 
 
 def test_without_a_face_detector_it_says_so_once(caplog, monkeypatch):

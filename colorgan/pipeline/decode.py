@@ -64,22 +64,20 @@ def decode(
     radius: float = SMOOTH_RADIUS,
     eps: float = SMOOTH_EPS,
     unsure_power: float = UNSURE_POWER,
-    faces: bool | list = True,
+    faces: bool = True,
 ) -> np.ndarray:
     """(B, Q, h, w) logits + L (B, H, W) in [0, 100] (the network's input; averaged onto
     the logits' grid here) -> ab (B, 2, h, w) normalised, float32. centres: the bins'
     (Q, 2) ab (default colorgan.core.abbins). vividness None: no gain (the sweep's own).
-    faces: True: look for faces here (skin.find_faces); False: not (tiles leave it to the
-    single pass of "hybrid"); or what skin.find_faces found beforehand."""
+    faces: look for faces (the single pass; tiles leave it to the single pass of "hybrid")."""
     centres = abbins.centers() if centres is None else np.asarray(centres, np.float32)
     small = resample.area(np.asarray(L, np.float32), logits.shape[-2:])
-    if faces is True:
-        faces = skin.find_faces(L)  # None without OpenCV 4.x (said once)
+    cascades = skin.detector() if faces else None  # None without OpenCV 4.x (said once)
     out = np.empty((len(logits), 2, *logits.shape[-2:]), np.float32)
     for i, z in enumerate(logits):
         out[i] = _decode_one(z, small[i], centres, temperature, radius, eps, unsure_power)
-        if faces:
-            out[i] = skin.pull_to_skin(out[i], faces[i])
+        if cascades is not None:
+            out[i] = skin.pull_to_skin(out[i], L[i], cascades)
     return out if vividness is None else out * np.float32(gain(vividness))
 
 

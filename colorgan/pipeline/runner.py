@@ -29,7 +29,7 @@ import numpy as np
 from colorgan.core import color, fastcolor, resample, tiling
 from colorgan.core.devices import device_name
 from colorgan.core.errors import ColorganError
-from colorgan.pipeline import decode, guidance, options, propagate, skin
+from colorgan.pipeline import decode, guidance, options, propagate
 from colorgan.pipeline.geometry import working_l
 
 Network = Callable  # (B,1,H,W) [, hint, ref] -> output; torch tensors, or numpy if numpy_io
@@ -163,11 +163,7 @@ class ModelRunner:
         return _like(ab, l_norm)
 
     def _predict(self, x: np.ndarray, hint=None, ref=None, vividness=None, spread=True):
-        # faces are looked for (in the network's own L) while the network runs
-        looking = spread and self.head == "distribution"
-        found = skin.look_for_faces(color.denormalize_l(x[:, 0])) if looking else None
-        out = self._forward(x, hint, ref)
-        ab = self._decode(out, x, vividness, faces=found.result() if found else False)
+        ab = self._decode(self._forward(x, hint, ref), x, vividness, faces=spread)
         if not spread or hint is None or not np.any(hint[:, 2]):
             return ab
         # the network gives hinted pixels their colour; the region around them: propagate

@@ -15,7 +15,6 @@ first photo says so once (a warning naming the install that adds it), never sile
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
@@ -108,26 +107,10 @@ def face_weight(boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return weight
 
 
-@lru_cache(maxsize=1)
-def _searcher() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(1, thread_name_prefix="colorgan-faces")
-
-
-def find_faces(L: np.ndarray) -> list[np.ndarray] | None:
-    """Each image's face boxes (faces) for L (B, H, W) in [0, 100]; None without the detector."""
-    cascades = detector()
-    return None if cascades is None else [faces(each, cascades) for each in L]
-
-
-def look_for_faces(L: np.ndarray) -> Future:
-    """find_faces(L) on a thread of its own, beside the network's pass on the same L: OpenCV
-    and ONNX Runtime both let go of the GIL, and the network alone does not keep both cores
-    busy on a small input (a 512 px photo: measured ~10 ms of ~50 saved)."""
-    return _searcher().submit(find_faces, L)
-
-
-def pull_to_skin(ab: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """ab (2, h, w) with the faces in boxes (faces' shares of the photo) pulled toward skin."""
+def pull_to_skin(ab: np.ndarray, L: np.ndarray, cascade) -> np.ndarray:
+    """ab (2, h, w) with detected faces pulled toward skin; L (H, W) in [0, 100] is the
+    lightness the faces are looked for in (any size: boxes are shares of it)."""
+    boxes = faces(L, cascade)
     if not len(boxes):
         return ab
     weight = PULL * face_weight(boxes, ab.shape[-2:])
