@@ -24,7 +24,7 @@ from colorgan.pipeline.colorizer import Colorizer
 from colorgan.training.damage import damage
 
 STEP_SETS = {
-    "default (fading)": restore.DEFAULT_STEPS,
+    f"default ({','.join(restore.DEFAULT_STEPS)})": restore.DEFAULT_STEPS,
     "scratches,dust": ("scratches", "dust"),
     "grain": ("grain",),
     "all": restore.STEPS,
