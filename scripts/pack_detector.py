@@ -29,7 +29,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run", help="run folder with detector.safetensors and detector.json")
     p.add_argument("--val", required=True, help="validation photos (choose the threshold)")
-    p.add_argument("--photos", type=int, default=24, help="how many of them (default 24)")
+    p.add_argument("--photos", type=int, help="only the first N of them (default: all)")
     p.add_argument("--seed", type=int, default=1, help="their damage's seed (default 1)")
     args = p.parse_args()
     run = Path(args.run)

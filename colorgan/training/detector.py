@@ -176,8 +176,8 @@ WHOLE_THRESHOLDS = tuple(round(0.3 + 0.05 * i, 2) for i in range(14))  # 0.3 .. 
 
 
 @torch.inference_mode()
-def choose_threshold(net, val_root: str | Path, seed: int, limit: int) -> dict:
-    """The threshold with the best F1 on whole validation photos (the first `limit` by name)
+def choose_threshold(net, val_root: str | Path, seed: int, limit: int | None = None) -> dict:
+    """The threshold with the best F1 on whole validation photos (all, or the first `limit` by name)
     under synthetic damage damage(L, default_rng([seed, i])): the crops the weights were
     chosen on hold more marks than whole photos, whose threshold is wanted."""
     counts = {t: np.zeros(3, np.int64) for t in WHOLE_THRESHOLDS}
@@ -190,4 +190,4 @@ def choose_threshold(net, val_root: str | Path, seed: int, limit: int) -> dict:
         prob = torch.sigmoid(net.logits(x))[0, 0, :h, :w].numpy()
         for t in WHOLE_THRESHOLDS:
             counts[t] += f1_counts(prob, mask, t)
-    return {**best_threshold(counts), "photos": min(limit, i + 1)}
+    return {**best_threshold(counts), "photos": i + 1}
