@@ -82,17 +82,23 @@ def decode(
 
 
 def _decode_one(z, light, centres, temperature, radius, eps, unsure_power) -> np.ndarray:
-    p = abbins.softmax(z)
-    gray = p[np.hypot(centres[:, 0], centres[:, 1]) <= GRAY_CHROMA].sum(axis=0)
+    # the softmax at T = 1, normalised only where it is used: e = exp(z - max) is 1 at each
+    # pixel's most likely bin, so e / its sum over the bins are the probabilities
+    z = np.asarray(z, np.float32)
+    e = np.subtract(z, z.max(axis=0))
+    np.exp(e, out=e)
+    total = e.sum(axis=0)
+    gray = e[np.hypot(centres[:, 0], centres[:, 1]) <= GRAY_CHROMA].sum(axis=0)
     # the annealed mean (T < 1) is made by the bins that come near the most likely one (one
     # at a third of it weighs 0.4% at T = 0.2): smoothing only the MAX_BINS that do so at
     # the most pixels (and the gray mass) costs ~20 planes instead of 262
-    near = (p >= NEAR_TOP * p.max(axis=0)).sum(axis=(1, 2))
+    near = (e >= NEAR_TOP).sum(axis=(1, 2))
     keep = np.sort(np.argsort(-near, kind="stable")[:MAX_BINS])
     keep = keep[near[keep] > 0]
-    planes = np.concatenate([p[keep], gray[None]])
+    planes = np.concatenate([e[keep], gray[None]])
+    planes /= total
     if radius > 0:
-        r = max(1, round(radius * max(p.shape[-2:])))
+        r = max(1, round(radius * max(z.shape[-2:])))
         planes = guided_filter(light / np.float32(100), planes, r, eps)
         np.maximum(planes, 1e-8, out=planes)
     ab = _annealed_mean(planes[:-1], centres[keep], temperature)
