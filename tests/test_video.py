@@ -21,7 +21,7 @@ from colorgan.interfaces import video
 from colorgan.interfaces.cli import main
 from colorgan.io import modelfile
 from colorgan.models import generator_from_config
-from colorgan.pipeline import temporal
+from colorgan.pipeline import sequence
 from colorgan.pipeline.colorizer import Colorizer
 from colorgan.pipeline.temporal import StabilizerSettings, TemporalStabilizer
 
@@ -281,7 +281,7 @@ def test_nothing_half_written_when_interrupted(exc, stage, clips, model, tmp_pat
     the encoding thread: the exception goes on (Ctrl-C as exit code 130), and neither the
     output nor its temporary file is left behind."""
     calls = []
-    real = getattr(temporal.SequenceColorizer, stage)
+    real = getattr(sequence.SequenceColorizer, stage)
 
     def failing(self, *args):
         calls.append(1)
@@ -289,7 +289,7 @@ def test_nothing_half_written_when_interrupted(exc, stage, clips, model, tmp_pat
             raise exc
         return real(self, *args)
 
-    monkeypatch.setattr(temporal.SequenceColorizer, stage, failing)
+    monkeypatch.setattr(sequence.SequenceColorizer, stage, failing)
     args = (clips["moving"], "-o", tmp_path / "out.mp4", "--model", model, "--batch", 4)
     if isinstance(exc, KeyboardInterrupt):
         assert run(*args) == 130

@@ -46,7 +46,8 @@ from colorgan.interfaces.videofile import (
 from colorgan.io import atomic
 from colorgan.pipeline.colorizer import Colorizer
 from colorgan.pipeline.guidance import check_inside
-from colorgan.pipeline.temporal import SequenceColorizer, StabilizerSettings, serial_opencv
+from colorgan.pipeline.sequence import KEYFRAME_EVERY, SequenceColorizer
+from colorgan.pipeline.temporal import StabilizerSettings, serial_opencv
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,9 @@ class VideoOptions:
     overwrite: bool = False
     hints: tuple = ()  # on the first frame (Hint, dict or "X,Y,#RRGGBB[,SIZE]")
     reference: str | Path | None = None  # for the whole clip
+    # the network on every Nth frame of a shot, colour carried between (None: the default,
+    # colorgan.pipeline.sequence.keyframe_interval; 1: every frame)
+    keyframe_every: int | None = None
 
 
 @dataclass
@@ -82,6 +86,7 @@ class VideoResult:
     # that stabilises and encodes, while the decoding and network threads go on
     report: dict | None = None
     shortfall: str | None = None  # what is missing from the input (see missing_frames)
+    keyframes: int = 0  # frames whose colour the network made (the rest: carried)
 
     @property
     def fps(self) -> float:
@@ -139,8 +144,10 @@ def _decoded(container, vstream, writer: Writer, src, batch: int, damaged, repai
 
 def _encode_all(container, vstream, writer, colour, src, batch, damaged=None) -> int:
     """Decode, colour and encode every frame. The threads overlap: decoding the next batch,
-    the network on the two before it (NETWORK_THREADS), stabilising, composing and encoding
-    the oldest, in order; this one hands the batches on."""
+    the motion and the network (on keyframes) on the ones before it (NETWORK_THREADS),
+    stabilising, composing and encoding the oldest, in order; this one plans the batches
+    (colour.plan) and hands them on. Batches in flight: enough to run the next keyframe's
+    network while the frames carried before it are composed and encoded."""
     total = vstream.frames or None
     bar = tqdm(total=total, unit="frame", desc=src.name, file=sys.stderr, disable=None)
 
@@ -161,16 +168,17 @@ def _encode_all(container, vstream, writer, colour, src, batch, damaged=None) ->
             raise
         return len(Ls)
 
-    def predict(Ls, guides):
+    def predict(planned):
         if failed.is_set():
             return None
         try:
-            return colour.predict(Ls, guides)
+            return colour.predict(planned)
         except BaseException:
             failed.set()
             raise
 
     count, pending = 0, deque()
+    in_flight = NETWORK_THREADS + -(-colour.keyframe_every // batch)
     encoder = ThreadPoolExecutor(1, thread_name_prefix="colorgan-encode")
     networks = ThreadPoolExecutor(NETWORK_THREADS, thread_name_prefix="colorgan-network")
     try:
@@ -178,9 +186,9 @@ def _encode_all(container, vstream, writer, colour, src, batch, damaged=None) ->
         decoded = _decoded(container, vstream, writer, src, batch, damaged, repair)
         with bar, prefetched(decoded) as chunks, serial_opencv():
             for stamps, Ls, audio in chunks:
-                network = networks.submit(predict, Ls, colour.next_guides(Ls))
+                network = networks.submit(predict, colour.plan(Ls))
                 pending.append(encoder.submit(encode, stamps, Ls, network, audio))
-                while pending and (len(pending) > NETWORK_THREADS + 1 or pending[0].done()):
+                while pending and (len(pending) > in_flight or pending[0].done()):
                     done = pending.popleft().result()
                     count += done
                     bar.update(done)
@@ -212,7 +220,12 @@ def colorize_video(src, dst, colorizer, options: VideoOptions | None = None) -> 
 
             meter = FlickerMeter(l_tolerance=options.settings.l_tolerance)
         colour = SequenceColorizer(
-            colorizer, options.settings, options.stabilize, meter, guide=guide
+            colorizer,
+            options.settings,
+            options.stabilize,
+            meter,
+            guide=guide,
+            keyframe_every=options.keyframe_every,
         )
     except ColorganError:
         container.close()
@@ -226,6 +239,7 @@ def colorize_video(src, dst, colorizer, options: VideoOptions | None = None) -> 
     report = colour.meter.summary() if colour.meter is not None else None
     result = VideoResult(dst, count, seconds, colour.shots, colour.measure_seconds, report)
     result.shortfall = shortfall
+    result.keyframes = colour.network_frames
     return result
 
 
@@ -305,6 +319,14 @@ def _video_arguments(arg) -> None:
     )
     arg("--no-stabilize", action="store_true", help="colour every frame on its own")
     arg(
+        "--keyframe-every",
+        type=number(int, 1),
+        metavar="N",
+        help="run the network on every Nth frame of a shot and on the first frame after "
+        "a cut, and carry the colour along the motion to the frames between; 1 = every "
+        f"frame (default: {KEYFRAME_EVERY} when stabilised with --mode single, else 1)",
+    )
+    arg(
         "--cut-threshold",
         type=number(float, 0, 1),
         default=StabilizerSettings.cut_threshold,
@@ -346,6 +368,7 @@ def run_cli(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         hints=hints,
         reference=args.reference,
+        keyframe_every=args.keyframe_every,
     )
     colorizer = Colorizer.load(
         args.model, device=args.device, backend=args.backend, precision=args.precision
@@ -354,7 +377,9 @@ def run_cli(args: argparse.Namespace) -> int:
     result = colorize_video(src, dst, colorizer, options)
     print(
         f"colorized {result.frames} frames into {dst} in {result.seconds:.1f} s "
-        f"({result.fps:.1f} frames/s" + (f", {result.shots} shots)" if result.shots else ")")
+        f"({result.fps:.1f} frames/s"
+        + (f", {result.shots} shots" if result.shots else "")
+        + f", network on {result.keyframes})"
     )
     code = truncation_exit(src, result, args.allow_truncated)
     if result.report is not None:
