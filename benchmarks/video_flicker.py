@@ -48,7 +48,7 @@ import torch
 
 from colorgan.core import config, fastcolor
 from colorgan.core.errors import ColorganError
-from colorgan.interfaces.video import VideoOptions, colorize_video
+from colorgan.interfaces.video import NETWORK_CALL_THREADS, VideoOptions, colorize_video
 from colorgan.pipeline.colorizer import Colorizer
 from colorgan.pipeline.sequence import KEYFRAME_EVERY
 from colorgan.pipeline.temporal import StabilizerSettings
@@ -118,7 +118,9 @@ def excerpt(src: Path, frames: int, folder: Path) -> Path:
 def load_model(name: str, size: int | None, folder: Path, precision: str = "auto"):
     """(Colorizer, how the table names it)."""
     try:
-        colorizer = Colorizer.load(name, device="cpu", working_size=size, precision=precision)
+        colorizer = Colorizer.load(
+            name, "cpu", size, precision=precision, threads=NETWORK_CALL_THREADS
+        )  # as `colorgan video` loads it
         return colorizer, f"{name} ({colorizer.precision})"
     except ColorganError as exc:
         if name != "default":

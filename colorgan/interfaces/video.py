@@ -56,6 +56,10 @@ log = logging.getLogger(__name__)
 # one of its threads is often not running: two batches side by side keep the cores busy
 # where one waited (measured: 768x576 video, 2 cores).
 NETWORK_THREADS = 2
+# ...and each call with one ONNX Runtime thread of its own (Colorizer.load's threads), not
+# one per core: the calls side by side already use the cores (measured: 768x576, keyframes
+# every 3rd, 2 loaded cores: 80-87 CPU-ms a frame against 87-95, and more frames/s).
+NETWORK_CALL_THREADS = 1
 
 
 @dataclass
@@ -371,7 +375,11 @@ def run_cli(args: argparse.Namespace) -> int:
         keyframe_every=args.keyframe_every,
     )
     colorizer = Colorizer.load(
-        args.model, device=args.device, backend=args.backend, precision=args.precision
+        args.model,
+        device=args.device,
+        backend=args.backend,
+        precision=args.precision,
+        threads=NETWORK_CALL_THREADS,
     )
     colorizer = colorizer.using(**args_mod.colour_options(args), restore=args.restore)
     result = colorize_video(src, dst, colorizer, options)
