@@ -355,6 +355,21 @@ def test_output_names_and_bad_arguments(clips, tmp_path):
         video.output_path(clips["moving"], tmp_path / "no" / "x.mp4", False)
     with pytest.raises(SystemExit):
         run(clips["moving"], "--strength", "1.5")
+    with pytest.raises(SystemExit):
+        run(clips["moving"], "--keyframe-every", "0")
+
+
+@pytest.mark.parametrize("extra", [["--no-stabilize"], ["--mode", "tiles"]])
+def test_keyframes_where_colour_cannot_be_carried_are_refused(
+    extra, clips, model, tmp_path, capsys
+):
+    out = tmp_path / "out.mp4"
+    assert run(clips["moving"], "-o", out, "--model", model, "--keyframe-every", 2, *extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert "keyframes" in err and len(err.splitlines()) == 1 and not out.exists()
+    # their default is the network on every frame
+    assert run(clips["moving"], "-o", out, "--model", model, *extra) == 0
+    assert "network on 24)" in capsys.readouterr().out
 
 
 def test_restore_repairs_every_frame_before_colour(clips, model, tmp_path, monkeypatch):
