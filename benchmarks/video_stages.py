@@ -10,9 +10,10 @@ is the median over the frames after the first 3; OpenCV and ONNX Runtime on one 
 in the video pipeline (colorgan.interfaces.video's NETWORK_CALL_THREADS, serial_opencv). The
 H.264 decoding and encoding (with x264's own threads) are measured together, as
 video_speed.py's floor, their process time over the whole clip divided by its frames. The
-last column: the share of a frame's CPU time each stage has with the network on every frame,
-and with keyframes every --keyframe-every frames (the network's stages and the keyframes'
-motion on 1 frame in N, the carried frames' motion and warp on the others).
+last columns: the share of a frame's CPU time each stage has with the network on every
+frame (motion with DIS's medium preset), and with keyframes every --keyframe-every frames
+(the network's stages and the blend on 1 frame in N, the warp on the others, every frame's
+motion with the fast preset: colorgan.pipeline.sequence).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from colorgan.interfaces.video import NETWORK_CALL_THREADS, _lightness
 from colorgan.pipeline import decode, skin
 from colorgan.pipeline.colorizer import Colorizer
 from colorgan.pipeline.geometry import working_l, working_shape
-from colorgan.pipeline.sequence import CARRIED_FLOW, KEYFRAME_EVERY
+from colorgan.pipeline.sequence import KEYFRAME_EVERY, KEYFRAMES_FLOW
 from colorgan.pipeline.temporal import (
     Flow,
     StabilizerSettings,
@@ -81,9 +82,9 @@ def stages(clip: Path, colorizer: Colorizer, frames: int) -> dict[str, float]:
                 faces=boxes,
             )
             ab = resample.bilinear(ab, x.shape[-2:])[0]
-            motion = timed("motion, keyframe", find_motion, prev, cur, settings)
-            fast = Flow("dis", CARRIED_FLOW)
-            timed("motion, carried frame", find_motion, prev, cur, settings, fast)
+            motion = timed("motion, medium preset", find_motion, prev, cur, settings)
+            fast = Flow("dis", KEYFRAMES_FLOW)
+            timed("motion, fast preset", find_motion, prev, cur, settings, fast)
             if motion.cut:
                 carrier.follow(cur, motion, ab)
             else:
@@ -117,15 +118,13 @@ def main() -> None:
     load.append(os.getloadavg()[0])
     measured["decode + encode (H.264)"] = floor
     n = args.keyframe_every
-    every = {
-        k: v for k, v in measured.items() if k not in ("motion, carried frame", "carry (warp)")
-    }
+    every = {k: v for k, v in measured.items() if k not in ("motion, fast preset", "carry (warp)")}
     keyed = {
-        k: v / n if k in NETWORK or k in ("motion, keyframe", "stabiliser blend") else v
+        k: v / n if k in NETWORK or k == "stabiliser blend" else v
         for k, v in measured.items()
+        if k != "motion, medium preset"
     }
-    for k in ("motion, carried frame", "carry (warp)"):
-        keyed[k] = measured[k] * (n - 1) / n
+    keyed["carry (warp)"] = measured["carry (warp)"] * (n - 1) / n
     total_every, total_keyed = sum(every.values()), sum(keyed.values())
     print(
         f"clip: {label}, first {args.frames} frames, {size[0]}x{size[1]}; model {args.model} "
@@ -136,7 +135,8 @@ def main() -> None:
     )
     for name, seconds in measured.items():
         share = f"{every[name] / total_every:.0%}" if name in every else "-"
-        print(f"| {name} | {1000 * seconds:.1f} | {share} | {keyed[name] / total_keyed:.0%} |")
+        keyed_share = f"{keyed[name] / total_keyed:.0%}" if name in keyed else "-"
+        print(f"| {name} | {1000 * seconds:.1f} | {share} | {keyed_share} |")
     print(f"| total per frame | | {1000 * total_every:.1f} ms | {1000 * total_keyed:.1f} ms |")
 
 

@@ -50,12 +50,13 @@ from colorgan.pipeline.temporal import (
 # every-frame stabiliser's, with a small colour difference from it, and above 25 frames/s at
 # 768x576 on 2 cores where every frame ran at about half that (docs/speed.md).
 KEYFRAME_EVERY = 3
-# Carried frames find their motion with DIS's fast preset (~1 CPU-ms a flow at 256 px, the
-# medium preset ~5, and each frame takes two): their flow only carries colour and tests for
-# a cut. Measured on bikes.mp4 (100 frames, keyframes every 3rd): flicker 0.631 against
-# 0.611 with the medium preset (0.655 with the network on every frame), colour error 1.33
-# against 1.25 ab units. Keyframes keep the medium preset, as every frame did before.
-CARRIED_FLOW = cv2.DISOPTICAL_FLOW_PRESET_FAST
+# With keyframes every frame finds its motion with DIS's fast preset (~1 CPU-ms a flow at
+# 256 px against ~5 for the medium preset, and each frame takes two); with the network on
+# every frame, the medium preset as before. Measured on bikes.mp4 (250 frames, keyframes
+# every 3rd, strength 0.8; the network on every frame: flicker 0.539, colourfulness 14.34):
+# fast everywhere -> flicker 0.516, colourfulness 14.26, colour error 1.37 ab (worst frame
+# 4.11); fast on the carried frames only -> 0.505, 13.97, 1.36 (4.43).
+KEYFRAMES_FLOW = cv2.DISOPTICAL_FLOW_PRESET_FAST
 
 
 def keyframe_interval(requested: int | None, stabilize: bool, mode: str) -> int:
@@ -180,7 +181,7 @@ class SequenceColorizer:
         threads at once: each frame holds what it needs."""
         if self.stabilizer is not None:
             for f in frames:
-                flow = None if f.key else Flow("dis", CARRIED_FLOW)
+                flow = Flow("dis", KEYFRAMES_FLOW) if self.keyframe_every > 1 else None
                 f.motion = find_motion(f.prev, f.small, self.settings, flow)
         run = [f for f in frames if f.network]
         if run:
