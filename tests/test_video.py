@@ -275,7 +275,7 @@ def test_unusable_inputs_give_one_line_errors(kind, model, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt()])
-@pytest.mark.parametrize("stage", ["predict", "render"])  # the network's thread, the encoder's
+@pytest.mark.parametrize("stage", ["predict", "render"])  # the network's thread, the composing one
 def test_nothing_half_written_when_interrupted(exc, stage, clips, model, tmp_path, monkeypatch):
     """An error or Ctrl-C in the middle, in the main thread (the network) or in
     the encoding thread: the exception goes on (Ctrl-C as exit code 130), and neither the
