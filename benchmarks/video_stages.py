@@ -69,18 +69,11 @@ def stages(clip: Path, colorizer: Colorizer, frames: int) -> dict[str, float]:
             x = timed("network input", working_l, L, colorizer.working_size)[None]
             out = timed("network", model.forward, x)
             l_work = color.denormalize_l(x[:, 0])
-            boxes = timed("face detector", skin.find_faces, l_work)
+            cascades = skin.detector()
+            timed("face detector", skin.faces, l_work[0], cascades)  # as decode does with faces=True
             centres = model.bins.centers()
-            ab = timed(
-                "decoding",
-                decode.decode,
-                out,
-                l_work,
-                model.temperature,
-                None,
-                centres,
-                faces=boxes,
-            )
+            args = (out, l_work, model.temperature, None, centres)
+            ab = timed("decoding", decode.decode, *args, faces=False)
             ab = resample.bilinear(ab, x.shape[-2:])[0]
             motion = timed("motion, medium preset", find_motion, prev, cur, settings)
             fast = Flow("dis", KEYFRAMES_FLOW)
