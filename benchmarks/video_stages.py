@@ -70,7 +70,8 @@ def stages(clip: Path, colorizer: Colorizer, frames: int) -> dict[str, float]:
             out = timed("network", model.forward, x)
             l_work = color.denormalize_l(x[:, 0])
             cascades = skin.detector()
-            timed("face detector", skin.faces, l_work[0], cascades)  # as decode does with faces=True
+            # what decode does with faces=True
+            timed("face detector", skin.faces, l_work[0], cascades)
             centres = model.bins.centers()
             args = (out, l_work, model.temperature, None, centres)
             ab = timed("decoding", decode.decode, *args, faces=False)
