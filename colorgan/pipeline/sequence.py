@@ -49,8 +49,8 @@ from colorgan.pipeline.temporal import (
 # The network on every 3rd frame. Measured on bikes.mp4 (docs/video.md; the network on every
 # frame: flicker 0.539, colourfulness 14.34): every 3rd frame 0.516, 14.26, colour error
 # 1.37 ab units; every 4th 0.515, 13.75 (-4 %), 1.59. At 768x576 on 2 cores (docs/speed.md)
-# every 3rd frame ran at 1.5x the frames/s of every frame, and every 4th no faster than every
-# 3rd within the noise: the other stages bound the speed there.
+# every 3rd frame ran at 1.4-1.6x the frames/s of every frame, and every 4th no faster than
+# every 3rd within the noise: the other stages bound the speed there.
 KEYFRAME_EVERY = 3
 # With keyframes every frame finds its motion with DIS's fast preset (~1 CPU-ms a flow at
 # 256 px against ~5 for the medium preset, and each frame takes two); with the network on
