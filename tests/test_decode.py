@@ -114,3 +114,11 @@ def test_without_a_face_detector_it_says_so_once(caplog, monkeypatch):
         decode.decode(z, L, 0.2, 0.5)
         decode.decode(z, L, 0.2, 0.5)
     assert sum("skin tones on faces need OpenCV" in r.message for r in caplog.records) == 1
+
+
+def test_only_small_softmax_buffers_are_kept_for_the_thread(monkeypatch):
+    monkeypatch.setattr(decode, "SCRATCH_MOST", 12)
+    kept = decode._buffer("test_small", (3, 4))
+    assert np.shares_memory(kept, decode._buffer("test_small", (3, 4)))
+    big = decode._buffer("test_big", (3, 5))  # over the bound: a fresh array every time
+    assert not np.shares_memory(big, decode._buffer("test_big", (3, 5)))

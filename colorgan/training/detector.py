@@ -177,9 +177,9 @@ WHOLE_THRESHOLDS = tuple(round(0.3 + 0.05 * i, 2) for i in range(14))  # 0.3 .. 
 
 @torch.inference_mode()
 def choose_threshold(net, val_root: str | Path, seed: int, limit: int | None = None) -> dict:
-    """The threshold with the best F1 on whole validation photos (all, or the first `limit` by name)
-    under synthetic damage damage(L, default_rng([seed, i])): the crops the weights were
-    chosen on hold more marks than whole photos, whose threshold is wanted."""
+    """The threshold with the best F1 on whole validation photos (all, or the first `limit`
+    by name) under synthetic damage damage(L, default_rng([seed, i])): the crops the weights
+    were chosen on hold more marks than whole photos, whose threshold is wanted."""
     counts = {t: np.zeros(3, np.int64) for t in WHOLE_THRESHOLDS}
     for i, L in enumerate(load_planes(val_root)[:limit]):
         damaged, mask = damage(L, np.random.default_rng([seed, i]))
