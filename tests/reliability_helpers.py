@@ -52,14 +52,25 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(*args, limit: int | None = None, env=None, timeout=180):
-    """`python -m colorgan ARGS` in a child process -> CompletedProcess (text)."""
+def memory_limit(limit: int):
+    """preexec_fn for a child whose address space stops at `limit` bytes: a huge allocation
+    fails fast with MemoryError instead of exhausting the machine."""
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
+
+
+def run_cli(*args, limit: int | None = None, memory: int | None = None, env=None, timeout=180):
+    """`python -m colorgan ARGS` in a child process -> CompletedProcess (text). limit: its
+    file-size cap (file_size_limit); memory: its address-space cap (memory_limit)."""
     return subprocess.run(
         [sys.executable, "-m", "colorgan", *map(str, args)],
         capture_output=True,
         text=True,
         env=env or child_env(),
-        preexec_fn=file_size_limit(limit) if limit else None,
+        preexec_fn=file_size_limit(limit) if limit else memory_limit(memory) if memory else None,
         timeout=timeout,
     )
 

@@ -5,9 +5,6 @@ video with irregular timestamps reported as damaged, argparse prefix matching. E
 one line (exit 2), a fallback with a warning, or a correct result."""
 
 import json
-import resource
-import subprocess
-import sys
 
 import av
 import numpy as np
@@ -22,7 +19,7 @@ from colorgan.interfaces.cli import main
 from colorgan.io import modelfile
 from colorgan.training import checkpoint as ckpt_mod
 
-from .reliability_helpers import child_env, noise_photo, save_tiny_model, tiny_config
+from .reliability_helpers import noise_photo, run_cli, save_tiny_model, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -64,26 +61,8 @@ def test_a_working_size_no_real_model_has_is_refused_before_allocating(good, tmp
     bad = with_meta(good, tmp_path / "big.safetensors", yaml.safe_dump(cfg))
     src = noise_photo(tmp_path / "photo.png", side=48)
 
-    def cap():
-        resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
-
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "colorgan",
-            "colorize",
-            str(src),
-            "-o",
-            str(tmp_path / "o"),
-            "--model",
-            str(bad),
-        ],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        preexec_fn=cap,
-        timeout=300,
+    done = run_cli(
+        "colorize", src, "-o", tmp_path / "o", "--model", bad, memory=6 << 30, timeout=300
     )
     line = done.stderr.strip()
     assert done.returncode == 2 and "\n" not in line, line[-2000:]
@@ -106,26 +85,8 @@ def test_a_network_padding_every_photo_to_65536_pixels_is_refused(tmp_path):
     modelfile.save_generator(model, generator_from_config(cfg.model, 32), cfg)
     src = noise_photo(tmp_path / "photo.png", side=48)
 
-    def cap():
-        resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
-
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "colorgan",
-            "colorize",
-            str(src),
-            "-o",
-            str(tmp_path / "o"),
-            "--model",
-            str(model),
-        ],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        preexec_fn=cap,
-        timeout=300,
+    done = run_cli(
+        "colorize", src, "-o", tmp_path / "o", "--model", model, memory=6 << 30, timeout=300
     )
     line = done.stderr.strip()
     assert done.returncode == 2 and "\n" not in line, line[-2000:]
@@ -186,26 +147,8 @@ def test_onnx_properties_out_of_bounds_are_one_line(onnx_proto, tmp_path, props)
     bad = onnx_with(onnx_proto, tmp_path / "bad.onnx", **props)
     src = noise_photo(tmp_path / "photo.png", side=48)
 
-    def cap():
-        resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
-
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "colorgan",
-            "colorize",
-            str(src),
-            "-o",
-            str(tmp_path / "o"),
-            "--model",
-            str(bad),
-        ],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        preexec_fn=cap,
-        timeout=300,
+    done = run_cli(
+        "colorize", src, "-o", tmp_path / "o", "--model", bad, memory=6 << 30, timeout=300
     )
     line = done.stderr.strip()
     assert done.returncode == 2 and "\n" not in line and len(line) < 600, line[-2000:]

@@ -2,10 +2,6 @@
 weights or outputs, and a config that describes a far bigger network than the file holds
 are one-line errors naming the file, refused before anything large is allocated."""
 
-import resource
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -17,7 +13,7 @@ from colorgan.interfaces.cli import main
 from colorgan.io import modelfile
 from colorgan.pipeline.colorizer import Colorizer
 
-from .reliability_helpers import child_env, noise_photo, save_tiny_model, tiny_config
+from .reliability_helpers import noise_photo, run_cli, save_tiny_model, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -98,27 +94,16 @@ def test_a_config_describing_a_far_bigger_network_is_refused_without_allocating(
     bad = with_meta(good, tmp_path / "huge.safetensors", yaml.safe_dump(cfg))
     src = noise_photo(tmp_path / "photo.png", side=48)
 
-    def cap():
-        resource.setrlimit(resource.RLIMIT_AS, (12 << 30, 12 << 30))
-
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "colorgan",
-            "colorize",
-            str(src),
-            "-o",
-            str(tmp_path / "o"),
-            "--model",
-            str(bad),
-            "--backend",
-            "torch",
-        ],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        preexec_fn=cap,
+    done = run_cli(
+        "colorize",
+        src,
+        "-o",
+        tmp_path / "o",
+        "--model",
+        bad,
+        "--backend",
+        "torch",
+        memory=12 << 30,
         timeout=300,
     )
     line = done.stderr.strip()
