@@ -14,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from colorgan.io import modelfile
 
 from .conftest import TINY, save_tiny_model, tiny_config  # noqa: F401 (the tests' one model)
 
@@ -25,6 +28,13 @@ def noise_photo(path: Path, side: int = 200, seed: int = 0) -> Path:
     arr = np.random.default_rng(seed).integers(0, 256, (side, side), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr).save(path)
+    return path
+
+
+def with_meta(model: Path, path: Path, config_text: str) -> Path:
+    """A model's weights saved to path under another config text in the metadata."""
+    meta = {modelfile.CONFIG_META_KEY: config_text, "format": modelfile.FORMAT}
+    save_file(load_file(str(model)), str(path), metadata=meta)
     return path
 
 

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from safetensors.torch import load_file, save_file
 
 from colorgan.core.errors import ColorganError
 from colorgan.interfaces import cli
@@ -19,18 +18,7 @@ from colorgan.interfaces.cli import main
 from colorgan.io import modelfile
 from colorgan.training import checkpoint as ckpt_mod
 
-from .reliability_helpers import noise_photo, run_cli, save_tiny_model, tiny_config
-
-
-@pytest.fixture(scope="module")
-def good(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("model") / "good.safetensors")
-
-
-def with_meta(good, path, config_text: str):
-    meta = {modelfile.CONFIG_META_KEY: config_text, "format": modelfile.FORMAT}
-    save_file(load_file(str(good)), str(path), metadata=meta)
-    return path
+from .reliability_helpers import noise_photo, run_cli, tiny_config, with_meta
 
 
 def one_error_line(capsys) -> str:
@@ -51,14 +39,14 @@ def colorize(tmp_path, model, *extra):
 
 @pytest.mark.integration  # a child process, its memory capped
 @pytest.mark.parametrize("key", ["data.size", "model.working_size"])
-def test_a_working_size_no_real_model_has_is_refused_before_allocating(good, tmp_path, key):
+def test_a_working_size_no_real_model_has_is_refused_before_allocating(tiny_model, tmp_path, key):
     """data.size 65536 was a traceback from a 17 GB allocation in the export check, and
     model.working_size 65536 was accepted and every photo then failed with MemoryError. The
     child runs under a 6 GB address-space limit, so allocating fails fast instead."""
     cfg = tiny_config().to_dict()
     section, name = key.split(".")
     cfg[section][name] = 65536
-    bad = with_meta(good, tmp_path / "big.safetensors", yaml.safe_dump(cfg))
+    bad = with_meta(tiny_model, tmp_path / "big.safetensors", yaml.safe_dump(cfg))
     src = noise_photo(tmp_path / "photo.png", side=48)
 
     done = run_cli(
@@ -93,20 +81,20 @@ def test_a_network_padding_every_photo_to_65536_pixels_is_refused(tmp_path):
     assert line.startswith(f"error: {model}: ") and "65,536" in line
 
 
-def test_deeply_nested_yaml_is_one_line(good, tmp_path, capsys):
-    bad = with_meta(good, tmp_path / "deep.safetensors", "model: " + "[" * 20000)
+def test_deeply_nested_yaml_is_one_line(tiny_model, tmp_path, capsys):
+    bad = with_meta(tiny_model, tmp_path / "deep.safetensors", "model: " + "[" * 20000)
     assert colorize(tmp_path, bad, "--backend", "torch") == 2
     assert one_error_line(capsys).startswith(f"error: {bad}: ")
 
 
 @pytest.fixture(scope="module")
-def onnx_proto(good):
+def onnx_proto(tiny_model):
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     from colorgan.pipeline import export
     from colorgan.pipeline.loading import load_generator
 
-    return onnx.load_from_string(export.to_onnx(*load_generator(good)).model)
+    return onnx.load_from_string(export.to_onnx(*load_generator(tiny_model)).model)
 
 
 def onnx_with(proto, path, **props):
@@ -283,7 +271,7 @@ HOSTILE_HINTS = {
 
 @pytest.mark.parametrize("case", HOSTILE_HINTS)
 @pytest.mark.parametrize("command", ["colorize", "video"])
-def test_hostile_hints_files_are_one_short_line(good, tmp_path, capsys, case, command):
+def test_hostile_hints_files_are_one_short_line(tiny_model, tmp_path, capsys, case, command):
     """A 400-digit x (OverflowError) and nested JSON (RecursionError) were tracebacks; a
     10 MB colour gave a 10 MB error line; a 200 MB file took 103 s and 3.3 GB."""
     hints = tmp_path / "hints.json"
@@ -292,7 +280,7 @@ def test_hostile_hints_files_are_one_short_line(good, tmp_path, capsys, case, co
         src, out = noise_photo(tmp_path / "photo.png", side=48), tmp_path / "out"
     else:
         src, out = irregular_avi(tmp_path / "clip.avi"), tmp_path / "out.mp4"
-    args = [command, str(src), "-o", str(out), "--model", str(good), "--hints", str(hints)]
+    args = [command, str(src), "-o", str(out), "--model", str(tiny_model), "--hints", str(hints)]
     assert main(args) == 2
     assert one_error_line(capsys).startswith(f"error: {hints}: ")
     assert not out.exists() or (out.is_dir() and not list(out.iterdir()))
@@ -358,23 +346,27 @@ def seconds_of_frames(path) -> list[float]:
         return [float(f.pts * f.time_base) for f in c.decode(video=0)]
 
 
-def test_a_video_with_irregular_timestamps_is_whole(good, tmp_path, capsys):
+def test_a_video_with_irregular_timestamps_is_whole(tiny_model, tmp_path, capsys):
     """It got "decoded 68 of 444 frames: the input is truncated or damaged", exit 1."""
     src = irregular_avi(tmp_path / "capture.avi")
     with av.open(str(src)) as c:
         assert c.streams.video[0].frames == 444  # the reproduction holds
     out = tmp_path / "out.mkv"
-    code = main(["video", str(src), "-o", str(out), "--model", str(good), "--backend", "torch"])
+    code = main(
+        ["video", str(src), "-o", str(out), "--model", str(tiny_model), "--backend", "torch"]
+    )
     assert code == 0, capsys.readouterr().err
     assert "truncated" not in capsys.readouterr().err
     np.testing.assert_allclose(seconds_of_frames(out), STAMPS / 15, atol=0.002)
 
 
-def test_a_cut_off_irregular_video_still_warns(good, tmp_path, capsys):
+def test_a_cut_off_irregular_video_still_warns(tiny_model, tmp_path, capsys):
     whole = irregular_avi(tmp_path / "capture.avi").read_bytes()
     src = tmp_path / "cut.avi"
     src.write_bytes(whole[: len(whole) // 2])
     out = tmp_path / "out.mkv"
-    code = main(["video", str(src), "-o", str(out), "--model", str(good), "--backend", "torch"])
+    code = main(
+        ["video", str(src), "-o", str(out), "--model", str(tiny_model), "--backend", "torch"]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "truncated or damaged" in err and "of 444 frames" in err

@@ -13,19 +13,7 @@ from colorgan.interfaces.cli import main
 from colorgan.io import modelfile
 from colorgan.pipeline.colorizer import Colorizer
 
-from .reliability_helpers import noise_photo, run_cli, save_tiny_model, tiny_config
-
-
-@pytest.fixture(scope="module")
-def good(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("model") / "good.safetensors")
-
-
-def with_meta(good, path, config_text: str):
-    """The good model's weights under another config text in the metadata."""
-    meta = {modelfile.CONFIG_META_KEY: config_text, "format": modelfile.FORMAT}
-    save_file(load_file(str(good)), str(path), metadata=meta)
-    return path
+from .reliability_helpers import noise_photo, run_cli, tiny_config, with_meta
 
 
 def colorize(tmp_path, model, *extra):
@@ -51,8 +39,8 @@ def one_error_line(capsys) -> str:
     return err[0]
 
 
-def test_broken_yaml_in_the_metadata_is_one_line(good, tmp_path, capsys):
-    bad = with_meta(good, tmp_path / "bad.safetensors", "model: [width: 4\n  data: {")
+def test_broken_yaml_in_the_metadata_is_one_line(tiny_model, tmp_path, capsys):
+    bad = with_meta(tiny_model, tmp_path / "bad.safetensors", "model: [width: 4\n  data: {")
     assert colorize(tmp_path, bad) == 2
     line = one_error_line(capsys)
     assert line.startswith(f"error: {bad}: ") and "YAML" in line
@@ -68,8 +56,8 @@ def test_broken_yaml_in_the_metadata_is_one_line(good, tmp_path, capsys):
         ("model: {width: -3}\n", "model.width"),
     ],
 )
-def test_config_metadata_out_of_bounds_is_one_line(good, tmp_path, capsys, text, words):
-    bad = with_meta(good, tmp_path / "bad.safetensors", text)
+def test_config_metadata_out_of_bounds_is_one_line(tiny_model, tmp_path, capsys, text, words):
+    bad = with_meta(tiny_model, tmp_path / "bad.safetensors", text)
     assert colorize(tmp_path, bad) == 2
     line = one_error_line(capsys)
     assert line.startswith(f"error: {bad}: ") and words in line
@@ -84,14 +72,14 @@ def test_config_metadata_out_of_bounds_is_one_line(good, tmp_path, capsys, text,
 )
 @pytest.mark.integration
 def test_a_config_describing_a_far_bigger_network_is_refused_without_allocating(
-    good, tmp_path, width, words
+    tiny_model, tmp_path, width, words
 ):
     """The issue's case: width 1,000,000 in a 5 MB file tried to allocate 60 GB (a width in
     bounds is caught by comparing with the file's tensors). The child runs with a 12 GB
     address-space limit, so the old behaviour fails fast instead of exhausting memory."""
     cfg = tiny_config().to_dict()
     cfg["model"]["width"] = width
-    bad = with_meta(good, tmp_path / "huge.safetensors", yaml.safe_dump(cfg))
+    bad = with_meta(tiny_model, tmp_path / "huge.safetensors", yaml.safe_dump(cfg))
     src = noise_photo(tmp_path / "photo.png", side=48)
 
     done = run_cli(
@@ -112,9 +100,9 @@ def test_a_config_describing_a_far_bigger_network_is_refused_without_allocating(
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
-def test_non_finite_weights_are_refused(good, tmp_path, capsys, value):
+def test_non_finite_weights_are_refused(tiny_model, tmp_path, capsys, value):
     """Failure 5: all-NaN weights gave an all-black image and exit 0."""
-    state = load_file(str(good))
+    state = load_file(str(tiny_model))
     name = next(k for k, v in state.items() if v.is_floating_point() and v.numel() > 1)
     state[name] = torch.full_like(state[name], value)
     bad = tmp_path / "nan.safetensors"
@@ -125,9 +113,9 @@ def test_non_finite_weights_are_refused(good, tmp_path, capsys, value):
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
-def test_non_finite_network_output_is_refused(good):
+def test_non_finite_network_output_is_refused(tiny_model):
     """An .onnx file or a network whose weights are finite can still put out NaN."""
-    colorizer = Colorizer.load(good, backend="torch")
+    colorizer = Colorizer.load(tiny_model, backend="torch")
 
     def broken(x):
         return torch.full((x.shape[0], 2, *x.shape[-2:]), float("nan"))
@@ -137,22 +125,22 @@ def test_non_finite_network_output_is_refused(good):
         colorizer.colorize(np.full((40, 30), 0.5, np.float32))
 
 
-def test_a_truncated_model_file_is_one_line(good, tmp_path, capsys):
+def test_a_truncated_model_file_is_one_line(tiny_model, tmp_path, capsys):
     bad = tmp_path / "cut.safetensors"
-    data = good.read_bytes()
+    data = tiny_model.read_bytes()
     bad.write_bytes(data[: len(data) // 2])
     assert colorize(tmp_path, bad) == 2
     assert one_error_line(capsys).startswith(f"error: {bad}: ")
 
 
-def test_broken_yaml_in_an_onnx_file_is_one_line(good, tmp_path):
+def test_broken_yaml_in_an_onnx_file_is_one_line(tiny_model, tmp_path):
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     from colorgan.pipeline import export
     from colorgan.pipeline.loading import load_generator
     from colorgan.pipeline.onnxrun import OnnxGenerator
 
-    proto = onnx.load_from_string(export.to_onnx(*load_generator(good)).model)
+    proto = onnx.load_from_string(export.to_onnx(*load_generator(tiny_model)).model)
     for prop in proto.metadata_props:
         if prop.key == modelfile.CONFIG_META_KEY:
             prop.value = "model: [unclosed"
