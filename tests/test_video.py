@@ -347,6 +347,26 @@ def test_real_sample_clip(bikes, model, tmp_path):
     assert report["stabilized"]["flicker"] < 0.8 * report["per_frame"]["flicker"]
 
 
+def x264_setting(path: Path, key: str) -> str:
+    """A setting from the options x264 writes into the stream (its SEI user data)."""
+    data = path.read_bytes()
+    start = data.index(b" " + key.encode() + b"=") + len(key) + 2
+    return data[start : data.index(b" ", start)].decode()
+
+
+def test_x264_preset_reaches_the_encoder(clips, model, tmp_path):
+    default, medium = tmp_path / "default.mp4", tmp_path / "medium.mp4"
+    assert run(clips["moving"], "-o", default, "--model", model, "--no-stabilize") == 0
+    args = ["--model", model, "--no-stabilize", "--x264-preset", "medium"]
+    assert run(clips["moving"], "-o", medium, *args) == 0
+    # x264's presets differ in subpixel search: medium 7, veryfast (the default) 2
+    assert x264_setting(medium, "subme") == "7"
+    assert x264_setting(default, "subme") == "2"
+    assert probe(default)["pts"] == probe(medium)["pts"]
+    with pytest.raises(SystemExit):
+        run(clips["moving"], "--x264-preset", "quick")
+
+
 def test_output_names_and_bad_arguments(clips, tmp_path):
     assert video.output_path(clips["moving"], None, False).name == "moving_color.mp4"
     with pytest.raises(ColorganError, match="use one of"):

@@ -143,15 +143,19 @@ def _encode_table() -> np.ndarray:
 
 
 def _f_to_xyz(f: np.ndarray, tmp: np.ndarray) -> np.ndarray:
-    """Lab's f -> X/Xn (and Y, Z) in place: f**3 above the knee, linear below (kornia)."""
-    low = lin = None
-    if f.min() <= F_KNEE:  # dark or strongly coloured pixels: a minimum costs less than a mask
-        low = f <= F_KNEE
-        lin = (f[low] - np.float32(F_OFFSET)) * np.float32(1 / LIN_SLOPE)
+    """Lab's f -> X/Xn (and Y, Z) in place: f**3 above the knee, linear below (kornia).
+    Where some f are below the knee (dark or strongly coloured pixels; a minimum tells, for
+    less than a mask costs) the line is computed for all and copied in under a mask:
+    measured ~2x faster than gathering and scattering the masked values by index."""
+    low = None
+    if f.min() <= F_KNEE:
+        low = np.less_equal(f, np.float32(F_KNEE), out=scratch.get("low", f.shape, np.bool_))
+        lin = np.subtract(f, np.float32(F_OFFSET), out=scratch.get("lin", f.shape))
+        lin *= np.float32(1 / LIN_SLOPE)
     np.multiply(f, f, out=tmp)
     f *= tmp
     if low is not None:
-        f[low] = lin
+        np.copyto(f, lin, where=low)
     return f
 
 

@@ -34,6 +34,8 @@ from colorgan.core.overlap import prefetched
 from colorgan.interfaces import args as args_mod
 from colorgan.interfaces.videofile import (
     CONTAINERS,
+    X264_PRESET,
+    X264_PRESETS,
     Writer,
     batches,
     check_written,
@@ -71,6 +73,7 @@ class VideoOptions:
     stabilize: bool = True
     settings: StabilizerSettings = field(default_factory=StabilizerSettings)
     crf: int = 18
+    x264_preset: str = X264_PRESET
     report: bool = False
     overwrite: bool = False
     hints: tuple = ()  # on the first frame (Hint, dict or "X,Y,#RRGGBB[,SIZE]")
@@ -270,7 +273,7 @@ def _write(src: Path, dst: Path, container, vstream, colour, options: VideoOptio
     try:
         with atomic.writing(dst, overwrite=options.overwrite, kind="partial") as tmp:
             try:
-                writer = Writer(tmp, fmt, container, vstream, options.crf)
+                writer = Writer(tmp, fmt, container, vstream, options.crf, options.x264_preset)
                 count = _encode_all(container, vstream, writer, colour, src, options.batch, damaged)
                 writer.close()
             except BaseException:  # close the half-written file before it is removed
@@ -362,6 +365,14 @@ def _video_arguments(arg) -> None:
         "near-lossless)",
     )
     arg(
+        "--x264-preset",
+        choices=X264_PRESETS,
+        default=X264_PRESET,
+        help="x264 speed preset: slower ones make smaller files at the same --crf quality "
+        "(default %(default)s: half medium's encoding time, a ~9%% bigger file for the "
+        "same quality)",
+    )
+    arg(
         "--report",
         action="store_true",
         help="measure flicker and colourfulness of per-frame and stabilised colour; print "
@@ -383,6 +394,7 @@ def run_cli(args: argparse.Namespace) -> int:
         stabilize=not args.no_stabilize,
         settings=settings,
         crf=args.crf,
+        x264_preset=args.x264_preset,
         report=args.report,
         overwrite=args.overwrite,
         hints=hints,
