@@ -59,6 +59,24 @@ def test_damage_is_seeded_and_its_mask_is_exactly_what_changed():
     assert np.abs(a - L)[mask].min() >= MASK_DELTA - 0.2
 
 
+def test_some_scratches_are_straight_hard_edged_lines():
+    from colorgan.training.damage import _scratch
+
+    straight = 0
+    for seed in range(60):
+        alpha = _scratch(200, 200, np.random.default_rng(seed))
+        if not alpha.any() or not np.isin(alpha, (0.0, 1.0)).all():
+            continue  # anti-aliased or softened: a curve (or a soft line)
+        ys, xs = np.nonzero(alpha)
+        pts = np.stack([xs, ys], 1).astype(np.float64)
+        pts -= pts.mean(0)
+        # hard-edged and on one straight line: the spread across its main axis is a width
+        across = np.linalg.svd(pts, full_matrices=False)[1][-1] / np.sqrt(len(pts))
+        assert across < 2.5, seed
+        straight += 1
+    assert 5 <= straight <= 40  # some, not all
+
+
 def test_grain_and_jpeg_are_nuisances_outside_the_mask():
     L = smooth(160, 200)
     rough, mask = damage(L, np.random.default_rng(5), grain=True)
@@ -168,6 +186,19 @@ def test_bundled_detector_finds_synthetic_damage_and_leaves_a_clean_photo_alone(
         counts += [np.sum(marks & mask), marks.sum(), mask.sum()]
     precision, recall = counts[0] / counts[1], counts[0] / counts[2]
     assert precision > 0.6 and recall > 0.7  # on this smooth photo (real ones: docs/restore.md)
+
+
+@pytest.mark.parametrize("value", [5.0, 97.0])
+def test_bundled_detector_finds_a_straight_hard_edged_line(value):
+    """A film scratch: one column, dark or bright, the photo's full height, no soft edge
+    (the first detectors, trained on curves only, missed it)."""
+    L = smooth(192, 256, seed=1)
+    bad = L.copy()
+    bad[:, 131] = value
+    marks = restore.default_detector().marks(bad)
+    assert marks[:, 130:133].any(axis=1).mean() > 0.8  # found along most of its length
+    marks[:, 129:134] = False
+    assert marks.mean() < 0.005  # and little else
 
 
 def test_a_damaged_detector_file_is_refused(tmp_path):

@@ -5,11 +5,12 @@ damage detector (colorgan.models.damage_unet) is trained on and the repair is ev
 
 L is CIE lightness (H, W) float32 in [0, 100]. Drawn on a coverage layer (alpha in [0, 1])
 and blended toward a bright or dark target: long scratches (thin curves of varying width,
-opacity and blur), short branching cracks, dust specks, blobs and hairs. Under that, as
-nuisances the detector must learn to ignore (never in the mask): film grain (white or
-blurred Gaussian noise) and JPEG compression. The mask is exact: the pixels the damage
-itself (before grain and JPEG) changed by at least MASK_DELTA in L; a faint stroke on a
-background of its own brightness changes nothing there and is not in it.
+opacity and blur, and hard-edged straight lines), short branching cracks, dust specks,
+blobs and hairs. Under that, as nuisances the detector must learn to ignore (never in the
+mask): film grain (white or blurred Gaussian noise) and JPEG compression. The mask is
+exact: the pixels the damage itself (before grain and JPEG) changed by at least MASK_DELTA
+in L; a faint stroke on a background of its own brightness changes nothing there and is
+not in it.
 
 Everything is seeded by the `rng` given; the same seed gives the same damage.
 """
@@ -91,16 +92,29 @@ def _curve(h: int, w: int, rng: np.random.Generator, length: float, bend: float)
 
 
 def _scratch(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """A long curve, or (a third of them) a straight line: film scratched in the gate runs
+    straight along the strip, often near vertical, and a scan leaves it hard-edged (drawn
+    without anti-aliasing and not softened)."""
     alpha = _canvas(h, w)
     length = rng.uniform(0.2, 1.2) * max(h, w)
-    xy = _curve(h, w, rng, length, 0.08)
+    straight = rng.random() < 1 / 3
+    xy = _line(h, w, rng, length) if straight else _curve(h, w, rng, length, 0.08)
     width = int(rng.choice([1, 1, 2, 2, 3, 4]))
+    kind = cv2.LINE_8 if straight and rng.random() < 0.5 else cv2.LINE_AA
     # broken along its length: a scratch comes and goes where the emulsion held
     pieces = np.array_split(xy, int(rng.integers(1, 5)))
     for piece in pieces:
         if len(piece) > 1 and rng.random() < 0.85:
-            cv2.polylines(alpha, [_points(piece)], False, 1.0, width, cv2.LINE_AA, SS)
-    return _soften(alpha, rng, 1.0)
+            cv2.polylines(alpha, [_points(piece)], False, 1.0, width, kind, SS)
+    return alpha if kind == cv2.LINE_8 else _soften(alpha, rng, 1.0)
+
+
+def _line(h: int, w: int, rng: np.random.Generator, length: float) -> np.ndarray:
+    """Points along a straight segment, near vertical half the time."""
+    start = rng.uniform((0, 0), (w, h))
+    angle = np.pi / 2 + rng.normal(0, 0.03) if rng.random() < 0.5 else rng.uniform(0, np.pi)
+    t = np.linspace(0, 1, max(8, int(length / 4)))[:, None]
+    return start + t * length * np.array([np.cos(angle), np.sin(angle)])
 
 
 def _crack(h: int, w: int, rng: np.random.Generator) -> np.ndarray:

@@ -172,7 +172,7 @@ def load(path: str | Path) -> tuple[torch.nn.Module, Config]:
     return net.eval(), cfg
 
 
-WHOLE_THRESHOLDS = tuple(round(0.3 + 0.05 * i, 2) for i in range(14))  # 0.3 .. 0.95
+WHOLE_THRESHOLDS = tuple(round(0.1 + 0.05 * i, 2) for i in range(18))  # 0.1 .. 0.95
 
 
 @torch.inference_mode()
