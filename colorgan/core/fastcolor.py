@@ -146,7 +146,8 @@ def _f_to_xyz(f: np.ndarray, tmp: np.ndarray) -> np.ndarray:
     """Lab's f -> X/Xn (and Y, Z) in place: f**3 above the knee, linear below (kornia).
     Where some f are below the knee (dark or strongly coloured pixels; a minimum tells, for
     less than a mask costs) the line is computed for all and copied in under a mask:
-    measured ~2x faster than gathering and scattering the masked values by index."""
+    1.7-2x faster than gathering and scattering the masked values by index (timed on this
+    function alone, 2^18 values with 2 % and 20 % below the knee)."""
     low = None
     if f.min() <= F_KNEE:
         low = np.less_equal(f, np.float32(F_KNEE), out=scratch.get("low", f.shape, np.bool_))
