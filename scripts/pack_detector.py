@@ -2,11 +2,12 @@
 
     python scripts/pack_detector.py runs/damage-detector --val DATA/val
 
-Writes colorgan/assets/damage_detector.safetensors (the float32 weights with their config)
-and damage_detector.onnx (the same network exported and checked against PyTorch by
-colorgan.pipeline.export: what `colorgan restore` runs, torch-free), and
-damage_detector.json: both files' SHA-256, the threshold chosen on validation and the
-validation scores (colorgan.pipeline.restore checks the ONNX file's digest on loading).
+Writes colorgan/assets/damage_detector.onnx (the network exported and checked against
+PyTorch by colorgan.pipeline.export: what `colorgan restore` runs, torch-free) and
+damage_detector.json: its SHA-256 (colorgan.pipeline.restore checks it on loading), that
+of the run's detector.safetensors it came from (kept with the run, not in the package:
+nothing there reads it, and every install would carry the same weights twice), the
+threshold chosen on validation and the validation scores.
 The threshold is chosen on whole validation photos under synthetic damage
 (colorgan.training.detector.choose_threshold; --photos of them, by name).
 """
@@ -45,7 +46,6 @@ def main() -> None:
         "validation_crops": scores,
         "validation_photos": whole,
     }
-    atomic.write_bytes(ASSETS / "damage_detector.safetensors", weights)
     atomic.write_bytes(ASSETS / "damage_detector.onnx", onnx)
     atomic.write_text(ASSETS / "damage_detector.json", json.dumps(info, indent=2) + "\n")
     print(
