@@ -128,41 +128,51 @@ def train(cfg: Config, train_root: str, val_root: str, out: Path, crop_mp=CROP_M
     val_rng = np.random.default_rng(10_000 + cfg.train.seed)  # the same crops every time
     val = [batch(val_planes, cfg, val_rng, crop_mp) for _ in range(cfg.train.val_batches)]
     net = build(cfg)
+
+    def step_loss() -> torch.Tensor:
+        x, m = batch(planes, cfg, rng, crop_mp)
+        return loss_fn(net.logits(x), m)
+
+    return fit(cfg, net, step_loss, lambda: validate(net, val), out / "detector", "f1")
+
+
+def fit(cfg: Config, net, step_loss, scores, out: Path, key: str) -> dict:
+    """The loop the repair's networks train in (this detector, colorgan.training.inpainter):
+    Adam with a cosine schedule over cfg.train.steps of step_loss() (a fresh batch's loss);
+    every ckpt_every steps scores() on validation, and the weights with the highest
+    scores()[key] kept in OUT.safetensors (self-describing: the config in its metadata),
+    their scores in OUT.json; -> those scores, with the minutes taken."""
     opt = torch.optim.Adam(net.parameters(), cfg.train.lr, betas=(cfg.train.beta1, 0.999))
     steps = cfg.train.steps
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + np.cos(np.pi * s / steps)))
-    best: dict = {"f1": -1.0}
-    start, seen = time.monotonic(), 0
+    best: dict = {key: -np.inf}
+    start = time.monotonic()
+    report = out.with_suffix(".json")
     for step in range(1, steps + 1):
-        x, m = batch(planes, cfg, rng, crop_mp)
-        loss = loss_fn(net.logits(x), m)
+        loss = step_loss()
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
-        seen += len(x)
         if step % cfg.train.log_every == 0:
-            rate = seen / (time.monotonic() - start)
+            rate = step * cfg.train.batch_size / (time.monotonic() - start)
             log.info("step %d/%d loss %.4f (%.1f crops/s)", step, steps, loss.item(), rate)
         if step % cfg.train.ckpt_every == 0 or step == steps:
-            scores = {"step": step, **validate(net, val)}
-            log.info("validation at step %d: %s", step, json.dumps(scores))
-            if scores["f1"] > best["f1"]:
-                best = scores
-                _save(out, net, cfg, best)
+            now = {"step": step, **scores()}
+            log.info("validation at step %d: %s", step, json.dumps(now))
+            if now[key] > best[key]:
+                best = now
+                out.parent.mkdir(parents=True, exist_ok=True)
+                modelfile.save_generator(out.with_suffix(".safetensors"), net, cfg)
+                atomic.write_text(report, json.dumps(best, indent=2) + "\n")
     best["minutes"] = round((time.monotonic() - start) / 60, 1)
-    atomic.write_text(out / "detector.json", json.dumps(best, indent=2) + "\n")
+    atomic.write_text(report, json.dumps(best, indent=2) + "\n")
     return best
 
 
-def _save(out: Path, net, cfg: Config, scores: dict) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    modelfile.save_generator(out / "detector.safetensors", net, cfg)
-    atomic.write_text(out / "detector.json", json.dumps(scores, indent=2) + "\n")
-
-
-def load(path: str | Path) -> tuple[torch.nn.Module, Config]:
-    """(detector in eval mode, its Config) from a detector.safetensors file."""
+def load(path: str | Path, build=build) -> tuple[torch.nn.Module, Config]:
+    """(network in eval mode, its Config) from a .safetensors file `fit` saved (build: the
+    repair network's own, for the inpainter)."""
     from safetensors.torch import load_file
 
     path = Path(path)

@@ -17,9 +17,6 @@ OUT/inpainter.json (with OpenCV's on the same crops). The test split is never re
 
 from __future__ import annotations
 
-import json
-import logging
-import time
 from pathlib import Path
 
 import cv2
@@ -27,13 +24,11 @@ import numpy as np
 import torch
 
 from colorgan.core.config import Config
-from colorgan.io import atomic, modelfile
 from colorgan.models.registry import build_generator
 from colorgan.pipeline import restore
+from colorgan.training import detector
 from colorgan.training.damage import damage
-from colorgan.training.detector import CROP_MP, crop, load_planes
-
-log = logging.getLogger(__name__)
+from colorgan.training.detector import CROP_MP, crop, fit, load_planes
 
 
 def build(cfg: Config) -> torch.nn.Module:
@@ -110,40 +105,14 @@ def train(cfg: Config, train_root: str, val_root: str, out: Path) -> dict:
     val_rng = np.random.default_rng(10_000 + cfg.train.seed)  # the same crops every time
     val = [batch(val_planes, cfg, val_rng) for _ in range(cfg.train.val_batches)]
     net = build(cfg)
-    opt = torch.optim.Adam(net.parameters(), cfg.train.lr, betas=(cfg.train.beta1, 0.999))
-    steps = cfg.train.steps
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + np.cos(np.pi * s / steps)))
-    best: dict = {"psnr": -1.0}
-    start, seen = time.monotonic(), 0
-    for step in range(1, steps + 1):
+
+    def step_loss() -> torch.Tensor:
         x, y, hole = batch(planes, cfg, rng)
-        loss = ((net(x) - y).abs() * hole).sum() / hole.sum().clamp(min=1)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        seen += len(x)
-        if step % cfg.train.log_every == 0:
-            rate = seen / (time.monotonic() - start)
-            log.info("step %d/%d loss %.4f (%.1f crops/s)", step, steps, loss.item(), rate)
-        if step % cfg.train.ckpt_every == 0 or step == steps:
-            scores = {"step": step, **validate(net, val)}
-            log.info("validation at step %d: %s", step, json.dumps(scores))
-            if scores["psnr"] > best["psnr"]:
-                best = scores
-                out.mkdir(parents=True, exist_ok=True)
-                modelfile.save_generator(out / "inpainter.safetensors", net, cfg)
-    best["minutes"] = round((time.monotonic() - start) / 60, 1)
-    atomic.write_text(out / "inpainter.json", json.dumps(best, indent=2) + "\n")
-    return best
+        return ((net(x) - y).abs() * hole).sum() / hole.sum().clamp(min=1)
+
+    return fit(cfg, net, step_loss, lambda: validate(net, val), out / "inpainter", "psnr")
 
 
 def load(path: str | Path) -> tuple[torch.nn.Module, Config]:
     """(inpainter in eval mode, its Config) from an inpainter.safetensors file."""
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    cfg = modelfile.read_generator_config(path)
-    net = build(cfg)
-    net.load_state_dict(load_file(str(path)))
-    return net.eval(), cfg
+    return detector.load(path, build)
