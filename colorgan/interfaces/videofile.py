@@ -20,10 +20,11 @@ SUFFIX = "_color"
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 H264_ENCODERS = ("libx264", "libopenh264", "h264_videotoolbox", "h264_mf")
 # x264's speed presets, fastest first. The default: "veryfast" encodes a 768x576 frame in
-# ~12 CPU-ms against ~27 for "medium" (bikes.mp4, crf 18): at 25 frames/s that is a fifth of
-# two cores' time. At the same crf it is ~0.3 dB PSNR lower with a ~5 % smaller file; at
-# equal quality (crf 17: 42.22 dB, medium crf 18: 42.30) its file is ~9 % bigger. Archives
-# that care for size more than time ask for "medium" or slower (--x264-preset).
+# 16 CPU-ms against 33 for "medium" (benchmarks/video_encode.py: bikes.mp4, crf 18); at 25
+# frames/s medium alone took 40 % of two cores' time. At the same crf veryfast is 0.3 dB PSNR
+# lower with a 5 % smaller file; for the same quality (crf 17: 42.22 dB, medium at crf 18:
+# 42.30) its file is 9 % bigger. Archives that care for size more than time ask for
+# "medium" or slower (--x264-preset).
 X264_PRESETS = (
     "ultrafast",
     "superfast",
