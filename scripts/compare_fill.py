@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from colorgan.pipeline import restore
+from colorgan.pipeline.runner import run_padded
 from colorgan.training import inpainter
 from colorgan.training.damage import damage
 from colorgan.training.detector import load_planes
@@ -26,12 +26,9 @@ from colorgan.training.detector import load_planes
 
 @torch.inference_mode()
 def network_fill(net, damaged: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    x = torch.from_numpy(inpainter.inputs(damaged, hole))[None]
-    h, w = damaged.shape
-    m = net.size_multiple
-    x = F.pad(x, (0, -w % m, 0, -h % m), mode="reflect")
-    out = inpainter.filled(net, x)[0, 0, :h, :w].numpy()
-    return (out + 1) * 50
+    x = inpainter.inputs(damaged, hole)[None]
+    run = lambda a: inpainter.filled(net, torch.from_numpy(a)).numpy()  # noqa: E731
+    return (run_padded(run, x, net.size_multiple, channels=1)[0, 0] + 1) * 50
 
 
 def main() -> None:
@@ -48,16 +45,14 @@ def main() -> None:
     for i, clean in enumerate(planes):
         damaged, truth = damage(clean, np.random.default_rng([args.seed, i]))
         for mask_name, mask in (("true mask", truth), ("detected", detector.marks(damaged))):
-            hole = inpainter.grown(mask)
+            hole = restore.grow(mask)
             fills = {
                 "OpenCV Navier-Stokes": restore.fill(damaged, mask)[0],
                 "network": network_fill(net, damaged, hole),
             }
             for name, out in fills.items():
-                err = np.abs(out - clean)
-                mse = float(np.mean((np.clip(out, 0, 100) - clean) ** 2))
-                psnr = 10 * np.log10(100**2 / max(mse, 1e-10))
-                mae = float(err[hole].mean()) if hole.any() else 0.0
+                psnr = inpainter.psnr_l(np.clip(out, 0, 100) / 50 - 1, clean / 50 - 1)
+                mae = float(np.abs(out - clean)[hole].mean()) if hole.any() else 0.0
                 rows.setdefault(f"{name}, {mask_name}", []).append((psnr, mae))
     print(f"{len(planes)} photos of {args.data}, damage seed {args.seed}\n")
     print("| fill | PSNR (dB) | MAE on the filled pixels (L) |\n|---|---|---|")

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from colorgan.core import config
+from colorgan.pipeline import restore
 from colorgan.training import detector, inpainter
 
 TINY = [
@@ -46,7 +47,7 @@ def test_inpainter_input_hides_the_hole_and_the_fill_keeps_the_rest():
     net = inpainter.build(config.with_overrides(config.load("inpainter"), TINY)).eval()
     out = inpainter.filled(net, torch.from_numpy(x)[None])
     assert torch.equal(out[0, 0][torch.from_numpy(~hole)], torch.from_numpy(x[0][~hole]))
-    grown = inpainter.grown(hole)
+    grown = restore.grow(hole)
     assert grown[2:5].all() and not grown[0].any()  # one pixel each side, as restore.fill
 
 

@@ -156,11 +156,17 @@ def split_marks(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mask & ~dust, dust
 
 
+def grow(mask: np.ndarray) -> np.ndarray:
+    """The pixels `fill` fills for a mask: the mask grown by GROW pixels (bool)."""
+    kernel = np.ones((2 * GROW + 1,) * 2, np.uint8)
+    return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
+
+
 def fill(L: np.ndarray, mask: np.ndarray, method: int = FILL) -> tuple[np.ndarray, np.ndarray]:
     """(L with the mask's pixels, grown by GROW, inpainted from around them; the grown mask).
     Only the FILL_TILE tiles holding marks are inpainted, each with a margin of context wide
     enough for marks crossing its edges; every other pixel is L's exactly."""
-    grown = cv2.dilate(mask.astype(np.uint8), np.ones((2 * GROW + 1,) * 2, np.uint8))
+    grown = grow(mask).astype(np.uint8)
     out = np.array(L, np.float32)
     h, w = L.shape
     margin = 4 * FILL_RADIUS + GROW  # context beyond the tile: inpainting reads this far

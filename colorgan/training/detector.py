@@ -26,6 +26,7 @@ from colorgan.core.errors import ColorganError
 from colorgan.core.fastcolor import lightness
 from colorgan.io import atomic, images, modelfile
 from colorgan.models.registry import build_generator
+from colorgan.pipeline.runner import run_padded
 from colorgan.training.damage import damage
 from colorgan.training.folders import find_images
 
@@ -193,11 +194,9 @@ def choose_threshold(net, val_root: str | Path, seed: int, limit: int | None = N
     counts = {t: np.zeros(3, np.int64) for t in WHOLE_THRESHOLDS}
     for i, L in enumerate(load_planes(val_root)[:limit]):
         damaged, mask = damage(L, np.random.default_rng([seed, i]))
-        x = torch.from_numpy(damaged / 50 - 1)[None, None].float()
-        m = net.size_multiple
-        h, w = L.shape
-        x = F.pad(x, (0, -w % m, 0, -h % m), mode="reflect")
-        prob = torch.sigmoid(net.logits(x))[0, 0, :h, :w].numpy()
+        x = (damaged / np.float32(50) - 1)[None, None].astype(np.float32)
+        run = lambda a: torch.sigmoid(net.logits(torch.from_numpy(a))).numpy()  # noqa: E731
+        prob = run_padded(run, x, net.size_multiple, channels=1)[0, 0]
         for t in WHOLE_THRESHOLDS:
             counts[t] += f1_counts(prob, mask, t)
     return {**best_threshold(counts), "photos": i + 1}

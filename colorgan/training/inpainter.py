@@ -38,12 +38,6 @@ def build(cfg: Config) -> torch.nn.Module:
     )
 
 
-def grown(mask: np.ndarray) -> np.ndarray:
-    """The pixels the repair fills for a mask: grown by restore.GROW, as restore.fill does."""
-    kernel = np.ones((2 * restore.GROW + 1,) * 2, np.uint8)
-    return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
-
-
 def inputs(damaged: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """The network's input (2, H, W): the damaged L in [-1, 1] with the hole's pixels set
     to 0 (its content is the damage), and the hole as 1 / -1."""
@@ -59,7 +53,7 @@ def batch(planes, cfg: Config, rng: np.random.Generator):
         L = planes[int(rng.integers(len(planes)))]
         clean = crop(L, d.size, rng.uniform(d.scale_min, d.scale_max), rng)
         damaged, mask = damage(clean, rng, least_mp=CROP_MP)
-        hole = grown(mask)
+        hole = restore.grow(mask)
         xs.append(inputs(damaged, hole))
         ys.append(clean[None] / np.float32(50) - 1)
         holes.append(hole[None])
