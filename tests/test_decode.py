@@ -96,11 +96,10 @@ def test_box_mean_and_guided_filter(r):
     np.testing.assert_allclose(decode.guided_filter(x[0], flat, r, 0.01), flat, atol=1e-5)
 
 
-def test_faces_are_pulled_to_skin_and_the_rest_is_not(monkeypatch):
+def test_faces_are_pulled_to_skin_and_the_rest_is_not():
     olive = np.zeros((2, 40, 40), np.float32)
     olive[0], olive[1] = -10 / abbins.AB_SCALE, 25 / abbins.AB_SCALE
-    monkeypatch.setattr(skin, "faces", lambda L, c: np.array([[0.25, 0.2, 0.5, 0.5]], np.float32))
-    out = skin.pull_to_skin(olive, np.zeros((80, 80), np.float32), object())
+    out = skin.pull_to_skin(olive, np.array([[0.25, 0.2, 0.5, 0.5]], np.float32))
     centre = out[:, 21, 20]
     np.testing.assert_allclose(centre, olive[:, 0, 0] + skin.PULL * (skin.SKIN_AB - olive[:, 0, 0]))
     np.testing.assert_array_equal(out[:, 2, 2], olive[:, 2, 2])  # far from the face
@@ -122,3 +121,25 @@ def test_only_small_softmax_buffers_are_kept_for_the_thread(monkeypatch):
     assert np.shares_memory(kept, decode._buffer("test_small", (3, 4)))
     big = decode._buffer("test_big", (3, 5))  # over the bound: a fresh array every time
     assert not np.shares_memory(big, decode._buffer("test_big", (3, 5)))
+
+
+def test_the_runner_uses_the_faces_it_looked_for_while_the_network_ran(monkeypatch):
+    """The runner looks for faces on a pool thread during the network's run: the colour is
+    what decoding with the faces found first gives (the same bytes), with the face pulled."""
+    from colorgan import Colorizer
+    from colorgan.core import color, resample
+
+    runner = Colorizer.load("default").model
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 1, 64, 64)).astype(np.float32)
+    box = np.array([[0.25, 0.25, 0.5, 0.5]], np.float32)
+    monkeypatch.setattr(skin, "detector", lambda: "cascades")
+    monkeypatch.setattr(skin, "faces", lambda L, cascades: box)
+    got = runner._predict(x, vividness=0.5)
+    logits, L = runner._forward(x), color.denormalize_l(x[:, 0])
+
+    def serial(faces):
+        ab = decode.decode(logits, L, runner.temperature, 0.5, runner.bins.centers(), faces=faces)
+        return resample.bilinear(ab, x.shape[-2:])
+
+    np.testing.assert_array_equal(got, serial(True))
+    assert np.abs(got - serial(False))[:, :, 24:40, 24:40].min() > 0  # the face was pulled

@@ -184,3 +184,19 @@ def test_row_blocks_are_even_and_cover_the_rows():
         assert max(sizes) - min(sizes) <= 1
         assert max(sizes) * width <= parallel.BLOCK_PIXELS + width  # ~one block's pixels
     assert len(parallel.row_blocks(576, 768)) == 2
+
+
+def test_submit_overlaps_the_caller_and_runs_inline_inside_the_pool():
+    """parallel.submit runs on the pool (its thread's name), and from a pool thread it runs
+    inline: a pool thread waiting on the pool could wait forever."""
+    import threading
+
+    def name():
+        return threading.current_thread().name
+
+    assert parallel.submit(name).result().startswith(parallel.POOL_PREFIX)
+    outer, inner = parallel.submit(lambda: (name(), parallel.submit(name).result())).result()
+    assert outer == inner  # the nested call ran on the same thread, inline
+    failing = parallel.submit(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        failing.result()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
@@ -56,6 +56,19 @@ def parallel(fn, items: list) -> list:
     if len(items) <= 1 or threading.current_thread().name.startswith(POOL_PREFIX):
         return [fn(item) for item in items]
     return list(_pool().map(fn, items))
+
+
+def submit(fn, *args) -> Future:
+    """fn(*args) started on the pool now: its Future (work that overlaps the caller's).
+    From inside a pool thread it runs inline, as `parallel` does, and the Future is done."""
+    if not threading.current_thread().name.startswith(POOL_PREFIX):
+        return _pool().submit(fn, *args)
+    done: Future = Future()
+    try:
+        done.set_result(fn(*args))
+    except Exception as error:  # re-raised by .result(), as the pool's would be
+        done.set_exception(error)
+    return done
 
 
 class Scratch(threading.local):

@@ -109,10 +109,9 @@ def face_weight(boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return weight
 
 
-def pull_to_skin(ab: np.ndarray, L: np.ndarray, cascade) -> np.ndarray:
-    """ab (2, h, w) with detected faces pulled toward skin; L (H, W) in [0, 100] is the
-    lightness the faces are looked for in (any size: boxes are shares of it)."""
-    boxes = faces(L, cascade)
+def pull_to_skin(ab: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """ab (2, h, w) with the faces at `boxes` (from `faces`: shares of the photo's width and
+    height, so any size) pulled toward skin."""
     if not len(boxes):
         return ab
     weight = PULL * face_weight(boxes, ab.shape[-2:])
