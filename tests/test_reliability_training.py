@@ -112,17 +112,21 @@ def test_no_checkpoint_that_verifies_is_one_line_with_every_reason(run_copy, cap
     assert "step_00000004: state.json has" in err and "step_00000002: state.json has" in err
 
 
+class Killed(BaseException):
+    """The process dying here (SIGKILL, power loss): nothing after it runs."""
+
+
 def test_a_kill_while_writing_leaves_the_previous_checkpoint_newest(run_copy, monkeypatch):
     real, calls = atomic.write_bytes, []
 
     def killed(path, data, **kw):
         calls.append(path)
         if len([c for c in calls if "step_00000006" in str(c)]) == 3:
-            raise KeyboardInterrupt  # the third file of the new checkpoint
+            raise Killed  # the third file of the new checkpoint
         return real(path, data, **kw)
 
     monkeypatch.setattr(atomic, "write_bytes", killed)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Killed):
         train.run(config.with_overrides(_saved_cfg(run_copy), ["train.steps=6"]), run_copy, True)
     monkeypatch.undo()
     assert calls[-1].parent.name.startswith(".step_00000006.tmp-")  # inside the checkpoint
@@ -208,3 +212,35 @@ def test_checkpoint_folder_has_a_manifest_of_every_file(finished_run):
     assert set(listed) == on_disk and set(LOADED) <= on_disk
     assert all(listed[n]["bytes"] == (ckpt / n).stat().st_size for n in listed)
     assert checkpoint.verify(ckpt) is None
+
+
+def test_ctrl_c_checkpoints_between_steps_and_resume_goes_on(photo_dir, tmp_path, capsys):
+    """Ctrl-C in the middle of a step is held to the step's end, and the run is checkpointed
+    there (not only at the last periodic checkpoint); --resume goes on from that step."""
+    import os
+    import signal
+
+    real, saved = train.train_step, []
+
+    def interrupted_at_step_3(parts, rgb, stage, step=0):
+        if step == 2:  # the third step: Ctrl-C arrives while it runs
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(parts, rgb, stage, step)
+
+    def record(parts, out, step, save=resume.save):
+        saved.append(step)
+        save(parts, out, step)
+
+    out = tmp_path / "run"
+    cfg = tiny_cfg(photo_dir, "train.steps=6", "train.ckpt_every=4")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(train, "train_step", interrupted_at_step_3)
+        mp.setattr(resume, "save", record)
+        with pytest.raises(KeyboardInterrupt):
+            train.run(cfg, out)
+    assert saved == [3]  # the step the Ctrl-C came in finished, then the checkpoint
+    assert "interrupted at step 3, checkpointed" in capsys.readouterr().out
+    assert modelfile.latest_checkpoint(out).name == "step_00000003"
+    assert resume_cli(out, 6) == 0
+    steps = [json.loads(x)["step"] for x in (out / "log.jsonl").read_text().splitlines()]
+    assert [s for s in steps if s > 3] and min(s for s in steps if s > 3) == 4

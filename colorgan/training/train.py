@@ -27,6 +27,7 @@ from colorgan.core import config as config_mod
 from colorgan.core.color import model_target
 from colorgan.core.devices import resolve_device
 from colorgan.core.errors import ColorganError
+from colorgan.core.interrupts import deferred_interrupts
 from colorgan.io import modelfile
 from colorgan.models import build_discriminator, generator_from_config
 from colorgan.training import distributed, rebalance
@@ -348,29 +349,48 @@ def _loop(parts, loader, val_loader, fixed, runlog, out, step) -> None:
     # Step s takes items [s * B, (s + 1) * B) of epoch order (B the global batch), split over
     # the ranks; so the global step alone is the data position, for any number of processes.
     batches = epochs(loader, start_step=step)
-    epoch = None
+    epoch, saved_at = None, step
     schedule = resume_mod.CheckpointSchedule(cfg, parts.dist.active)
-    while step < cfg.steps:
-        t_wait = time.perf_counter()
-        new_epoch, rgb = next(batches)
-        window["data"] += time.perf_counter() - t_wait
-        if epoch is not None and new_epoch != epoch:
-            _validate_and_log(parts, val_loader, runlog, step, epoch)
-        epoch = new_epoch
-        losses = train_step(parts, rgb, "pretrain" if step < n_pre else "gan", step)
-        step += 1
-        window["images"] += cfg.batch_size  # all ranks together
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            losses.update(_throughput(window))
-            losses = distributed.mean_over_ranks(losses)
-            runlog.scalars(step, losses)
-            runlog.progress(step, losses)
-        if step % cfg.sample_every == 0:
-            generator = unwrap(parts.generator)
-            runlog.samples(step, generator, fixed.to(parts.device), parts.cfg.model)
-        if schedule.due(step):
-            resume_mod.save(parts, out, step)
-            schedule.saved()
+    # Ctrl-C lands between steps (a step cut half-way would leave Adam's update half-applied),
+    # and the run is checkpointed there: hours of training are not lost to the last periodic
+    # checkpoint. Not under torchrun: each rank would see it at its own step, and a
+    # checkpoint is a collective; there the periodic checkpoints are what a resume finds.
+    between_steps = nullcontext if parts.dist.active else deferred_interrupts
+    try:
+        while step < cfg.steps:
+            with between_steps():
+                t_wait = time.perf_counter()
+                new_epoch, rgb = next(batches)
+                window["data"] += time.perf_counter() - t_wait
+                if epoch is not None and new_epoch != epoch:
+                    _validate_and_log(parts, val_loader, runlog, step, epoch)
+                epoch = new_epoch
+                losses = train_step(parts, rgb, "pretrain" if step < n_pre else "gan", step)
+                step += 1
+                window["images"] += cfg.batch_size  # all ranks together
+                if step % cfg.log_every == 0 or step == cfg.steps:
+                    losses.update(_throughput(window))
+                    losses = distributed.mean_over_ranks(losses)
+                    runlog.scalars(step, losses)
+                    runlog.progress(step, losses)
+                if step % cfg.sample_every == 0:
+                    generator = unwrap(parts.generator)
+                    runlog.samples(step, generator, fixed.to(parts.device), parts.cfg.model)
+                if schedule.due(step):
+                    resume_mod.save(parts, out, step)
+                    schedule.saved()
+                    saved_at = step
+    except KeyboardInterrupt:
+        if parts.dist.active or step == 0:
+            raise
+        if step > saved_at:
+            with deferred_interrupts():  # a second Ctrl-C while saving still stops at once
+                resume_mod.save(parts, out, step)
+        runlog.message(
+            f"interrupted at step {step}, checkpointed: `colorgan train --out {out} --resume` "
+            "goes on from there"
+        )
+        raise
     _validate_and_log(parts, val_loader, runlog, step, epoch)
 
 
