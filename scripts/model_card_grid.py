@@ -1,11 +1,14 @@
 """The model card's picture: photos of the test split (gray input | model | truth) and the
 real black-and-white photos, which have no truth (gray input | model).
 
-    python scripts/model_card_grid.py DATA [--model default] [--photos 6] [--out FILE.jpg]
+    python scripts/model_card_grid.py DATA [--model default] [--photos 6] [--also NAME ...]
+        [--out FILE.jpg]
 
 DATA is the folder `colorgan data offline-photos` wrote: its test/ and legacy_bw/ are read.
-The test photos are the first --photos in name order (not picked by how they came out);
-each is the evaluation's 256 px centre crop, coloured by the public Colorizer API.
+The test photos are --photos of them spread evenly over the name order (the first, then
+every len/N-th: not picked by how they came out), then the test photos named by --also
+(the model card names every test photo with people in it); each is the evaluation's 256 px
+centre crop, coloured by the public Colorizer API.
 """
 
 from __future__ import annotations
@@ -49,11 +52,15 @@ def main() -> None:
     p.add_argument("data")
     p.add_argument("--model", default="default")
     p.add_argument("--photos", type=int, default=6)
+    p.add_argument("--also", nargs="*", default=[], help="test photos (file names) added")
     p.add_argument("--out", default="docs/model_card_grid.jpg")
     args = p.parse_args()
     colorizer = Colorizer.load(args.model)
     data = Path(args.data)
-    rows = [row(colorizer, crop(f), True) for f in images_in(data / "test")[: args.photos]]
+    tests = images_in(data / "test")
+    chosen = [tests[i * len(tests) // args.photos] for i in range(min(args.photos, len(tests)))]
+    chosen += [data / "test" / name for name in args.also]
+    rows = [row(colorizer, crop(f), True) for f in chosen]
     rows += [row(colorizer, crop(f), False) for f in images_in(data / "legacy_bw")]
     head = 22
     sheet = Image.new("RGB", (3 * CELL, head + CELL * len(rows)), "white")
