@@ -3,6 +3,7 @@
     python scripts/pack_default_model.py runs/default-model [--fp32] [--working-size 256]
         [--temperature T]
     python scripts/pack_default_model.py --onnx-only
+    python scripts/pack_default_model.py RUN --temperature T --out FILE.safetensors
 
 Writes the generator in safetensors (fp16 unless --fp32: half the size; MODEL_CARD.md
 shows the evaluation of both) with its config, model.working_size set to the size the
@@ -10,6 +11,9 @@ model card evaluates at, model.temperature to the decoding temperature chosen on
 (scripts/choose_temperature.py); then its ONNX export (what colouring runs, no torch
 needed; `weights_sha256` in its metadata names the safetensors it came from), and the
 SHA-256 list (`sha256sum -c` format) that Colorizer.load("default") checks.
+
+--out writes only the generator file, as it would be bundled, to FILE and leaves
+colorgan/assets alone: a candidate to compare with the bundled model (scripts/train_default.sh).
 
 --onnx-only exports the bundled safetensors again, unchanged: needed whenever the model
 code changes its graph (colorgan.pipeline.onnxrun.GRAPH_REVISION; tests/test_default_model.py
@@ -19,6 +23,7 @@ fails until it is done).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import onnx
 import torch
@@ -36,10 +41,13 @@ def main() -> None:
     p.add_argument("--fp32", action="store_true", help="keep float32 weights")
     p.add_argument("--working-size", type=int, default=256)
     p.add_argument("--temperature", type=float, help="decoding temperature (distribution head)")
+    p.add_argument("--out", help="write the generator file here only (assets untouched)")
     args = p.parse_args()
     if (args.run is None) != args.onnx_only:
         p.error("give a training run, or --onnx-only")
-    weights = modelfile.DEFAULT_MODEL
+    if args.out and args.onnx_only:
+        p.error("--out packs a training run, not --onnx-only")
+    weights = Path(args.out) if args.out else modelfile.DEFAULT_MODEL
     if args.run is not None:
         generator, cfg = load_generator(args.run)
         overrides = [f"model.working_size={args.working_size}"]
@@ -48,6 +56,9 @@ def main() -> None:
         cfg = config.with_overrides(cfg, overrides)
         dtype = None if args.fp32 else torch.float16
         modelfile.save_generator(weights, generator, cfg, dtype=dtype)
+    if args.out:
+        print(f"{weights}: {weights.stat().st_size / 1e6:.1f} MB (colorgan/assets untouched)")
+        return
     # exported from the file as written (fp16 weights widened to fp32, as loading does), so
     # the ONNX model computes what `--backend torch` computes with the safetensors
     generator, cfg = load_generator(weights)
