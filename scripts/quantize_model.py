@@ -18,7 +18,7 @@ from pathlib import Path
 from colorgan.io import atomic, modelfile
 from colorgan.pipeline import quantize
 from colorgan.pipeline.colorizer import Colorizer
-from colorgan.pipeline.loading import LoadedModel, load_generator
+from colorgan.pipeline.loading import LoadedModel, load_generator, source_digest
 from colorgan.pipeline.onnxrun import OnnxGenerator
 from colorgan.training.folders import find_images
 
@@ -55,7 +55,7 @@ def main() -> None:
     photos = spread(find_images(Path(args.calibration)), args.photos)
     feeds = quantize.calibration_feeds(Colorizer.from_model(loaded), photos)
     what = f"{len(photos)} photos of {Path(args.calibration).name}/, {len(feeds)} network inputs"
-    int8 = quantize.quantize(fp32, feeds, ref.digest(), what)
+    int8 = quantize.quantize(fp32, feeds, source_digest(ref), what)
     out = Path(args.out) if args.out else quantize.int8_path(ref.path)
     atomic.write_bytes(out, int8)
     print(f"{out}: {len(int8) / 1e6:.1f} MB int8 network of {ref.label} ({what})")

@@ -7,7 +7,7 @@ of the decoding's defaults (colorgan/pipeline/decode.py); never run this on the 
 
 Each photo: the evaluation's 256 px centre crop (colorgan.evaluation.evaluate), its L as
 `colorize` reads it, the network's logits once; then every decoding below at every
-vividness, composed by the pipeline's one composition (colorgan.pipeline.steps.compose)
+vividness, composed by the pipeline's one composition (colorgan.core.fastcolor.compose)
 and scored (PSNR, CIEDE2000, colourfulness: colorgan.evaluation.metrics).
 
 The rule, written down before the sweep was run:
@@ -38,8 +38,9 @@ from colorgan.core import fastcolor
 from colorgan.evaluation.evaluate import load_eval_image
 from colorgan.evaluation.metrics import colorfulness, psnr
 from colorgan.io import atomic
-from colorgan.pipeline import decode, steps
+from colorgan.pipeline import decode
 from colorgan.pipeline.colorizer import Colorizer
+from colorgan.pipeline.geometry import working_l
 from colorgan.training import folders
 
 RADII = (0.0, 1 / 48, 1 / 24, 1 / 12)
@@ -54,7 +55,7 @@ def photos(folder: str, size: int, colorizer: Colorizer):
         truth = (load_eval_image(path, size).permute(1, 2, 0).numpy() * 255).round()
         truths.append(truth.astype(np.uint8))
         Ls.append(fastcolor.lightness(truths[-1]))
-        logits.append(colorizer.forward(steps.working_l(Ls[-1], size)[None])[0])
+        logits.append(colorizer.model.forward(working_l(Ls[-1], size)[None])[0])
     return np.stack(truths), np.stack(Ls), np.stack(logits)
 
 
@@ -69,7 +70,7 @@ class Scorer:
         self.truth_colour = float(colorfulness(_tensor(truth)).mean())
 
     def __call__(self, ab: np.ndarray) -> dict[str, float]:
-        rgb = np.stack([steps.compose(light, a) for light, a in zip(self.L, ab, strict=True)])
+        rgb = np.stack([fastcolor.compose(light, a) for light, a in zip(self.L, ab, strict=True)])
         delta = deltaE_ciede2000(self.truth_lab, _lab(rgb), channel_axis=1)
         return {
             "psnr": float(psnr(_tensor(rgb), _tensor(self.truth)).mean()),

@@ -33,7 +33,7 @@ from colorgan.pipeline import options, skin
 
 # vividness: the user's knob, 0 = muted .. 1 = most vivid (its bounds and default, chosen
 # on validation, are colorgan.pipeline.options.VIVIDNESS)
-GAIN_RANGE = (0.8, 2.2)  # chroma gain at vividness 0 and 1 (geometric in between)
+GAIN_RANGE = (0.75, 1.9)  # chroma gain at vividness 0 and 1 (geometric in between)
 SMOOTH_RADIUS = 0.0417  # guided filter's window radius, as a share of the long side
 SMOOTH_EPS = 0.01  # guided filter's regularisation (L in [0, 1]): edges below ~0.1 smoothed
 GRAY_CHROMA = 15 / abbins.AB_SCALE  # bins at most this far from gray count as "no colour"

@@ -152,6 +152,12 @@ def load_model(
     return LoadedModel(net, cfg, modelfile.size_multiple(net), device, backend, ref)
 
 
+def source_digest(ref: modelfile.ModelRef) -> str:
+    """What an int8 network records as made from (its `source_sha256`): the weights, i.e.
+    the bundled model's safetensors (checked) rather than its ONNX export, else the file."""
+    return (modelfile.torch_weights(ref) if ref.weights is not None else ref).digest()
+
+
 def int8_generator(ref: modelfile.ModelRef, threads: int | None = None):
     """The OnnxGenerator of a model's int8 network, after checking that it was made from
     this very model file (its `source_sha256`): an int8 file left beside a retrained model
@@ -164,9 +170,7 @@ def int8_generator(ref: modelfile.ModelRef, threads: int | None = None):
     key = cache_dir("onnx") / f"{hashlib.sha256(data).hexdigest()[:32]}.int8.onnx"
     net = OnnxGenerator(data, threads, optimized_path(key))
     made_from = net.metadata.get("source_sha256")
-    # made from the weights: the bundled model's safetensors (checked), else the file itself
-    source = modelfile.torch_weights(ref) if ref.weights is not None else ref
-    if path != ref.path and made_from != source.digest():
+    if path != ref.path and made_from != source_digest(ref):
         raise ColorganError(
             f"{path}: made from another model file than {ref.label} (stale); make it again "
             "with scripts/quantize_model.py, or use --precision fp32"

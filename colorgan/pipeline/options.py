@@ -65,9 +65,9 @@ VIVIDNESS = Option(
     "vividness",
     float,
     "distribution-head models: how vivid the colour is, 0 = muted .. 1 = most vivid "
-    "(default 0.45, chosen on validation: docs/vividness.md); saturation scales the result "
+    "(default 0.35, chosen on validation: docs/vividness.md); saturation scales the result "
     "after it; other models ignore it",
-    # a chroma gain of 0.8 to 2.2 (colorgan.pipeline.decode): on validation 38 % to 114 %
+    # a chroma gain of 0.75 to 1.9 (colorgan.pipeline.decode): on validation 43 % to 120 %
     # of the truth's colourfulness (scripts/vividness_curve.py); the default: below
     low=0.0,
     high=1.0,
@@ -75,8 +75,8 @@ VIVIDNESS = Option(
 )
 # vividness when none is given (the option's default stays None, so that "given" can be
 # told from "not given": models without a distribution head say they ignore a given one);
-# on validation 62 % of the truth's colourfulness, the lowest CIEDE2000 at >= 60 %
-DEFAULT_VIVIDNESS = 0.45
+# on validation 61 % of the truth's colourfulness, the lowest CIEDE2000 at >= 60 %
+DEFAULT_VIVIDNESS = 0.35
 SIZE = Option(
     "size",
     int,
