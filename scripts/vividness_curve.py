@@ -106,10 +106,14 @@ def sweep(colorizer: Colorizer, data, radii, powers, vividness) -> dict:
     return rows
 
 
-def choose(rows: dict, min_colour: float = 0.6) -> str:
+def choose(rows: dict, min_colour: float = 0.6) -> tuple[str, bool]:
+    """The rule's pick, and whether any row reached the colourfulness (if none did: the
+    lowest CIEDE2000 overall, and the json says so)."""
     truth = rows["gray"]["colorfulness_truth"]
-    pool = [k for k in rows if k != "gray" and rows[k]["colorfulness"] >= min_colour * truth]
-    return min(pool, key=lambda k: (round(rows[k]["ciede2000"], 3), -rows[k]["psnr"]))
+    every = [k for k in rows if k != "gray"]
+    pool = [k for k in every if rows[k]["colorfulness"] >= min_colour * truth]
+    key = lambda k: (round(rows[k]["ciede2000"], 3), -rows[k]["psnr"])  # noqa: E731
+    return min(pool or every, key=key), bool(pool)
 
 
 def plot(rows: dict, chosen: str, vividness, path: Path) -> None:
@@ -164,18 +168,20 @@ def main() -> None:
     colorizer = Colorizer.load(args.model, device="cpu")
     data = photos(args.val, args.size, colorizer)
     rows = sweep(colorizer, data, args.radii, args.powers, vividness)
-    chosen = choose(rows)
+    chosen, colourful = choose(rows)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summary = {
         "chosen": chosen,
         "rule": "lowest CIEDE2000 with colourfulness >= 0.6 x truth",
+        "rule_met": colourful,
         "gain_range": decode.GAIN_RANGE,
         "rows": rows,
     }
     atomic.write_text(out / "vividness.json", json.dumps(summary, indent=1) + "\n")
     plot(rows, chosen, vividness, out / "vividness.png")
-    print(f"chosen: {chosen}; {out / 'vividness.json'}")
+    met = "" if colourful else " (nothing reached the colourfulness: lowest CIEDE2000 overall)"
+    print(f"chosen: {chosen}{met}; {out / 'vividness.json'}")
 
 
 if __name__ == "__main__":
