@@ -233,11 +233,16 @@ def test_ctrl_c_checkpoints_between_steps_and_resume_goes_on(photo_dir, tmp_path
 
     out = tmp_path / "run"
     cfg = tiny_cfg(photo_dir, "train.steps=6", "train.ckpt_every=4")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(train, "train_step", interrupted_at_step_3)
-        mp.setattr(resume, "save", record)
-        with pytest.raises(KeyboardInterrupt):
-            train.run(cfg, out)
+    # Python's own Ctrl-C handler, whatever an earlier test in this process left installed
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(train, "train_step", interrupted_at_step_3)
+            mp.setattr(resume, "save", record)
+            with pytest.raises(KeyboardInterrupt):
+                train.run(cfg, out)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert saved == [3]  # the step the Ctrl-C came in finished, then the checkpoint
     assert "interrupted at step 3, checkpointed" in capsys.readouterr().out
     assert modelfile.latest_checkpoint(out).name == "step_00000003"
