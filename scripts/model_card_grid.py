@@ -6,9 +6,10 @@ real black-and-white photos, which have no truth (gray input | model).
 
 DATA is the folder `colorgan data offline-photos` wrote: its test/ and legacy_bw/ are read.
 The test photos are --photos of them spread evenly over the name order (the first, then
-every len/N-th: not picked by how they came out), then the test photos named by --also
-(the model card names every test photo with people in it); each is the evaluation's 256 px
-centre crop, coloured by the public Colorizer API. --before adds a column: the same photos
+every len/N-th: not picked by how they came out), then the photos named by --also (a file
+name of test/, or SPLIT/NAME: the model card names every validation and test photo with
+people in it); each is the evaluation's 256 px centre crop, coloured by the public
+Colorizer API. --before adds a column: the same photos
 coloured by another model (the one bundled before), for a before / after.
 """
 
@@ -53,7 +54,7 @@ def main() -> None:
     p.add_argument("data")
     p.add_argument("--model", default="default")
     p.add_argument("--photos", type=int, default=6)
-    p.add_argument("--also", nargs="*", default=[], help="test photos (file names) added")
+    p.add_argument("--also", nargs="*", default=[], help="NAME (of test/) or SPLIT/NAME")
     p.add_argument("--before", help="a second model, shown before --model's column")
     p.add_argument("--out", default="docs/model_card_grid.jpg")
     args = p.parse_args()
@@ -63,7 +64,7 @@ def main() -> None:
     data = Path(args.data)
     tests = images_in(data / "test")
     chosen = [tests[i * len(tests) // args.photos] for i in range(min(args.photos, len(tests)))]
-    chosen += [data / "test" / name for name in args.also]
+    chosen += [data / (name if "/" in name else f"test/{name}") for name in args.also]
     rows = [row(colorizers, crop(f), True) for f in chosen]
     rows += [row(colorizers, crop(f), False) for f in images_in(data / "legacy_bw")]
     head = 22
