@@ -7,10 +7,10 @@ Endpoints:
   GET  /                the page (colorgan/web/static: plain HTML/JS/CSS, no build step; its
                         Content-Security-Policy lets it load nothing from any other site)
   POST /api/colorize    multipart/form-data, the photo in the file field `image`; query
-                        parameters saturation (0-4, default 1), vividness [0.01-1], default
-                        the model's), size (working size in px, default the model's),
-                        format (png|jpg|webp), mode (single|hybrid|tiles), restore
-                        (repair first: "default" = faded contrast, "all", or some of
+                        parameters saturation (0-4, default 1), vividness (0-1, default
+                        options.DEFAULT_VIVIDNESS), size (working size in px, default the
+                        model's), format (png|jpg|webp), mode (single|hybrid|tiles), restore
+                        (repair first: "default" = scratches, dust, fading, "all", or some of
                         scratches,dust,grain,fading; colorgan.pipeline.restore). Guided models
                         also take the form field `hints` (JSON [{"x","y","color","size"}],
                         the photo's own pixels) and the file field `reference` (a photo
