@@ -7,7 +7,7 @@
 #    (pretrained-unet's hint_path) added, 4. fine-tune that with class rebalancing (800
 #    steps; strength 1, chosen on validation: docs/results.md), 5. choose on the validation
 #    split which of its kept checkpoints (steps 600, 700, 800) and which temperature,
-#    6. pack that checkpoint's fp16 weights with that temperature into colorgan/assets.
+#    6. pack that checkpoint's fp16 weights with that temperature (the model step 7 must beat).
 # Steps 1-6 made the model bundled before issue 20, from the first 291 training photos: they
 # read DATA/v1, links to the photos of the sources listed before issue 20 (the set grew by
 # 336 photos then; their split is fixed, so DATA/v1's splits are the old ones exactly).
@@ -64,12 +64,13 @@ train "$FINAL" --preset guided-distribution --data "$V1/train" --steps 800 \
   --set train.ckpt_minutes=0  # checkpoints by steps only: 600, 700, 800 are the 3 kept
 python scripts/choose_temperature.py "$FINAL"/checkpoints/step_* "$V1/val" \
   --out "$FINAL/temperature"
+# RUN KEY: a choose_temperature.py result (its chosen checkpoint or T) of that run
 chosen() { python -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" \
-  "$FINAL/temperature/temperature.json" "$1"; }
-# 6: the step-5 choice, packed (also kept in the run: the model step 7 has to beat)
-python scripts/pack_default_model.py "$(chosen chosen_run)" --temperature "$(chosen chosen)" \
-  --out "$FINAL/chosen.safetensors"
-python scripts/pack_default_model.py "$(chosen chosen_run)" --temperature "$(chosen chosen)"
+  "$1/temperature/temperature.json" "$2"; }
+# 6: the step-5 choice, packed into the run: the model step 7 has to beat (step 7 packs
+# whichever wins into colorgan/assets)
+python scripts/pack_default_model.py "$(chosen "$FINAL" chosen_run)" \
+  --temperature "$(chosen "$FINAL" chosen)" --out "$FINAL/chosen.safetensors"
 # 7: issue 20 (docs/results.md): 1,500 steps, checkpoints at 500, 1000 and 1500
 train "$MORE" --preset guided-distribution --data "$DATA/train" --steps 1500 \
   --set "data.val_root=$DATA/val" --set "data.stamps=$DATA/stamps" \
@@ -79,9 +80,8 @@ train "$MORE" --preset guided-distribution --data "$DATA/train" --steps 1500 \
   --set train.keep_checkpoints=3 --set train.ckpt_minutes=0 --set train.val_batches=2
 python scripts/choose_temperature.py "$MORE"/checkpoints/step_00001000 \
   "$MORE"/checkpoints/step_00001500 "$DATA/val" --temperatures 0.2 0.3 --out "$MORE/temperature"
-python scripts/pack_default_model.py "$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['chosen_run'])" "$MORE/temperature/temperature.json")" \
-  --temperature "$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['chosen'])" "$MORE/temperature/temperature.json")" \
-  --out "$MORE/chosen.safetensors"
+python scripts/pack_default_model.py "$(chosen "$MORE" chosen_run)" \
+  --temperature "$(chosen "$MORE" chosen)" --out "$MORE/chosen.safetensors"
 for model in "$FINAL/chosen.safetensors" "$MORE/chosen.safetensors"; do
   python scripts/vividness_curve.py "$model" "$DATA/val" --radii 0.0417 --powers 1 --step 0.05 \
     --out "${model%.safetensors}-vividness"

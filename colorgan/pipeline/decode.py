@@ -68,24 +68,22 @@ def decode(
     radius: float = SMOOTH_RADIUS,
     eps: float = SMOOTH_EPS,
     unsure_power: float = UNSURE_POWER,
-    faces: bool | Sequence[np.ndarray] = True,
+    faces: bool | Sequence[np.ndarray] | None = True,
 ) -> np.ndarray:
     """(B, Q, h, w) logits + L (B, H, W) in [0, 100] (the network's input; averaged onto
     the logits' grid here) -> ab (B, 2, h, w) normalised, float32. centres: the bins'
     (Q, 2) ab (default colorgan.core.abbins). vividness None: no gain (the sweep's own).
-    faces: True looks for faces in L here; False leaves faces alone (tiles leave them to the
-    single pass of "hybrid"); or each photo's boxes, found beforehand by skin.faces (the
-    runner finds them while the network runs)."""
+    faces: True looks for faces in L here; False or None leaves faces alone (tiles leave them
+    to the single pass of "hybrid"); or each photo's boxes, found beforehand by
+    skin.faces_in (the runner finds them while the network runs)."""
     centres = abbins.centers() if centres is None else np.asarray(centres, np.float32)
     small = resample.area(np.asarray(L, np.float32), logits.shape[-2:])
-    if faces is True:
-        cascades = skin.detector()  # None without OpenCV 4.x (said once)
-        faces = [skin.faces(each, cascades) for each in L] if cascades is not None else False
+    boxes = skin.faces_in(L) if faces is True else (faces or None)  # None: no faces step
     out = np.empty((len(logits), 2, *logits.shape[-2:]), np.float32)
     for i, z in enumerate(logits):
         out[i] = _decode_one(z, small[i], centres, temperature, radius, eps, unsure_power)
-        if faces is not False:
-            out[i] = skin.pull_to_skin(out[i], faces[i])
+        if boxes is not None:
+            out[i] = skin.pull_to_skin(out[i], boxes[i])
     return out if vividness is None else out * np.float32(gain(vividness))
 
 

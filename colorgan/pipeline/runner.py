@@ -165,8 +165,7 @@ class ModelRunner:
     def _predict(self, x: np.ndarray, hint=None, ref=None, vividness=None, spread=True):
         pending = self._faces_meanwhile(x) if spread else None
         out = self._forward(x, hint, ref)
-        faces = pending.result() if pending is not None else False
-        ab = self._decode(out, x, vividness, faces=faces)
+        ab = self._decode(out, x, vividness, faces=pending.result() if pending else None)
         if not spread or hint is None or not np.any(hint[:, 2]):
             return ab
         # the network gives hinted pixels their colour; the region around them: propagate
@@ -174,17 +173,15 @@ class ModelRunner:
         return np.stack([propagate.spread_hints(*each) for each in zip(ab, L, hint, strict=True)])
 
     def _faces_meanwhile(self, x: np.ndarray):
-        """The faces in each photo of x (skin.faces' boxes), looked for on a pool thread while
+        """A Future of skin.faces_in for the photos of x, looked for on a pool thread while
         the network runs: both OpenCV's detector and ONNX Runtime release the GIL, and
         looking first, then running the network took a third of a 512 px photo's time.
-        None when the decoding has no use for faces or OpenCV 4.x is missing (said once)."""
-        cascades = skin.detector() if self.head == "distribution" else None
-        if cascades is None:
+        None when the decoding has no use for faces."""
+        if self.head != "distribution":
             return None
-        L = color.denormalize_l(x[:, 0])
-        return parallel.submit(lambda: [skin.faces(each, cascades) for each in L])
+        return parallel.submit(skin.faces_in, color.denormalize_l(x[:, 0]))
 
-    def _decode(self, out: np.ndarray, x: np.ndarray, vividness=None, faces=False) -> np.ndarray:
+    def _decode(self, out: np.ndarray, x: np.ndarray, vividness=None, faces=None) -> np.ndarray:
         """The network's output as working-size ab (B,2,h,w) in [-1,1]."""
         if self.head == "distribution":
             if vividness is None:

@@ -88,6 +88,12 @@ def faces(L: np.ndarray, cascades) -> np.ndarray:
     return np.asarray(boxes, np.float32).reshape(-1, 4)
 
 
+def faces_in(Ls) -> list[np.ndarray] | None:
+    """Each L's face boxes (`faces`), or None when there is no detector (said once)."""
+    cascades = detector()
+    return None if cascades is None else [faces(L, cascades) for L in Ls]
+
+
 def _overlap(a, b) -> float:
     """Intersection over union of two (x, y, w, h) boxes."""
     ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
