@@ -141,6 +141,28 @@ def test_numpy_orientation_matches_pillow(orientation):
     np.testing.assert_array_equal(imagemeta.orient_array(arr, orientation), expected)
 
 
+@pytest.mark.parametrize("orientation", [1, 6, 3])
+def test_rgb_jpeg_is_decoded_into_an_array_with_the_same_pixels(tmp_path, orientation):
+    """The fast path of read_image (Pillow decodes an RGB JPEG straight into a numpy array):
+    the same pixels and metadata as Pillow's own image, turned upright, and really taken
+    (the array under the pixels is the RGBX one it decoded into; a Pillow that stops
+    honouring the given memory fails here, not silently slower)."""
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    exif[0x010F] = "TestCam"
+    Image.fromarray(rgb_array(30, 50)).save(tmp_path / "x.jpg", exif=exif.tobytes())
+    photo = images.read_image(tmp_path / "x.jpg")
+    expected = ImageOps.exif_transpose(Image.open(tmp_path / "x.jpg")).convert("RGB")
+    np.testing.assert_array_equal(photo.pixels, np.asarray(expected))
+    carried = Image.Exif()
+    carried.load(photo.exif)
+    assert carried[ORIENTATION] == 1 and carried[0x010F] == "TestCam"
+    if orientation == 1:  # turned photos are copied upright
+        assert photo.pixels.base is not None and photo.pixels.base.shape == (30, 50, 4)
+    with open(tmp_path / "x.jpg", "rb") as f:  # bytes (uploads) take the same path
+        np.testing.assert_array_equal(images.read_image(f.read()).pixels, photo.pixels)
+
+
 def test_rotated_16bit_tiff(tmp_path):
     arr = np.random.default_rng(3).integers(0, 65536, (6, 10, 3), dtype=np.uint16)
     tifffile.imwrite(tmp_path / "r.tif", arr, photometric="rgb", extratags=[(274, 3, 1, 8, True)])
