@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from colorgan.core import abbins, resample
+from colorgan.core import abbins, parallel, resample
 from colorgan.core.errors import ColorganError
 from colorgan.core.parallel import scratch
 from colorgan.pipeline import options, skin
@@ -99,7 +99,7 @@ def _decode_one(z, light, centres, temperature, radius, eps, unsure_power) -> np
     # at a third of it weighs 0.4% at T = 0.2): smoothing only the MAX_BINS that do so at
     # the most pixels (and the gray mass) costs ~20 planes instead of 262
     top = np.greater_equal(e, NEAR_TOP, out=_buffer("decode_top", z.shape, np.bool_))
-    near = top.sum(axis=(1, 2))
+    near = top.reshape(len(top), -1).view(np.uint8).sum(axis=1, dtype=np.int64)  # 3x a bool sum
     keep = np.sort(np.argsort(-near, kind="stable")[:MAX_BINS])
     keep = keep[near[keep] > 0]
     planes = np.concatenate([e[keep], gray[None]])
@@ -169,7 +169,17 @@ def _window_sums(p: np.ndarray, k: int, axis: int) -> np.ndarray:
 
 def guided_filter(guide: np.ndarray, x: np.ndarray, r: int, eps: float) -> np.ndarray:
     """He et al.'s guided filter of each plane of x (K, h, w) by one gray guide (h, w):
-    smooths x where the guide is flat, keeps its edges where the guide has them."""
+    smooths x where the guide is flat, keeps its edges where the guide has them. Each plane
+    is filtered on its own, so the planes are split over the pool's threads (one photo's
+    decoding ran on one core while the other waited: 512 px, 20 -> 14 ms)."""
+    n = min(parallel.workers(), len(x))
+    if n <= 1:
+        return _guided_filter(guide, x, r, eps)
+    groups = [slice(i * len(x) // n, (i + 1) * len(x) // n) for i in range(n)]
+    return np.concatenate(parallel.parallel(lambda g: _guided_filter(guide, x[g], r, eps), groups))
+
+
+def _guided_filter(guide: np.ndarray, x: np.ndarray, r: int, eps: float) -> np.ndarray:
     mean_i = box_mean(guide, r)
     var_i = box_mean(guide * guide, r) - mean_i * mean_i
     mean_x = box_mean(x, r)
