@@ -141,24 +141,28 @@ def test_numpy_orientation_matches_pillow(orientation):
     np.testing.assert_array_equal(imagemeta.orient_array(arr, orientation), expected)
 
 
+@pytest.mark.parametrize("mode", ["RGB", "L"])
 @pytest.mark.parametrize("orientation", [1, 6, 3])
-def test_rgb_jpeg_is_decoded_into_an_array_with_the_same_pixels(tmp_path, orientation):
-    """The fast path of read_image (Pillow decodes an RGB JPEG straight into a numpy array):
-    the same pixels and metadata as Pillow's own image, turned upright, and really taken
-    (the array under the pixels is the RGBX one it decoded into; a Pillow that stops
-    honouring the given memory fails here, not silently slower)."""
+def test_jpeg_is_decoded_into_an_array_with_the_same_pixels(tmp_path, orientation, mode):
+    """The fast path of read_image (Pillow decodes a gray or RGB JPEG straight into a numpy
+    array): the same pixels and metadata as Pillow's own image, turned upright, and really
+    taken (for RGB the array under the pixels is the RGBX one it decoded into; a Pillow
+    that stops honouring the given memory fails here, not silently slower)."""
     exif = Image.Exif()
     exif[ORIENTATION] = orientation
     exif[0x010F] = "TestCam"
-    Image.fromarray(rgb_array(30, 50)).save(tmp_path / "x.jpg", exif=exif.tobytes())
+    # 4 pixels wide: a gray photo's last axis is not mistaken for RGBA's
+    Image.fromarray(rgb_array(30, 4)).convert(mode).save(tmp_path / "x.jpg", exif=exif.tobytes())
     photo = images.read_image(tmp_path / "x.jpg")
-    expected = ImageOps.exif_transpose(Image.open(tmp_path / "x.jpg")).convert("RGB")
+    expected = ImageOps.exif_transpose(Image.open(tmp_path / "x.jpg"))
+    assert expected.mode == mode
     np.testing.assert_array_equal(photo.pixels, np.asarray(expected))
+    assert photo.alpha is None
     carried = Image.Exif()
     carried.load(photo.exif)
     assert carried[ORIENTATION] == 1 and carried[0x010F] == "TestCam"
-    if orientation == 1:  # turned photos are copied upright
-        assert photo.pixels.base is not None and photo.pixels.base.shape == (30, 50, 4)
+    if orientation == 1 and mode == "RGB":  # turned photos are copied upright
+        assert photo.pixels.base is not None and photo.pixels.base.shape == (30, 4, 4)
     with open(tmp_path / "x.jpg", "rb") as f:  # bytes (uploads) take the same path
         np.testing.assert_array_equal(images.read_image(f.read()).pixels, photo.pixels)
 

@@ -101,9 +101,15 @@ def lightness(pixels: np.ndarray) -> np.ndarray:
     (uint8, uint16 or float in [0, 1])."""
     integer = pixels.dtype in (np.uint8, np.uint16)
     levels = 256 if pixels.dtype == np.uint8 else 65536
-    if pixels.ndim == 2 and integer:
-        return gray_l_table(levels)[pixels]
     out = np.empty(pixels.shape[:2], np.float32)
+    if pixels.ndim == 2 and integer:
+        table = gray_l_table(levels)
+
+        def gray(rows: slice) -> None:  # one lookup a pixel ("wrap": see _encode)
+            np.take(table, pixels[rows], out=out[rows], mode="wrap")
+
+        parallel.parallel(gray, parallel.row_blocks(*pixels.shape))
+        return out
     tables = _luma_tables(levels) if integer else None
     width = pixels.shape[1]
 

@@ -120,9 +120,9 @@ def _read_file(src: Path | bytes, max_pixels: int, name: str) -> Photo:
 
 
 def _decoded_into_array(im: Image.Image) -> np.ndarray | None:
-    """An 8-bit RGB JPEG, decoded by Pillow straight into a numpy array: (H, W, 3), a view
-    of an (H, W, 4) array (RGBX, the layout Pillow keeps RGB in). None for other files, which
-    are left to load as Pillow does.
+    """An 8-bit gray or RGB JPEG, decoded by Pillow straight into a numpy array: (H, W), or
+    (H, W, 3) as a view of an (H, W, 4) array (RGBX, the layout Pillow keeps RGB in). None
+    for other files, which are left to load as Pillow does.
 
     Why: Pillow decodes into fresh memory of its own, whose pages are faulted in anew for
     every photo, and the pixels were then copied out of it; a 12 MP colour JPEG end to end
@@ -131,13 +131,18 @@ def _decoded_into_array(im: Image.Image) -> np.ndarray | None:
     is the file's memory before it loads, and Pillow decodes into image memory that is
     already there. A Pillow that allocates its own anyway leaves the array unused (None:
     the file is then loaded the usual way, and the same pixels come out)."""
-    if im.format != "JPEG" or im.mode != "RGB":
+    if im.format != "JPEG" or im.mode not in ("L", "RGB"):
         return None
-    rgbx = np.empty((im.height, im.width, 4), np.uint8)
-    target = Image.frombuffer("RGB", im.size, rgbx, "raw", "RGBX", 0, 1).im
+    if im.mode == "L":
+        pixels = buffer = np.empty((im.height, im.width), np.uint8)
+        target = Image.frombuffer("L", im.size, buffer, "raw", "L", 0, 1).im
+    else:
+        buffer = np.empty((im.height, im.width, 4), np.uint8)
+        pixels = buffer[..., :3]
+        target = Image.frombuffer("RGB", im.size, buffer, "raw", "RGBX", 0, 1).im
     im.im = target
     im.load()
-    return rgbx[..., :3] if im.im is target else None
+    return pixels if im.im is target else None
 
 
 @contextlib.contextmanager
@@ -234,15 +239,17 @@ def _tiff16_pixels(im: Image.Image, src: Path | bytes, orientation: int) -> np.n
 def photo_from_pil(im: Image.Image, source: str = "<PIL image>", decoded=None) -> Photo:
     """Orientation applied, mode sorted into gray/RGB + alpha, metadata collected.
     decoded: the pixels when they were decoded outside Pillow's image, orientation applied
-    (a 16-bit RGB(A) TIFF through tifffile, alpha as its 4th channel; an 8-bit RGB JPEG
-    decoded into an array)."""
+    (a 16-bit RGB(A) TIFF through tifffile, alpha as its 4th channel; an 8-bit gray or RGB
+    JPEG decoded into an array)."""
     orientation = im.getexif().get(imagemeta.ORIENTATION, 1)
     exif = imagemeta.exif_to_carry(im)
     icc = imagemeta.rgb_icc_profile(im.info.get("icc_profile"), source)
     fmt = im.format
     if decoded is not None:
-        alpha = (decoded[..., 3] >> 8).astype(np.uint8) if decoded.shape[-1] == 4 else None
-        return Photo(decoded[..., :3], alpha, exif, icc, source, fmt)
+        alpha = None
+        if decoded.ndim == 3 and decoded.shape[-1] == 4:
+            alpha, decoded = (decoded[..., 3] >> 8).astype(np.uint8), decoded[..., :3]
+        return Photo(decoded, alpha, exif, icc, source, fmt)
     if orientation != 1:
         im = ImageOps.exif_transpose(im)
     pixels, alpha = _split_mode(im, source)
