@@ -4,6 +4,7 @@
 import json
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -91,7 +92,7 @@ def test_grain_and_jpeg_are_nuisances_outside_the_mask():
 def test_parse_steps():
     assert restore.parse_steps(None) == restore.DEFAULT_STEPS
     assert restore.parse_steps("default") == restore.DEFAULT_STEPS
-    assert restore.DEFAULT_STEPS == ("scratches", "dust", "fading")
+    assert restore.DEFAULT_STEPS == ("scratches", "dust", "grain", "fading")
     assert restore.parse_steps("all") == restore.STEPS
     assert restore.parse_steps("dust, scratches") == ("scratches", "dust")
     assert restore.parse_steps(["fading"]) == ("fading",)
@@ -166,6 +167,19 @@ def test_noise_estimate_and_grain_step():
     assert "grain" in fixed.done
     assert np.abs(fixed.L - L).mean() < 0.7 * np.abs(noisy - L).mean()
     assert np.array_equal(restore.repair(L, ("grain",)).L, L)  # clean: left alone
+
+
+def test_grain_step_leaves_texture_alone():
+    """Fine texture fools the noise estimate (above GRAIN_MIN) but is there at half the
+    resolution too, where grain halves: the step leaves it exactly as it was."""
+    noise = np.random.default_rng(1).normal(0, 1, (256, 256)).astype(np.float32)
+    texture = cv2.GaussianBlur(noise, (0, 0), 0.8)
+    texture = 50 + texture * np.float32(15 / texture.std())
+    assert restore.noise_sigma(texture) > 2 * restore.GRAIN_MIN  # the estimate is fooled
+    assert restore.grain_sigma(texture) is None
+    assert np.array_equal(restore.repair(texture, ("grain",)).L, texture)
+    grainy = smooth(256, 256) + 2 * noise
+    assert restore.grain_sigma(grainy) == pytest.approx(restore.noise_sigma(grainy))
 
 
 # --- the bundled detector ----------------------------------------------------------------

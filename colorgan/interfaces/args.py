@@ -177,7 +177,7 @@ def add_restore(arg) -> None:
         const="default",
         type=repair_steps,
         metavar="STEPS",
-        help="repair the photo before colour: alone, scratches, dust and faded contrast; or "
-        "STEPS, comma-separated, of scratches,dust,grain,fading, or 'all' (grain only when "
-        "asked: docs/restore.md). Put it after the photos or give STEPS",
+        help="repair the photo before colour: alone, scratches, dust, grain and faded "
+        "contrast, each only where it finds its damage; or STEPS, comma-separated, of "
+        "scratches,dust,grain,fading (docs/restore.md). Put it after the photos or give STEPS",
     )

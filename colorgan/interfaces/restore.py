@@ -32,8 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="default",
         metavar="STEPS",
         help="which repairs, comma-separated, of scratches,dust,grain,fading, or 'all' "
-        "(default: scratches, dust and faded contrast; grain only when asked: "
-        "docs/restore.md)",
+        "(default: all four, each only where it finds its damage: docs/restore.md)",
     )
     arg("--save-mask", action="store_true", help="also write the mask of the pixels filled")
 

@@ -10,8 +10,8 @@ Endpoints:
                         parameters saturation (0-4, default 1), vividness (0-1, default
                         options.DEFAULT_VIVIDNESS), size (working size in px, default the
                         model's), format (png|jpg|webp), mode (single|hybrid|tiles), restore
-                        (repair first: "default" = scratches, dust, fading, "all", or some of
-                        scratches,dust,grain,fading; colorgan.pipeline.restore). Guided models
+                        (repair first: "default" = "all" = scratches, dust, grain, fading,
+                        or some of them; colorgan.pipeline.restore). Guided models
                         also take the form field `hints` (JSON [{"x","y","color","size"}],
                         the photo's own pixels) and the file field `reference` (a photo
                         whose colours to follow; colorgan.interfaces.web.guidance_form).
