@@ -141,6 +141,14 @@ def test_numpy_orientation_matches_pillow(orientation):
     np.testing.assert_array_equal(imagemeta.orient_array(arr, orientation), expected)
 
 
+def test_to_pil_takes_8bit_rgb_only():
+    photo = images.photo_from_array(rgb_array(4, 5))
+    assert images.to_pil(rgb_array(4, 5), photo).tobytes() == rgb_array(4, 5).tobytes()
+    for wrong in (np.zeros((4, 5, 3), np.float32), np.zeros((4, 5), np.uint8)):
+        with pytest.raises(TypeError):
+            images.to_pil(wrong, photo)
+
+
 @pytest.mark.parametrize("mode", ["RGB", "L"])
 @pytest.mark.parametrize("orientation", [1, 6, 3])
 def test_jpeg_is_decoded_into_an_array_with_the_same_pixels(tmp_path, orientation, mode):
