@@ -199,11 +199,11 @@ def noise_sigma(L: np.ndarray) -> float:
     return _immerkaer(_centre_crop(L))
 
 
-def grain_sigma(L: np.ndarray, least: float = GRAIN_MIN, half: float = GRAIN_HALF):
-    """The noise sigma of L if it looks like grain (at least `least`, and at half the
-    resolution at most `half` of itself: see the module's docstring), else None."""
+def grain_sigma(L: np.ndarray) -> float | None:
+    """The noise sigma of L if it looks like grain (at least GRAIN_MIN, and at half the
+    resolution at most GRAIN_HALF of itself: see the module's docstring), else None."""
     sigma, ratio = noise_scales(L)
-    return sigma if sigma >= least and ratio <= half else None
+    return sigma if sigma >= GRAIN_MIN and ratio <= GRAIN_HALF else None
 
 
 def noise_scales(L: np.ndarray) -> tuple[float, float]:
