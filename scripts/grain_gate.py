@@ -23,7 +23,7 @@ import numpy as np
 from colorgan.core.fastcolor import lightness
 from colorgan.io import images
 from colorgan.pipeline import restore
-from colorgan.training import folders
+from colorgan.training import folders, inpainter
 from colorgan.training.damage import damage
 
 BARS = (0.5, 0.75, 1.0, 1.5, 2.0)
@@ -31,7 +31,8 @@ RATIOS = (0.65, 0.75, 0.8)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(1e4 / np.mean((a.astype(np.float64) - b) ** 2)))
+    """PSNR of two L planes in [0, 100] (the inpainter's measure: peak 100)."""
+    return inpainter.psnr_l(a / 50 - 1, b / 50 - 1)
 
 
 def main() -> None:

@@ -172,11 +172,9 @@ def guided_filter(guide: np.ndarray, x: np.ndarray, r: int, eps: float) -> np.nd
     smooths x where the guide is flat, keeps its edges where the guide has them. Each plane
     is filtered on its own, so the planes are split over the pool's threads (one photo's
     decoding ran on one core while the other waited: 512 px, 20 -> 14 ms)."""
-    n = min(parallel.workers(), len(x))
-    if n <= 1:
-        return _guided_filter(guide, x, r, eps)
-    groups = [slice(i * len(x) // n, (i + 1) * len(x) // n) for i in range(n)]
-    return np.concatenate(parallel.parallel(lambda g: _guided_filter(guide, x[g], r, eps), groups))
+    parts = parallel.chunks(len(x), smallest=1)
+    out = parallel.parallel(lambda part: _guided_filter(guide, x[part], r, eps), parts)
+    return out[0] if len(out) == 1 else np.concatenate(out)
 
 
 def _guided_filter(guide: np.ndarray, x: np.ndarray, r: int, eps: float) -> np.ndarray:
