@@ -1,22 +1,27 @@
-"""The grain step's gate (GRAIN_MIN, GRAIN_HALF in colorgan/pipeline/restore.py), measured on
-the VALIDATION split; never run this on the test split.
+"""The grain step's settings (GRAIN_QUANTILE, GRAIN_MIN, GRAIN_SIGMA, GRAIN_H in
+colorgan/pipeline/restore.py), measured on the VALIDATION split; never run this on the test
+split.
 
-    python scripts/grain_gate.py data/offline/val --damage 1
+    python scripts/grain_gate.py data/offline/val --damage 1 --clean data/offline/train
 
 Per photo i, as `colorgan evaluate-restore` does it: synthetic damage
 damage(L, default_rng([seed, i])), the detector's marks filled (the default steps without
 grain), and the clean photo through the same fill. Printed:
-  * the noise estimate and its half-resolution ratio (restore.noise_scales) of every clean
-    and damaged photo whose estimate reaches 1.5: texture against grain;
-  * for each (bar, ratio) of the grid: the damaged photos the grain step would denoise, the
-    mean PSNR gain over the fill alone (all photos), and the clean photos it would touch.
-The rule (docs/restore.md, "Grain"): among settings that touch no clean photo, the most gain,
-with a margin on both thresholds.
+  * how well the grain estimator and the classical estimate (restore.noise_sigma) read the
+    grain that was added (its sigma: the damaged photo less the same damage without grain);
+  * the estimates of the clean photos (those of --clean folders too, unfilled), highest
+    first: the texture a bar must stay above;
+  * for each (quantile, bar, strength) of the grid: the damaged photos the grain step would
+    denoise, the mean PSNR gain over the fill alone (all photos), and the clean photos it
+    would touch (validation, then --clean).
+The rule (docs/restore.md, "Grain"): among settings that touch no clean photo, the most gain;
+then, of those within MARGIN dB of it, the highest bar.
 """
 
 from __future__ import annotations
 
 import argparse
+from itertools import product
 
 import numpy as np
 
@@ -26,8 +31,12 @@ from colorgan.pipeline import restore
 from colorgan.training import folders, inpainter
 from colorgan.training.damage import damage
 
-BARS = (0.5, 0.75, 1.0, 1.5, 2.0)
-RATIOS = (0.65, 0.75, 0.8)
+QUANTILES = (0.05, 0.1, 0.25, 0.5)  # read by the estimates printed
+GATES = (0.05, 0.1)  # quantiles the bar is compared with
+BARS = (1.0, 1.5, 2.0, 2.5)
+SIGMAS = (0.05, 0.5)  # quantiles the strength is taken from
+STRENGTHS = (1.0, 1.3, 1.6, 2.0)
+MARGIN = 0.05  # dB of gain given up for a safer (higher) bar
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -35,41 +44,78 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return inpainter.psnr_l(a / 50 - 1, b / 50 - 1)
 
 
+def levels(estimator: restore.GrainEstimator, L: np.ndarray) -> np.ndarray:
+    """The photo's grain at each of QUANTILES (as GrainEstimator.levels reads it)."""
+    return estimator.levels(L, QUANTILES)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("val", help="the validation folder (never the test split)")
     p.add_argument("--damage", type=int, default=1, help="the damage seed")
+    p.add_argument("--clean", action="append", default=[], help="more clean photos (train)")
     args = p.parse_args()
-    detector = restore.default_detector()
+    detector, estimator = restore.default_detector(), restore.default_grain_estimator()
     marks_only = ("scratches", "dust")
-    photos = []
+    photos, added, read = [], [], []
     for i, path in enumerate(folders.find_images(args.val)):
         clean = lightness(images.read_image(path).pixels)
         damaged, _ = damage(clean, np.random.default_rng([args.damage, i]))
+        plain, _ = damage(clean, np.random.default_rng([args.damage, i]), grain=False)
         filled = restore.repair(damaged, marks_only, detector).L
         clean_filled = restore.repair(clean, marks_only, detector).L
-        photos.append((path.name, clean, filled, clean_filled))
-    scales = [(restore.noise_scales(f), restore.noise_scales(c)) for _, _, f, c in photos]
-    for label, k in (("clean", 1), ("damaged", 0)):
-        seen = sorted((round(s[k][1], 2), round(s[k][0], 2)) for s in scales if s[k][0] >= 1.5)
-        print(f"{label} photos with an estimate >= 1.5 (ratio, sigma): {seen}")
-    base = np.array([psnr(f, c) for _, c, f, _ in photos])
-    denoised: dict[int, float] = {}
-    print("\n| bar | ratio | damaged denoised | PSNR gain (dB) | clean touched |")
-    print("|---|---|---|---|---|")
-    for bar in BARS:
-        for ratio in RATIOS:
-            hit = [i for i, s in enumerate(scales) if s[0][0] >= bar and s[0][1] <= ratio]
-            touched = sum(s[1][0] >= bar and s[1][1] <= ratio for s in scales)
-            out = base.copy()
-            for i in hit:
-                if i not in denoised:
-                    _, clean, filled, _ = photos[i]
-                    denoised[i] = psnr(restore.denoise(filled, scales[i][0][0]), clean)
-                out[i] = denoised[i]
-            gain = out.mean() - base.mean()
-            print(f"| {bar:g} | {ratio:g} | {len(hit)} | {gain:.3f} | {touched} |")
-
+        photos.append((clean, filled, levels(estimator, filled), levels(estimator, clean_filled)))
+        added.append(float(np.std(damaged - plain)))
+        read.append(restore.noise_sigma(filled))
+    others = [
+        levels(estimator, lightness(images.read_image(f).pixels))
+        for folder in args.clean
+        for f in folders.find_images(folder)
+    ]
+    added = np.array(added)
+    print(f"grain added (sigma, L): {np.mean(added > 0.3):.0%} of the photos, mean {added.mean():.2f}")
+    for q, quantile in enumerate(QUANTILES):
+        net = np.array([ph[2][q] for ph in photos])
+        print(f"estimator at quantile {quantile}: mean absolute error {np.abs(net - added).mean():.2f}")
+    print(f"classical estimate: mean absolute error {np.abs(np.array(read) - added).mean():.2f}")
+    for q, quantile in enumerate(QUANTILES):
+        top = sorted((float(ph[3][q]) for ph in photos), reverse=True)[:5]
+        more = sorted((float(o[q]) for o in others), reverse=True)[:5]
+        print(f"clean photos' highest at quantile {quantile}: val {np.round(top, 2).tolist()}"
+              f", --clean {np.round(more, 2).tolist()}")
+    base = np.array([psnr(f, c) for c, f, _, _ in photos])
+    cache: dict = {}
+    rows = []
+    print("\n| gate quantile | bar | sigma quantile | strength | damaged denoised | PSNR gain (dB) "
+          "| clean touched |")
+    print("|---|---|---|---|---|---|---|")
+    at = {quantile: q for q, quantile in enumerate(QUANTILES)}
+    for gate, bar, by, strength in product(GATES, BARS, SIGMAS, STRENGTHS):
+        out = base.copy()
+        hit = [i for i, ph in enumerate(photos) if ph[2][at[gate]] >= bar]
+        for i in hit:
+            clean, filled, level, _ = photos[i]
+            key = (i, round(float(level[at[by]]) * strength, 3))
+            if key not in cache:
+                sigma = key[1] / restore.GRAIN_H  # denoise() applies GRAIN_H
+                cache[key] = psnr(restore.denoise(filled, sigma), clean)
+            out[i] = cache[key]
+        touched = sum(ph[3][at[gate]] >= bar for ph in photos), sum(o[at[gate]] >= bar for o in others)
+        gain = out.mean() - base.mean()
+        rows.append((gain, bar, gate, by, strength, sum(touched)))
+        print(f"| {gate:g} | {bar:g} | {by:g} | {strength:g} | {len(hit)} | {gain:.3f} | "
+              f"{touched[0]}, {touched[1]} |")
+    safe = [r for r in rows if r[-1] == 0]
+    if safe:
+        best = max(r[0] for r in safe)
+        gain, bar, gate, by, strength, _ = max(
+            (r for r in safe if r[0] >= best - MARGIN), key=lambda r: (r[1], r[0])
+        )
+        print(f"\nchosen: gate quantile {gate:g}, bar {bar:g}, sigma quantile {by:g}, strength "
+              f"{strength:g} (gain {gain:.3f} dB; the most without touching a clean photo: "
+              f"{best:.3f})")
+    else:
+        print("\nno setting leaves every clean photo alone")
 
 if __name__ == "__main__":
     main()

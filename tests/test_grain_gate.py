@@ -1,15 +1,12 @@
-"""scripts/grain_gate.py (how the grain step's gate was chosen: docs/restore.md) runs end to
-end on a folder of photos and prints its whole grid."""
+"""scripts/grain_gate.py (how the grain step's settings were chosen: docs/restore.md) runs end
+to end on a folder of photos, prints its whole grid and chooses by its rule."""
 
 import importlib.util
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image
-
-from colorgan.pipeline import restore
 
 from .test_restore import smooth
 
@@ -19,23 +16,26 @@ grain_gate = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(grain_gate)
 
 
-def test_the_grid_runs_and_leaves_clean_photos_alone(tmp_path, monkeypatch, capsys):
-    val = tmp_path / "val"
-    val.mkdir()
-    for i in range(3):
-        gray = np.clip(smooth(96, 128, seed=i) * 2.55, 0, 255).astype(np.uint8)
-        Image.fromarray(gray).save(val / f"p{i}.png")
-    # and fine texture, which passes every bar of the grid but not the half-resolution test
-    noise = cv2.GaussianBlur(np.random.default_rng(0).normal(0, 1, (96, 128)), (0, 0), 0.8)
-    texture = np.clip(128 + noise * (40 / noise.std()), 0, 255).astype(np.uint8)
-    Image.fromarray(texture).save(val / "texture.png")
-    monkeypatch.setattr(sys, "argv", ["x", str(val), "--damage", "1"])
+def test_the_grid_runs_and_chooses_a_setting_that_leaves_clean_photos_alone(
+    tmp_path, monkeypatch, capsys
+):
+    val, more = tmp_path / "val", tmp_path / "more"
+    for folder, seeds in ((val, range(3)), (more, range(3, 5))):
+        folder.mkdir()
+        for i in seeds:
+            gray = np.clip(smooth(96, 128, seed=i) * 2.55, 0, 255).astype(np.uint8)
+            Image.fromarray(gray).save(folder / f"p{i}.png")
+    argv = ["x", str(val), "--damage", "1", "--clean", str(more)]
+    monkeypatch.setattr(sys, "argv", argv)
     grain_gate.main()
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
-    rows = [line.strip("| ").split(" | ") for line in rows[1:]]  # after the header
-    assert len(rows) == len(grain_gate.BARS) * len(grain_gate.RATIOS)
-    for _bar, _ratio, denoised, gain, touched in rows:
-        assert touched == "0"  # no clean photo, the texture included
-        assert float(gain) >= 0 and 0 <= int(denoised) <= 4
-    sigma, _ = restore.noise_scales(np.asarray(texture, np.float32) / 2.55)
-    assert sigma > max(grain_gate.BARS)  # the texture did pass every bar
+    out = capsys.readouterr().out
+    rows = [line.strip("| ").split(" | ") for line in out.splitlines() if line.startswith("| ")]
+    rows = rows[1:]  # after the header
+    grid = (grain_gate.GATES, grain_gate.BARS, grain_gate.SIGMAS, grain_gate.STRENGTHS)
+    assert len(rows) == np.prod([len(g) for g in grid])
+    for _gate, _bar, _by, _strength, denoised, gain, touched in rows:
+        assert touched == "0, 0"  # smooth clean photos: never read as grain
+        assert 0 <= int(denoised) <= 3 and np.isfinite(float(gain))
+    chosen = [line for line in out.splitlines() if line.startswith("chosen: ")]
+    assert len(chosen) == 1  # every setting is safe here, so the rule picks the highest bar
+    assert f"bar {max(grain_gate.BARS):g}," in chosen[0]

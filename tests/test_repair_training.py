@@ -11,7 +11,7 @@ from PIL import Image
 
 from colorgan.core import config
 from colorgan.pipeline import restore
-from colorgan.training import detector, inpainter
+from colorgan.training import detector, grain, inpainter
 
 TINY = [
     "data.size=32",
@@ -51,11 +51,12 @@ def test_inpainter_input_hides_the_hole_and_the_fill_keeps_the_rest():
     assert grown[2:5].all() and not grown[0].any()  # one pixel each side, as restore.fill
 
 
-@pytest.mark.parametrize("which", ["detector", "inpainter"])
+@pytest.mark.parametrize("which", ["detector", "inpainter", "grain"])
 def test_a_short_training_keeps_the_best_weights_on_validation(which, photos, tmp_path):
-    module = {"detector": detector, "inpainter": inpainter}[which]
-    preset = {"detector": "damage-detector", "inpainter": "inpainter"}[which]
-    cfg = config.with_overrides(config.load(preset), TINY)
+    module = {"detector": detector, "inpainter": inpainter, "grain": grain}[which]
+    preset = {"detector": "damage-detector", "inpainter": "inpainter", "grain": "grain-estimator"}
+    tiny = TINY if which != "grain" else [*TINY[:2], "model.gen_kwargs={depth: 2}", *TINY[3:]]
+    cfg = config.with_overrides(config.load(preset[which]), tiny)
     best = module.train(cfg, str(photos), str(photos), tmp_path)
     scores = json.loads((tmp_path / f"{which}.json").read_text())
     assert scores["step"] == 2 and scores == best
@@ -63,5 +64,8 @@ def test_a_short_training_keeps_the_best_weights_on_validation(which, photos, tm
     assert loaded.model.width == 4 and not net.training
     if which == "detector":
         assert 0 <= scores["f1"] <= 1 and scores["threshold"] in detector.THRESHOLDS
-    else:
+    elif which == "inpainter":
         assert np.isfinite(scores["psnr"]) and np.isfinite(scores["opencv_psnr"])
+    else:
+        assert scores["neg_mae"] == -scores["mae"] >= -10  # the estimate is 0..10 L
+        assert scores["clean_mae"] is None or 0 <= scores["clean_mae"] <= 10

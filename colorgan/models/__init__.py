@@ -9,6 +9,7 @@ from colorgan.core.config import ConfigError
 from colorgan.models import (  # noqa: F401  (imported to register their generators)
     damage_unet,
     encoder_decoder,
+    grain_net,
     pretrained_unet,
     residual_unet,
     resnet,

@@ -16,11 +16,12 @@ Steps (each can be left out: `steps=("scratches", "dust")`), in this order:
     from around them by OpenCV's inpainting (FILL: Navier-Stokes measured slightly better
     than Telea's fast marching on synthetic damage of 8 validation photos, 26.80 against
     26.69 dB PSNR; docs/restore.md has both on the test split).
-  * "grain": OpenCV's non-local means with its strength from an estimate of the noise, only
-    when that estimate is at least GRAIN_MIN and behaves like grain: pixel-independent noise
-    halves when 2 x 2 pixels are averaged, while real texture (what the denoiser would
-    smear, and what fools the estimate on clean photos) is there at half the resolution too.
-    So the estimate at half resolution must be at most GRAIN_HALF of the full one.
+  * "grain": OpenCV's non-local means, its strength from the grain's sigma as a small
+    network (colorgan.models.grain_net, shipped as ONNX beside the detector) estimates it,
+    only when the photo passes the gate. The network answers a sigma map over tiles spread
+    across the photo; the gate reads the maps' GRAIN_QUANTILE quantile, low on purpose:
+    grain lies over the whole photo, while fine texture the network mistakes for grain
+    (what the denoiser would smear) covers parts of it. It must be at least GRAIN_MIN.
   * "fading": the lightness stretched so its FADE_LOW..FADE_HIGH percentiles span
     TARGET_LOW..TARGET_HIGH, only when they span less than FADED_RANGE and the low one is
     at least FADED_BLACK (a faded print: its blacks have gone gray).
@@ -63,16 +64,26 @@ BAND, MARGIN = 512, 32  # detector input: rows per band, and the context rows ar
 # Bigger photos are searched for marks shrunk to this many pixels (the mask scaled back up):
 # the network's time grows with the pixels, and a 12 MP scan's marks are wider in pixels.
 DETECT_PIXELS = 3_000_000
+# The detector reads the photo as it is, flipped left-right, transposed, and both, and
+# averages its answers (over_views). Chosen on validation (107 photos, damage seed 1, each
+# way at its best-F1 threshold; docs/restore.md): F1 0.689 -> 0.719 and the marks' fill
+# 31.29 -> 31.45 dB, where the flips alone lost (31.24). Four passes: the detection's time x4.
+VIEWS = ((False, False), (False, True), (True, False), (True, True))
 FILL_TILE = 256  # inpainting runs on the tiles that hold marks only (the rest untouched)
 DUST_SIDE = 12  # marks whose bounding box fits in this many pixels are dust
 GROW = 1  # pixels added around each mark before filling (its soft edge; 2 lost 0.13 dB on val)
 FILL, FILL_RADIUS = cv2.INPAINT_NS, 3
-# "grain" (chosen on validation, docs/restore.md): the noise sigma (L units) it needs at
-# least, and the most its estimate at half resolution may be, as a share of it (white grain:
-# 0.5; the clean val photos whose texture passed the sigma bar: 0.87 to 1.85)
-GRAIN_MIN, GRAIN_HALF = 1.0, 0.75
-GRAIN_H = 1.1  # non-local means strength per unit of noise sigma (in 8-bit levels)
-NOISE_CROP = 1024  # the noise is estimated on a centre crop of at most this side
+GRAIN = ASSETS / "grain_estimator.onnx"
+GRAIN_INFO = ASSETS / "grain_estimator.json"  # sha256, validation scores
+# "grain" (chosen on validation by scripts/grain_gate.py, docs/restore.md): the step runs
+# when the GRAIN_QUANTILE quantile of the estimator's sigma map is at least GRAIN_MIN (L
+# units), and non-local means' strength is GRAIN_H x the map's GRAIN_SIGMA quantile (its
+# median: a fairer reading of the grain than the low quantile that keeps texture out)
+GRAIN_QUANTILE, GRAIN_MIN, GRAIN_SIGMA, GRAIN_H = 0.1, 2.0, 0.5, 1.3
+# the grain is read on GRAIN_GRID x GRAIN_GRID tiles of GRAIN_TILE pixels spread over the
+# photo (410,000 pixels at most: ~0.05 s), less GRAIN_EDGE pixels a side of each tile's map
+GRAIN_GRID, GRAIN_TILE, GRAIN_EDGE = 5, 128, 8
+NOISE_CROP = 1024  # the classical noise estimate reads a centre crop of at most this side
 # A clean photo can be as flat as a faded print: on the training and validation photos
 # (636), 8 span less than 45 and 3 less than 40 with their blacks at 15 or more (high-key
 # scenes); dark low-key ones (blacks under 15) are not faded. The rule below took those 3.
@@ -108,24 +119,49 @@ class Repair:
         return ", ".join(parts) if parts else "nothing to repair"
 
 
+def bundled(path: Path, info: Path, what: str):
+    """(its JSON, the network in ONNX Runtime) of a network shipped in colorgan/assets, its
+    SHA-256 checked against the JSON's."""
+    from colorgan.pipeline.onnxrun import OnnxGenerator  # onnxruntime: only when used
+
+    if not path.is_file() or not info.is_file():
+        raise ColorganError(
+            f"no {what} bundled ({path.name}); train one with scripts/train_restore.sh"
+        )
+    meta = json.loads(info.read_text())
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != meta["sha256"]:
+        raise ColorganError(f"{path}: damaged file (its SHA-256 differs from {info.name})")
+    return meta, OnnxGenerator(data)
+
+
+def over_views(probability, L: np.ndarray, views=VIEWS) -> np.ndarray:
+    """probability(L) averaged over views of L: (transpose, flip) pairs, each a permutation
+    of the pixels undone on its answer. The network was trained on left-right flips only
+    and reads a mark a little differently each way: the mean of the views misses less."""
+    total = np.zeros(L.shape, np.float32)
+    for transpose, flip in views:
+        view = L.T if transpose else L
+        view = np.ascontiguousarray(view[:, ::-1] if flip else view)
+        p = probability(view)
+        p = p[:, ::-1] if flip else p
+        total += p.T if transpose else p
+    return total / len(views)
+
+
 class Detector:
     """The damage network in ONNX Runtime: L (H, W) in [0, 100] -> P(damaged) (H, W)."""
 
-    def __init__(self, path: Path = DETECTOR, info: Path = DETECTOR_INFO) -> None:
-        from colorgan.pipeline.onnxrun import OnnxGenerator  # onnxruntime: only when used
-
-        if not path.is_file() or not info.is_file():
-            raise ColorganError(
-                f"no damage detector bundled ({path.name}); train one with scripts/train_restore.sh"
-            )
-        meta = json.loads(info.read_text())
-        data = path.read_bytes()
-        if hashlib.sha256(data).hexdigest() != meta["sha256"]:
-            raise ColorganError(f"{path}: damaged file (its SHA-256 differs from {info.name})")
+    def __init__(self, path: Path = DETECTOR, info: Path = DETECTOR_INFO, views=VIEWS) -> None:
+        meta, self.network = bundled(path, info, "damage detector")
         self.threshold = float(meta["threshold"])
-        self.network = OnnxGenerator(data)
+        self.views = views
 
     def probability(self, L: np.ndarray) -> np.ndarray:
+        """P(damaged) (H, W): the network's answer averaged over self.views of L."""
+        return over_views(self.one_view, L, self.views)
+
+    def one_view(self, L: np.ndarray) -> np.ndarray:
         h = L.shape[0]
         out = np.empty(L.shape, np.float32)
         multiple = self.network.size_multiple
@@ -192,28 +228,55 @@ def fill(L: np.ndarray, mask: np.ndarray, method: int = FILL) -> tuple[np.ndarra
     return out, grown.astype(bool)
 
 
+class GrainEstimator:
+    """The grain network in ONNX Runtime: L (H, W) in [0, 100] -> its grain sigma map."""
+
+    def __init__(self, path: Path = GRAIN, info: Path = GRAIN_INFO) -> None:
+        meta, self.network = bundled(path, info, "grain estimator")
+        self.sigma_max = float(meta["sigma_max"])  # the sigma the network's output 1 means
+
+    def levels(self, L: np.ndarray, quantiles=(GRAIN_QUANTILE, GRAIN_SIGMA)) -> np.ndarray:
+        """The photo's grain sigma read at each quantile of the maps of grain_tiles(L)."""
+        return np.quantile(self.tile_maps(L), quantiles)
+
+    def tile_maps(self, L: np.ndarray) -> np.ndarray:
+        """The sigma maps of grain_tiles(L), less GRAIN_EDGE pixels a side (a tile's edge
+        is read against padding), in one batch."""
+        x = grain_tiles(L) / np.float32(50) - 1
+        out = run_padded(self.network, x[:, None], self.network.size_multiple, channels=1)
+        e = GRAIN_EDGE if min(x.shape[1:]) > 4 * GRAIN_EDGE else 0
+        return self.sigma_max * (out[:, 0, e : out.shape[2] - e, e : out.shape[3] - e] + 1) / 2
+
+
+def grain_tiles(L: np.ndarray) -> np.ndarray:
+    """GRAIN_GRID x GRAIN_GRID tiles of GRAIN_TILE pixels a side (or the photo's side, if
+    less), spread evenly over the whole photo: (n, side, side) float32. Grain covers the
+    photo; a centre crop could be all texture (a close-up of leaves)."""
+    h, w = L.shape
+    side = min(GRAIN_TILE, h, w)
+    ys = np.unique(np.linspace(0, h - side, GRAIN_GRID).round().astype(int))
+    xs = np.unique(np.linspace(0, w - side, GRAIN_GRID).round().astype(int))
+    return np.stack([L[y : y + side, x : x + side] for y in ys for x in xs]).astype(np.float32)
+
+
+@cache
+def default_grain_estimator() -> GrainEstimator:
+    return GrainEstimator()
+
+
+def grain_sigma(L: np.ndarray, estimator: GrainEstimator | None = None) -> float | None:
+    """The grain sigma of L (L units: its map's GRAIN_SIGMA quantile) if the map's
+    GRAIN_QUANTILE quantile is at least GRAIN_MIN, else None (no grain, or texture)."""
+    gate, sigma = (estimator or default_grain_estimator()).levels(L)
+    return float(sigma) if gate >= GRAIN_MIN else None
+
+
 def noise_sigma(L: np.ndarray) -> float:
     """Gaussian noise sigma (L units) estimated from the fine detail: the median absolute
     response to Immerkaer's (1996) Laplacian-difference kernel (edges are few, so the median
-    sees noise), over a centre crop of at most NOISE_CROP pixels a side for speed."""
+    sees noise), over a centre crop of at most NOISE_CROP pixels a side for speed. The
+    classical estimate the grain network replaced (docs/restore.md compares them)."""
     return _immerkaer(_centre_crop(L))
-
-
-def grain_sigma(L: np.ndarray) -> float | None:
-    """The noise sigma of L if it looks like grain (at least GRAIN_MIN, and at half the
-    resolution at most GRAIN_HALF of itself: see the module's docstring), else None."""
-    sigma, ratio = noise_scales(L)
-    return sigma if sigma >= GRAIN_MIN and ratio <= GRAIN_HALF else None
-
-
-def noise_scales(L: np.ndarray) -> tuple[float, float]:
-    """The noise sigma of L (noise_sigma) and, as a share of it, the estimate once 2 x 2
-    pixels are averaged (white grain: 0.5; texture: about 1 or more)."""
-    part = _centre_crop(L)
-    sigma = _immerkaer(part)
-    h, w = part.shape[0] // 2 * 2, part.shape[1] // 2 * 2
-    half = part[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
-    return sigma, _immerkaer(half) / max(sigma, 1e-6)
 
 
 def _centre_crop(L: np.ndarray) -> np.ndarray:

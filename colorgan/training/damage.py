@@ -43,7 +43,7 @@ def damage(
             _blend(out, alpha, rng, kind)
     mask = np.abs(out - L) >= MASK_DELTA
     if grain:
-        out = _grain(out, rng)
+        out = grain_and_jpeg(out, rng)[0]
     return out, mask
 
 
@@ -168,8 +168,11 @@ _DRAW = {"scratches": _scratch, "cracks": _crack, "specks": _speck, "blobs": _bl
 # --- nuisances ----------------------------------------------------------------------------------
 
 
-def _grain(L: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Film grain (often), then 8-bit JPEG compression (often): both left out of the mask."""
+def grain_and_jpeg(L: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """Film grain (often), then 8-bit JPEG compression (often): the nuisances `damage` adds
+    outside its mask. -> (the 8-bit L as float32, the grain's sigma in L units: 0 for none);
+    the grain estimator (colorgan.training.grain) learns that sigma from such crops."""
+    sigma = 0.0
     if rng.random() < 0.7:
         sigma = rng.uniform(0.5, 5.0)
         noise = rng.normal(0, 1, L.shape).astype(np.float32)
@@ -182,4 +185,4 @@ def _grain(L: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         quality = int(rng.integers(40, 96))
         _, data = cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_QUALITY, quality])
         gray = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
-    return gray.astype(np.float32) / np.float32(2.55)
+    return gray.astype(np.float32) / np.float32(2.55), float(sigma)

@@ -171,6 +171,20 @@ def fit(cfg: Config, net, step_loss, scores, out: Path, key: str) -> dict:
     return best
 
 
+def torch_probability(net):
+    """The damaged L (H, W) -> P(damaged) (H, W) of a torch detector, read over the repair's
+    views (colorgan.pipeline.restore.VIEWS) as the bundled one is."""
+    from colorgan.pipeline import restore  # OpenCV: the repair's extra
+
+    @torch.inference_mode()
+    def one_view(L: np.ndarray) -> np.ndarray:
+        x = (L / np.float32(50) - 1)[None, None].astype(np.float32)
+        run = lambda a: torch.sigmoid(net.logits(torch.from_numpy(a))).numpy()  # noqa: E731
+        return run_padded(run, x, net.size_multiple, channels=1)[0, 0]
+
+    return lambda L: restore.over_views(one_view, L)
+
+
 def load(path: str | Path, build=build) -> tuple[torch.nn.Module, Config]:
     """(network in eval mode, its Config) from a .safetensors file `fit` saved (build: the
     repair network's own, for the inpainter)."""
@@ -186,17 +200,16 @@ def load(path: str | Path, build=build) -> tuple[torch.nn.Module, Config]:
 WHOLE_THRESHOLDS = tuple(round(0.1 + 0.05 * i, 2) for i in range(18))  # 0.1 .. 0.95
 
 
-@torch.inference_mode()
-def choose_threshold(net, val_root: str | Path, seed: int, limit: int | None = None) -> dict:
+def choose_threshold(probability, val_root: str | Path, seed: int, limit=None) -> dict:
     """The threshold with the best F1 on whole validation photos (all, or the first `limit`
     by name) under synthetic damage damage(L, default_rng([seed, i])): the crops the weights
-    were chosen on hold more marks than whole photos, whose threshold is wanted."""
+    were chosen on hold more marks than whole photos, whose threshold is wanted.
+    probability: damaged L (H, W) -> P(damaged) (H, W), as the repair reads it
+    (restore.Detector.probability, or torch_probability's for weights not yet exported)."""
     counts = {t: np.zeros(3, np.int64) for t in WHOLE_THRESHOLDS}
     for i, L in enumerate(load_planes(val_root)[:limit]):
         damaged, mask = damage(L, np.random.default_rng([seed, i]))
-        x = (damaged / np.float32(50) - 1)[None, None].astype(np.float32)
-        run = lambda a: torch.sigmoid(net.logits(torch.from_numpy(a))).numpy()  # noqa: E731
-        prob = run_padded(run, x, net.size_multiple, channels=1)[0, 0]
+        prob = probability(damaged)
         for t in WHOLE_THRESHOLDS:
             counts[t] += f1_counts(prob, mask, t)
     return {**best_threshold(counts), "photos": i + 1}
