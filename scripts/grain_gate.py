@@ -5,12 +5,13 @@ split.
     python scripts/grain_gate.py data/offline/val --damage 1 --clean data/offline/train
 
 Per photo i, as `colorgan evaluate-restore` does it: synthetic damage
-damage(L, default_rng([seed, i])), the detector's marks filled (the default steps without
-grain), and the clean photo through the same fill. Printed:
+damage(L, default_rng([seed, i])), and the detector's marks filled (the default steps without
+grain); the grain is read on the photo before the fill, as restore.repair reads it, and
+denoising is scored on the filled photo. Printed:
   * how well the grain estimator and the classical estimate (restore.noise_sigma) read the
     grain that was added (its sigma: the damaged photo less the same damage without grain);
-  * the estimates of the clean photos (those of --clean folders too, unfilled), highest
-    first: the texture a bar must stay above;
+  * the estimates of the clean photos (those of --clean folders too), highest first: the
+    texture a bar must stay above;
   * for each (quantile, bar, strength) of the grid: the damaged photos the grain step would
     denoise, the mean PSNR gain over the fill alone (all photos), and the clean photos it
     would touch (validation, then --clean).
@@ -44,11 +45,6 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return inpainter.psnr_l(a / 50 - 1, b / 50 - 1)
 
 
-def levels(estimator: restore.GrainEstimator, L: np.ndarray) -> np.ndarray:
-    """The photo's grain at each of QUANTILES (as GrainEstimator.levels reads it)."""
-    return estimator.levels(L, QUANTILES)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("val", help="the validation folder (never the test split)")
@@ -63,31 +59,37 @@ def main() -> None:
         damaged, _ = damage(clean, np.random.default_rng([args.damage, i]))
         plain, _ = damage(clean, np.random.default_rng([args.damage, i]), grain=False)
         filled = restore.repair(damaged, marks_only, detector).L
-        clean_filled = restore.repair(clean, marks_only, detector).L
-        photos.append((clean, filled, levels(estimator, filled), levels(estimator, clean_filled)))
+        read_at = estimator.levels(damaged, QUANTILES), estimator.levels(clean, QUANTILES)
+        photos.append((clean, filled, *read_at))
         added.append(float(np.std(damaged - plain)))
-        read.append(restore.noise_sigma(filled))
+        read.append(restore.noise_sigma(damaged))
     others = [
-        levels(estimator, lightness(images.read_image(f).pixels))
+        estimator.levels(lightness(images.read_image(f).pixels), QUANTILES)
         for folder in args.clean
         for f in folders.find_images(folder)
     ]
     added = np.array(added)
-    print(f"grain added (sigma, L): {np.mean(added > 0.3):.0%} of the photos, mean {added.mean():.2f}")
+    print(
+        f"grain added (sigma, L): {np.mean(added > 0.3):.0%} of the photos, mean {added.mean():.2f}"
+    )
     for q, quantile in enumerate(QUANTILES):
-        net = np.array([ph[2][q] for ph in photos])
-        print(f"estimator at quantile {quantile}: mean absolute error {np.abs(net - added).mean():.2f}")
+        error = np.abs(np.array([ph[2][q] for ph in photos]) - added).mean()
+        print(f"estimator at quantile {quantile}: mean absolute error {error:.2f}")
     print(f"classical estimate: mean absolute error {np.abs(np.array(read) - added).mean():.2f}")
     for q, quantile in enumerate(QUANTILES):
         top = sorted((float(ph[3][q]) for ph in photos), reverse=True)[:5]
         more = sorted((float(o[q]) for o in others), reverse=True)[:5]
-        print(f"clean photos' highest at quantile {quantile}: val {np.round(top, 2).tolist()}"
-              f", --clean {np.round(more, 2).tolist()}")
+        print(
+            f"clean photos' highest at quantile {quantile}: val {np.round(top, 2).tolist()}"
+            f", --clean {np.round(more, 2).tolist()}"
+        )
     base = np.array([psnr(f, c) for c, f, _, _ in photos])
     cache: dict = {}
     rows = []
-    print("\n| gate quantile | bar | sigma quantile | strength | damaged denoised | PSNR gain (dB) "
-          "| clean touched |")
+    print(
+        "\n| gate quantile | bar | sigma quantile | strength | damaged denoised | PSNR gain (dB) "
+        "| clean touched |"
+    )
     print("|---|---|---|---|---|---|---|")
     at = {quantile: q for q, quantile in enumerate(QUANTILES)}
     for gate, bar, by, strength in product(GATES, BARS, SIGMAS, STRENGTHS):
@@ -100,22 +102,30 @@ def main() -> None:
                 sigma = key[1] / restore.GRAIN_H  # denoise() applies GRAIN_H
                 cache[key] = psnr(restore.denoise(filled, sigma), clean)
             out[i] = cache[key]
-        touched = sum(ph[3][at[gate]] >= bar for ph in photos), sum(o[at[gate]] >= bar for o in others)
+        touched = (
+            sum(ph[3][at[gate]] >= bar for ph in photos),
+            sum(o[at[gate]] >= bar for o in others),
+        )
         gain = out.mean() - base.mean()
         rows.append((gain, bar, gate, by, strength, sum(touched)))
-        print(f"| {gate:g} | {bar:g} | {by:g} | {strength:g} | {len(hit)} | {gain:.3f} | "
-              f"{touched[0]}, {touched[1]} |")
+        print(
+            f"| {gate:g} | {bar:g} | {by:g} | {strength:g} | {len(hit)} | {gain:.3f} | "
+            f"{touched[0]}, {touched[1]} |"
+        )
     safe = [r for r in rows if r[-1] == 0]
     if safe:
         best = max(r[0] for r in safe)
         gain, bar, gate, by, strength, _ = max(
             (r for r in safe if r[0] >= best - MARGIN), key=lambda r: (r[1], r[0])
         )
-        print(f"\nchosen: gate quantile {gate:g}, bar {bar:g}, sigma quantile {by:g}, strength "
-              f"{strength:g} (gain {gain:.3f} dB; the most without touching a clean photo: "
-              f"{best:.3f})")
+        print(
+            f"\nchosen: gate quantile {gate:g}, bar {bar:g}, sigma quantile {by:g}, strength "
+            f"{strength:g} (gain {gain:.3f} dB; the most without touching a clean photo: "
+            f"{best:.3f})"
+        )
     else:
         print("\nno setting leaves every clean photo alone")
+
 
 if __name__ == "__main__":
     main()
