@@ -9,25 +9,15 @@ OUT/inpainter.json (that PSNR, OpenCV's on the same crops, and the step).
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 from pathlib import Path
 
-from colorgan.core import config
-from colorgan.training import inpainter
+from colorgan.training import detector, inpainter
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("out", help="run folder")
-    p.add_argument("--train", required=True, help="training photos")
-    p.add_argument("--val", required=True, help="validation photos (chooses the weights)")
-    p.add_argument("--preset", default="inpainter")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    args = p.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    cfg = config.with_overrides(config.load(args.preset), args.set)
+    args = detector.script(__doc__, "inpainter").parse_args()
+    cfg = detector.settings(args)
     print(json.dumps(inpainter.train(cfg, args.train, args.val, Path(args.out))))
 
 

@@ -11,6 +11,7 @@ the config in its metadata) and OUT/detector.json. The test split is never read 
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import time
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from colorgan.core import config
 from colorgan.core.config import Config
 from colorgan.core.errors import ColorganError
 from colorgan.core.fastcolor import lightness
@@ -121,13 +123,39 @@ def validate(net, val: list) -> dict:
     return best_threshold(counts)
 
 
+def start(cfg: Config, train_root: str, val_root: str, batch) -> tuple:
+    """What each repair network's training starts from (this detector's, the inpainter's,
+    the grain estimator's), seeded by cfg.train.seed: (the random generator of its batches,
+    the training photos' lightness, the fixed validation batches: the same every time)."""
+    torch.manual_seed(cfg.train.seed)
+    planes, val_planes = load_planes(train_root), load_planes(val_root)
+    val_rng = np.random.default_rng(10_000 + cfg.train.seed)
+    val = [batch(val_planes, cfg, val_rng) for _ in range(cfg.train.val_batches)]
+    return np.random.default_rng(cfg.train.seed), planes, val
+
+
+def script(doc: str, preset: str) -> argparse.ArgumentParser:
+    """The command line the repair networks' training scripts share (scripts/train_*.py):
+    OUT --train DIR --val DIR [--preset NAME] [--set SECTION.KEY=VALUE]; see settings."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("out", help="run folder")
+    p.add_argument("--train", required=True, help="training photos")
+    p.add_argument("--val", required=True, help="validation photos (chooses the weights)")
+    p.add_argument("--preset", default=preset)
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    return p
+
+
+def settings(args: argparse.Namespace) -> Config:
+    """The config script()'s arguments name; progress logged from here on."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    return config.with_overrides(config.load(args.preset), args.set)
+
+
 def train(cfg: Config, train_root: str, val_root: str, out: Path, crop_mp=CROP_MP) -> dict:
     """Train, keep the best weights on validation; -> the best validation scores."""
-    torch.manual_seed(cfg.train.seed)
-    rng = np.random.default_rng(cfg.train.seed)
-    planes, val_planes = load_planes(train_root), load_planes(val_root)
-    val_rng = np.random.default_rng(10_000 + cfg.train.seed)  # the same crops every time
-    val = [batch(val_planes, cfg, val_rng, crop_mp) for _ in range(cfg.train.val_batches)]
+    crops = lambda *a: batch(*a, crop_mp)  # noqa: E731
+    rng, planes, val = start(cfg, train_root, val_root, crops)
     net = build(cfg)
 
     def step_loss() -> torch.Tensor:

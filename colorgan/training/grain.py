@@ -25,7 +25,7 @@ from colorgan.core.config import Config
 from colorgan.models.registry import build_generator
 from colorgan.training import detector
 from colorgan.training.damage import grain_and_jpeg
-from colorgan.training.detector import crop, fit, load_planes
+from colorgan.training.detector import crop, fit, start
 
 NATIVE = 0.5  # the share of crops taken at the photo's own scale
 
@@ -69,11 +69,7 @@ def validate(net, val: list) -> dict:
 
 def train(cfg: Config, train_root: str, val_root: str, out: Path) -> dict:
     """Train, keep the best weights on validation; -> the best validation scores."""
-    torch.manual_seed(cfg.train.seed)
-    rng = np.random.default_rng(cfg.train.seed)
-    planes, val_planes = load_planes(train_root), load_planes(val_root)
-    val_rng = np.random.default_rng(10_000 + cfg.train.seed)  # the same crops every time
-    val = [batch(val_planes, cfg, val_rng) for _ in range(cfg.train.val_batches)]
+    rng, planes, val = start(cfg, train_root, val_root, batch)
     net = build(cfg)
 
     def step_loss() -> torch.Tensor:

@@ -28,7 +28,7 @@ from colorgan.models.registry import build_generator
 from colorgan.pipeline import restore
 from colorgan.training import detector
 from colorgan.training.damage import damage
-from colorgan.training.detector import CROP_MP, crop, fit, load_planes
+from colorgan.training.detector import CROP_MP, crop, fit, start
 
 
 def build(cfg: Config) -> torch.nn.Module:
@@ -93,11 +93,7 @@ def validate(net, val: list) -> dict:
 
 def train(cfg: Config, train_root: str, val_root: str, out: Path) -> dict:
     """Train, keep the best weights on validation; -> the best validation scores."""
-    torch.manual_seed(cfg.train.seed)
-    rng = np.random.default_rng(cfg.train.seed)
-    planes, val_planes = load_planes(train_root), load_planes(val_root)
-    val_rng = np.random.default_rng(10_000 + cfg.train.seed)  # the same crops every time
-    val = [batch(val_planes, cfg, val_rng) for _ in range(cfg.train.val_batches)]
+    rng, planes, val = start(cfg, train_root, val_root, batch)
     net = build(cfg)
 
     def step_loss() -> torch.Tensor:
