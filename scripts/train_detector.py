@@ -15,7 +15,7 @@ from pathlib import Path
 from colorgan.training import detector
 
 
-def main() -> None:
+def parser():
     p = detector.script(__doc__, "damage-detector")
     p.add_argument(
         "--crop-mp",
@@ -23,7 +23,11 @@ def main() -> None:
         default=detector.CROP_MP,
         help="marks per crop: as many as on a photo of this many megapixels",
     )
-    args = p.parse_args()
+    return p
+
+
+def main() -> None:
+    args = parser().parse_args()
     cfg = detector.settings(args)
     best = detector.train(cfg, args.train, args.val, Path(args.out), args.crop_mp)
     print(json.dumps(best))

@@ -15,8 +15,12 @@ from pathlib import Path
 from colorgan.training import detector, grain
 
 
+def parser():
+    return detector.script(__doc__, "grain-estimator")
+
+
 def main() -> None:
-    args = detector.script(__doc__, "grain-estimator").parse_args()
+    args = parser().parse_args()
     cfg = detector.settings(args)
     print(json.dumps(grain.train(cfg, args.train, args.val, Path(args.out))))
 

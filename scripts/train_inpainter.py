@@ -15,8 +15,12 @@ from pathlib import Path
 from colorgan.training import detector, inpainter
 
 
+def parser():
+    return detector.script(__doc__, "inpainter")
+
+
 def main() -> None:
-    args = detector.script(__doc__, "inpainter").parse_args()
+    args = parser().parse_args()
     cfg = detector.settings(args)
     print(json.dumps(inpainter.train(cfg, args.train, args.val, Path(args.out))))
 
