@@ -10,12 +10,13 @@ Colorizer.colorize(..., restore=True) repairs the lightness this way before colo
 Steps (each can be left out: `steps=("scratches", "dust")`), in this order:
   * "scratches" and "dust": a small network (colorgan.models.damage_unet, shipped as ONNX in
     colorgan/assets and run by ONNX Runtime: no torch here) finds marks at the photo's own
-    resolution, in row bands. Its mask is split into connected marks: those whose bounding
-    box fits in DUST_SIDE pixels are dust (specks, small blobs), the rest scratches (with
-    cracks and hairs). The chosen marks, grown by GROW pixels (their soft edges), are filled
-    from around them by OpenCV's inpainting (FILL: Navier-Stokes measured slightly better
-    than Telea's fast marching on synthetic damage of 8 validation photos, 26.80 against
-    26.69 dB PSNR; docs/restore.md has both on the test split).
+    resolution, in row bands, reading the photo four ways (VIEWS) and averaging. Its mask
+    is split into connected marks: those whose bounding box fits in DUST_SIDE pixels are
+    dust (specks, small blobs), the rest scratches (with cracks and hairs). The chosen
+    marks, grown by GROW pixels (their soft edges), are filled from around them by OpenCV's
+    inpainting (FILL: Navier-Stokes measured slightly better than Telea's fast marching on
+    synthetic damage of 8 validation photos, 26.80 against 26.69 dB PSNR; docs/restore.md
+    has both on the test split).
   * "grain": OpenCV's non-local means, its strength from the grain's sigma as a small
     network (colorgan.models.grain_net, shipped as ONNX beside the detector) estimates it,
     only when the photo passes the gate. The network answers a sigma map over tiles spread
@@ -151,14 +152,13 @@ def over_views(probability, L: np.ndarray, views=VIEWS) -> np.ndarray:
 class Detector:
     """The damage network in ONNX Runtime: L (H, W) in [0, 100] -> P(damaged) (H, W)."""
 
-    def __init__(self, path: Path = DETECTOR, info: Path = DETECTOR_INFO, views=VIEWS) -> None:
+    def __init__(self, path: Path = DETECTOR, info: Path = DETECTOR_INFO) -> None:
         meta, self.network = bundled(path, info, "damage detector")
-        self.threshold = float(meta["threshold"])
-        self.views = views
+        self.threshold = float(meta["threshold"])  # chosen for the answer over VIEWS
 
     def probability(self, L: np.ndarray) -> np.ndarray:
-        """P(damaged) (H, W): the network's answer averaged over self.views of L."""
-        return over_views(self.one_view, L, self.views)
+        """P(damaged) (H, W): the network's answer averaged over the VIEWS of L."""
+        return over_views(self.one_view, L)
 
     def one_view(self, L: np.ndarray) -> np.ndarray:
         h = L.shape[0]
