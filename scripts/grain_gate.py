@@ -9,7 +9,7 @@ damage(L, default_rng([seed, i])), and the detector's marks filled (the default 
 grain); the grain is read on the photo before the fill, as restore.repair reads it, and
 denoising is scored on the filled photo. Printed:
   * how well the grain estimator and the classical estimate (restore.noise_sigma) read the
-    grain that was added (its sigma: the damaged photo less the same damage without grain);
+    grain that was added (its sigma, as damage.grain_and_jpeg drew it);
   * the estimates of the clean photos (those of --clean folders too), highest first: the
     texture a bar must stay above;
   * for each (quantile, bar, strength) of the grid: the damaged photos the grain step would
@@ -30,7 +30,7 @@ from colorgan.core.fastcolor import lightness
 from colorgan.io import images
 from colorgan.pipeline import restore
 from colorgan.training import folders, inpainter
-from colorgan.training.damage import damage
+from colorgan.training.damage import damage, grain_and_jpeg
 
 QUANTILES = (0.05, 0.1, 0.25, 0.5)  # read by the estimates printed
 GATES = (0.05, 0.1)  # quantiles the bar is compared with
@@ -56,12 +56,14 @@ def main() -> None:
     photos, added, read = [], [], []
     for i, path in enumerate(folders.find_images(args.val)):
         clean = lightness(images.read_image(path).pixels)
-        damaged, _ = damage(clean, np.random.default_rng([args.damage, i]))
-        plain, _ = damage(clean, np.random.default_rng([args.damage, i]), grain=False)
+        # damage() as it draws it: the marks, then the grain (whose sigma is kept) and JPEG
+        rng = np.random.default_rng([args.damage, i])
+        marked, _ = damage(clean, rng, grain=False)
+        damaged, sigma = grain_and_jpeg(marked, rng)
         filled = restore.repair(damaged, marks_only, detector).L
         read_at = estimator.levels(damaged, QUANTILES), estimator.levels(clean, QUANTILES)
         photos.append((clean, filled, *read_at))
-        added.append(float(np.std(damaged - plain)))
+        added.append(sigma)
         read.append(restore.noise_sigma(damaged))
     others = [
         estimator.levels(lightness(images.read_image(f).pixels), QUANTILES)

@@ -41,6 +41,8 @@ def main() -> None:
     p.add_argument("--rethreshold", action="store_true", help="keep the bundled network")
     args = p.parse_args()
     if args.rethreshold:
+        if args.run is not None:
+            p.error("--rethreshold keeps the bundled network: give no run folder")
         info = json.loads(restore.DETECTOR_INFO.read_text())
         whole = detector.choose_threshold(
             restore.Detector().probability, args.val, args.seed, args.photos

@@ -1,6 +1,7 @@
 """Training the repair's networks on synthetic damage: the damage detector
-(colorgan.training.detector) and the inpainter compared with OpenCV's fill
-(colorgan.training.inpainter), a few steps each on a folder of small photos."""
+(colorgan.training.detector), the inpainter compared with OpenCV's fill
+(colorgan.training.inpainter) and the grain estimator (colorgan.training.grain), a few steps
+each on a folder of small photos."""
 
 import json
 
@@ -67,5 +68,5 @@ def test_a_short_training_keeps_the_best_weights_on_validation(which, photos, tm
     elif which == "inpainter":
         assert np.isfinite(scores["psnr"]) and np.isfinite(scores["opencv_psnr"])
     else:
-        assert scores["neg_mae"] == -scores["mae"] >= -10  # the estimate is 0..10 L
-        assert scores["clean_mae"] is None or 0 <= scores["clean_mae"] <= 10
+        assert scores["neg_mae"] == -scores["mae"]  # what fit() maximises: the error, negated
+        assert scores["clean_mae"] is None or scores["clean_mae"] >= 0

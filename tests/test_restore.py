@@ -195,6 +195,57 @@ def test_grain_step_leaves_texture_in_part_of_a_photo_alone():
     assert np.array_equal(restore.repair(L, ("grain",)).L, L)
 
 
+def test_the_grain_is_read_on_the_photo_before_its_marks_are_filled(monkeypatch):
+    """The fill leaves smooth streaks the estimator reads as grain-free: the gate reads the
+    photo as it came (a 12 MP grainy scan's reading fell from 2.7 to 0.9 after the fill)."""
+    L, _ = scratched(smooth(96, 128))
+    seen = []
+    monkeypatch.setattr(restore, "grain_sigma", lambda x: seen.append(x.copy()))
+    fixed = restore.repair(L, ("scratches", "grain"))
+    assert fixed.mask.any() and len(seen) == 1
+    assert np.array_equal(seen[0], L)  # the input, not the filled photo
+
+
+def test_over_views_undoes_each_view():
+    """An answer that depends on where a pixel lies in the view (not only on its value)
+    comes back at the pixel it belongs to, for each (transpose, flip)."""
+    L = np.arange(35, dtype=np.float32).reshape(5, 7)
+    for view in restore.VIEWS:
+        assert np.array_equal(restore.over_views(lambda v: v * 2, L, (view,)), L * 2)
+    # each view's own row and column index, mapped back to the photo's pixels
+    y, x = np.indices(L.shape)
+    h, w = L.shape
+    where = {
+        (False, False): (y, x),
+        (False, True): (y, w - 1 - x),
+        (True, False): (x, y),
+        (True, True): (x, h - 1 - y),
+    }
+
+    def index(v, k):
+        return np.indices(v.shape)[k].astype(np.float32)
+
+    for view, (row, col) in where.items():
+        got = [restore.over_views(lambda v, k=k: index(v, k), L, (view,)) for k in (0, 1)]
+        assert np.array_equal(got[0], row) and np.array_equal(got[1], col), view
+
+
+def test_grain_is_read_on_thin_and_tiny_photos():
+    rng = np.random.default_rng(3)
+    for shape in ((1, 1), (3, 3), (2, 200), (40, 3000), (130, 5)):
+        L = np.full(shape, 50, np.float32)
+        assert restore.grain_tiles(L).shape[1:] == (min(128, shape[0]), min(128, shape[1]))
+        assert restore.grain_sigma(L) is None
+    strip = (50 + rng.normal(0, 4, (40, 3000))).astype(np.float32)
+    assert restore.grain_sigma(strip) is not None  # read on 25 tiles of 40 x 128
+
+
+def test_a_flat_photo_is_not_a_faded_print():
+    flat = np.full((64, 64), 50, np.float32)
+    assert restore.fading_range(flat) is None
+    assert np.array_equal(restore.repair(flat, ("fading",)).L, flat)
+
+
 # --- the bundled detector ----------------------------------------------------------------
 
 
@@ -247,6 +298,9 @@ def test_a_damaged_network_file_is_refused(tmp_path, network, name, what):
     with pytest.raises(ColorganError, match=f"no {what}"):
         network(tmp_path / "missing.onnx", info)
     assert json.loads(info.read_text())["sha256"] != ""
+    info.write_text("{not json")
+    with pytest.raises(ColorganError, match="not the JSON of a bundled network"):
+        network(onnx, info)
 
 
 # --- interfaces ----------------------------------------------------------------

@@ -41,7 +41,7 @@ def run_jobs(jobs: list, args) -> tuple[int, list[str]]:
     from colorgan.core.fastcolor import lightness
     from colorgan.pipeline import restore
 
-    restore.default_detector()  # a missing or damaged detector: a usage error, now
+    restore.load_networks(args.steps)  # a missing or damaged network: a usage error, now
 
     def read(job):
         photo = images.read_image(job.src, max_pixels=args.max_pixels)

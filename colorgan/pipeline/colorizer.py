@@ -303,13 +303,12 @@ class Colorizer:
 
 def _repair_steps(value) -> tuple[str, ...]:
     """restore= of `using`: False -> none; True -> the default steps; else parsed. The
-    damage detector is loaded now when a step needs it: a missing or damaged one is an
-    error before any photo is read."""
+    networks the steps need are loaded now: a missing or damaged one is an error before any
+    photo is read."""
     if value is False:
         return ()
     from colorgan.pipeline import restore
 
     steps = restore.parse_steps(None if value is True else value)
-    if {"scratches", "dust"} & set(steps):
-        restore.default_detector()
+    restore.load_networks(steps)
     return steps

@@ -81,13 +81,16 @@ GRAIN_INFO = ASSETS / "grain_estimator.json"  # sha256, validation scores
 # median: a fairer reading of the grain than the low quantile that keeps texture out)
 GRAIN_QUANTILE, GRAIN_MIN, GRAIN_SIGMA, GRAIN_H = 0.1, 2.0, 0.5, 1.3
 # the grain is read on GRAIN_GRID x GRAIN_GRID tiles of GRAIN_TILE pixels spread over the
-# photo (410,000 pixels at most: ~0.05 s), less GRAIN_EDGE pixels a side of each tile's map
+# photo (410,000 pixels at most: 0.01 s), less GRAIN_EDGE pixels a side of each tile's map
 GRAIN_GRID, GRAIN_TILE, GRAIN_EDGE = 5, 128, 8
 NOISE_CROP = 1024  # the classical noise estimate reads a centre crop of at most this side
 # A clean photo can be as flat as a faded print: on the training and validation photos
 # (636), 8 span less than 45 and 3 less than 40 with their blacks at 15 or more (high-key
 # scenes); dark low-key ones (blacks under 15) are not faded. The rule below took those 3.
 FADE_LOW, FADE_HIGH, FADED_RANGE, FADED_BLACK = 0.5, 99.5, 40.0, 15.0
+# Less range than this is a flat field (a gray card, a blank sky), not a faded print:
+# stretched, it would turn to noise (a uniform L 50 photo came out black)
+FLAT_RANGE = 10.0
 TARGET_LOW, TARGET_HIGH = 3.0, 97.0
 
 
@@ -128,9 +131,13 @@ def bundled(path: Path, info: Path, what: str):
         raise ColorganError(
             f"no {what} bundled ({path.name}); train one with scripts/train_restore.sh"
         )
-    meta = json.loads(info.read_text())
+    try:
+        meta = json.loads(info.read_text())
+        expected = meta["sha256"]
+    except (ValueError, KeyError, TypeError):
+        raise ColorganError(f"{info}: damaged file (not the JSON of a bundled network)") from None
     data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != meta["sha256"]:
+    if hashlib.sha256(data).hexdigest() != expected:
         raise ColorganError(f"{path}: damaged file (its SHA-256 differs from {info.name})")
     return meta, OnnxGenerator(data)
 
@@ -248,19 +255,30 @@ class GrainEstimator:
 
 
 def grain_tiles(L: np.ndarray) -> np.ndarray:
-    """GRAIN_GRID x GRAIN_GRID tiles of GRAIN_TILE pixels a side (or the photo's side, if
-    less), spread evenly over the whole photo: (n, side, side) float32. Grain covers the
-    photo; a centre crop could be all texture (a close-up of leaves)."""
+    """GRAIN_GRID x GRAIN_GRID tiles of GRAIN_TILE pixels a side (less where the photo is),
+    spread evenly over the whole photo: (n, th, tw) float32. Grain covers the photo; a
+    centre crop could be all texture (a close-up of leaves)."""
     h, w = L.shape
-    side = min(GRAIN_TILE, h, w)
-    ys = np.unique(np.linspace(0, h - side, GRAIN_GRID).round().astype(int))
-    xs = np.unique(np.linspace(0, w - side, GRAIN_GRID).round().astype(int))
-    return np.stack([L[y : y + side, x : x + side] for y in ys for x in xs]).astype(np.float32)
+    th, tw = min(GRAIN_TILE, h), min(GRAIN_TILE, w)
+    ys = np.unique(np.linspace(0, h - th, GRAIN_GRID).round().astype(int))
+    xs = np.unique(np.linspace(0, w - tw, GRAIN_GRID).round().astype(int))
+    return np.stack([L[y : y + th, x : x + tw] for y in ys for x in xs]).astype(np.float32)
 
 
 @cache
 def default_grain_estimator() -> GrainEstimator:
     return GrainEstimator()
+
+
+def load_networks(steps) -> None:
+    """Load the bundled networks the steps need (the detector for scratches and dust, the
+    grain estimator for grain) now: a missing or damaged one is one error before any photo
+    is read, not one per photo."""
+    steps = parse_steps(steps)
+    if {"scratches", "dust"} & set(steps):
+        default_detector()
+    if "grain" in steps:
+        default_grain_estimator()
 
 
 def grain_sigma(L: np.ndarray, estimator: GrainEstimator | None = None) -> float | None:
@@ -300,9 +318,9 @@ def denoise(L: np.ndarray, sigma: float) -> np.ndarray:
 
 def fading_range(L: np.ndarray) -> tuple[float, float] | None:
     """The (low, high) lightness percentiles of a faded print (they span less than
-    FADED_RANGE, the low one at least FADED_BLACK), else None."""
+    FADED_RANGE but at least FLAT_RANGE, the low one at least FADED_BLACK), else None."""
     low, high = np.percentile(L[::4, ::4], (FADE_LOW, FADE_HIGH))
-    faded = high - low < FADED_RANGE and low >= FADED_BLACK
+    faded = FLAT_RANGE <= high - low < FADED_RANGE and low >= FADED_BLACK
     return (float(low), float(high)) if faded else None
 
 

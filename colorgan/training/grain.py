@@ -1,7 +1,7 @@
 """Training the grain estimator (colorgan.models.grain_net) of the repair's "grain" step.
 
-Every step takes random crops of the training photos' lightness, most of them cut larger
-and shrunk (the preset's data.scale_*), NATIVE of them at the photo's own scale (its fine
+Every step takes random crops of the training photos' lightness, half of them cut larger
+and shrunk (the preset's data.scale_*), the other half (NATIVE) at the photo's own scale (its fine
 texture and the camera's noise are what a clean photo brings, and must read as no grain),
 and adds the nuisances of the repair's synthetic damage (colorgan.training.damage's
 grain_and_jpeg: no grain 30 % of the time, white or clumped grain of sigma U(0.5, 5) L
