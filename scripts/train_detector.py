@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from colorgan.training import detector
+from colorgan.training import detector, repair
 
 
 def parser():
-    p = detector.script(__doc__, "damage-detector")
+    p = repair.script(__doc__, "damage-detector")
     p.add_argument(
         "--crop-mp",
         type=float,
@@ -28,7 +28,7 @@ def parser():
 
 def main() -> None:
     args = parser().parse_args()
-    cfg = detector.settings(args)
+    cfg = repair.settings(args)
     best = detector.train(cfg, args.train, args.val, Path(args.out), args.crop_mp)
     print(json.dumps(best))
 

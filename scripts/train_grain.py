@@ -12,16 +12,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from colorgan.training import detector, grain
+from colorgan.training import grain, repair
 
 
 def parser():
-    return detector.script(__doc__, "grain-estimator")
+    return repair.script(__doc__, "grain-estimator")
 
 
 def main() -> None:
     args = parser().parse_args()
-    cfg = detector.settings(args)
+    cfg = repair.settings(args)
     print(json.dumps(grain.train(cfg, args.train, args.val, Path(args.out))))
 
 

@@ -12,16 +12,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from colorgan.training import detector, inpainter
+from colorgan.training import inpainter, repair
 
 
 def parser():
-    return detector.script(__doc__, "inpainter")
+    return repair.script(__doc__, "inpainter")
 
 
 def main() -> None:
     args = parser().parse_args()
-    cfg = detector.settings(args)
+    cfg = repair.settings(args)
     print(json.dumps(inpainter.train(cfg, args.train, args.val, Path(args.out))))
 
 

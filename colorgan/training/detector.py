@@ -11,26 +11,19 @@ the config in its metadata) and OUT/detector.json. The test split is never read 
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from colorgan.core import config
 from colorgan.core.config import Config
-from colorgan.core.errors import ColorganError
-from colorgan.core.fastcolor import lightness
-from colorgan.io import atomic, images, modelfile
 from colorgan.models.registry import build_generator
 from colorgan.pipeline.runner import run_padded
+from colorgan.training import repair
 from colorgan.training.damage import damage
-from colorgan.training.folders import find_images
+from colorgan.training.repair import crop, fit, load_planes, start
 
 log = logging.getLogger(__name__)
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
@@ -45,27 +38,6 @@ def build(cfg: Config) -> torch.nn.Module:
     return build_generator(
         m.generator, in_channels=1, out_channels=1, width=m.width, **m.gen_kwargs
     )
-
-
-def load_planes(folder: str | Path) -> list[np.ndarray]:
-    """The lightness (H, W) float32 of every photo in the folder."""
-    files = find_images(folder)
-    if not files:
-        raise ColorganError(f"{folder}: no images")
-    return [lightness(images.read_image(f).pixels) for f in files]
-
-
-def crop(L: np.ndarray, size: int, scale: float, rng: np.random.Generator) -> np.ndarray:
-    """A random square of scale * size pixels (or the largest that fits), shrunk to size."""
-    side = max(size, min(int(size * scale), *L.shape))
-    y = int(rng.integers(0, L.shape[0] - side + 1)) if L.shape[0] >= side else 0
-    x = int(rng.integers(0, L.shape[1] - side + 1)) if L.shape[1] >= side else 0
-    piece = L[y : y + side, x : x + side]
-    if piece.shape != (side, side):  # a photo smaller than the crop: reflect it out
-        piece = np.pad(piece, [(0, side - piece.shape[0]), (0, side - piece.shape[1])], "reflect")
-    if side != size:
-        piece = cv2.resize(piece, (size, size), interpolation=cv2.INTER_AREA)
-    return piece if rng.random() < 0.5 else piece[:, ::-1]
 
 
 def batch(planes, cfg: Config, rng: np.random.Generator, crop_mp: float = CROP_MP):
@@ -123,35 +95,6 @@ def validate(net, val: list) -> dict:
     return best_threshold(counts)
 
 
-def start(cfg: Config, train_root: str, val_root: str, batch) -> tuple:
-    """What each repair network's training starts from (this detector's, the inpainter's,
-    the grain estimator's), seeded by cfg.train.seed: (the random generator of its batches,
-    the training photos' lightness, the fixed validation batches: the same every time)."""
-    torch.manual_seed(cfg.train.seed)
-    planes, val_planes = load_planes(train_root), load_planes(val_root)
-    val_rng = np.random.default_rng(10_000 + cfg.train.seed)
-    val = [batch(val_planes, cfg, val_rng) for _ in range(cfg.train.val_batches)]
-    return np.random.default_rng(cfg.train.seed), planes, val
-
-
-def script(doc: str, preset: str) -> argparse.ArgumentParser:
-    """The command line the repair networks' training scripts share (scripts/train_*.py):
-    OUT --train DIR --val DIR [--preset NAME] [--set SECTION.KEY=VALUE]; see settings."""
-    p = argparse.ArgumentParser(description=doc.splitlines()[0])
-    p.add_argument("out", help="run folder")
-    p.add_argument("--train", required=True, help="training photos")
-    p.add_argument("--val", required=True, help="validation photos (chooses the weights)")
-    p.add_argument("--preset", default=preset)
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    return p
-
-
-def settings(args: argparse.Namespace) -> Config:
-    """The config script()'s arguments name; progress logged from here on."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    return config.with_overrides(config.load(args.preset), args.set)
-
-
 def train(cfg: Config, train_root: str, val_root: str, out: Path, crop_mp=CROP_MP) -> dict:
     """Train, keep the best weights on validation; -> the best validation scores."""
     crops = lambda *a: batch(*a, crop_mp)  # noqa: E731
@@ -165,38 +108,9 @@ def train(cfg: Config, train_root: str, val_root: str, out: Path, crop_mp=CROP_M
     return fit(cfg, net, step_loss, lambda: validate(net, val), out / "detector", "f1")
 
 
-def fit(cfg: Config, net, step_loss, scores, out: Path, key: str) -> dict:
-    """The loop the repair's networks train in (this detector, colorgan.training.inpainter):
-    Adam with a cosine schedule over cfg.train.steps of step_loss() (a fresh batch's loss);
-    every ckpt_every steps scores() on validation, and the weights with the highest
-    scores()[key] kept in OUT.safetensors (self-describing: the config in its metadata),
-    their scores in OUT.json; -> those scores, with the minutes taken."""
-    opt = torch.optim.Adam(net.parameters(), cfg.train.lr, betas=(cfg.train.beta1, 0.999))
-    steps = cfg.train.steps
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + np.cos(np.pi * s / steps)))
-    best: dict = {key: -np.inf}
-    start = time.monotonic()
-    report = out.with_suffix(".json")
-    for step in range(1, steps + 1):
-        loss = step_loss()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        if step % cfg.train.log_every == 0:
-            rate = step * cfg.train.batch_size / (time.monotonic() - start)
-            log.info("step %d/%d loss %.4f (%.1f crops/s)", step, steps, loss.item(), rate)
-        if step % cfg.train.ckpt_every == 0 or step == steps:
-            now = {"step": step, **scores()}
-            log.info("validation at step %d: %s", step, json.dumps(now))
-            if now[key] > best[key]:
-                best = now
-                out.parent.mkdir(parents=True, exist_ok=True)
-                modelfile.save_generator(out.with_suffix(".safetensors"), net, cfg)
-                atomic.write_text(report, json.dumps(best, indent=2) + "\n")
-    best["minutes"] = round((time.monotonic() - start) / 60, 1)
-    atomic.write_text(report, json.dumps(best, indent=2) + "\n")
-    return best
+def load(path: str | Path) -> tuple[torch.nn.Module, Config]:
+    """(detector in eval mode, its Config) from a detector.safetensors file."""
+    return repair.load(path, build)
 
 
 def torch_probability(net):
@@ -211,18 +125,6 @@ def torch_probability(net):
         return run_padded(run, x, net.size_multiple, channels=1)[0, 0]
 
     return lambda L: restore.over_views(one_view, L)
-
-
-def load(path: str | Path, build=build) -> tuple[torch.nn.Module, Config]:
-    """(network in eval mode, its Config) from a .safetensors file `fit` saved (build: the
-    repair network's own, for the inpainter)."""
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    cfg = modelfile.read_generator_config(path)
-    net = build(cfg)
-    net.load_state_dict(load_file(str(path)))
-    return net.eval(), cfg
 
 
 WHOLE_THRESHOLDS = tuple(round(0.1 + 0.05 * i, 2) for i in range(18))  # 0.1 .. 0.95

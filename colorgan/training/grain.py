@@ -23,9 +23,9 @@ import torch
 
 from colorgan.core.config import Config
 from colorgan.models.registry import build_generator
-from colorgan.training import detector
+from colorgan.training import repair
 from colorgan.training.damage import grain_and_jpeg
-from colorgan.training.detector import crop, fit, start
+from colorgan.training.repair import crop, fit, start
 
 NATIVE = 0.5  # the share of crops taken at the photo's own scale
 
@@ -81,4 +81,4 @@ def train(cfg: Config, train_root: str, val_root: str, out: Path) -> dict:
 
 def load(path: str | Path) -> tuple[torch.nn.Module, Config]:
     """(grain estimator in eval mode, its Config) from a grain.safetensors file."""
-    return detector.load(path, build)
+    return repair.load(path, build)

@@ -26,9 +26,10 @@ import torch
 from colorgan.core.config import Config
 from colorgan.models.registry import build_generator
 from colorgan.pipeline import restore
-from colorgan.training import detector
+from colorgan.training import repair
 from colorgan.training.damage import damage
-from colorgan.training.detector import CROP_MP, crop, fit, start
+from colorgan.training.detector import CROP_MP
+from colorgan.training.repair import crop, fit, start
 
 
 def build(cfg: Config) -> torch.nn.Module:
@@ -105,4 +106,4 @@ def train(cfg: Config, train_root: str, val_root: str, out: Path) -> dict:
 
 def load(path: str | Path) -> tuple[torch.nn.Module, Config]:
     """(inpainter in eval mode, its Config) from an inpainter.safetensors file."""
-    return detector.load(path, build)
+    return repair.load(path, build)
