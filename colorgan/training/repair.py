@@ -78,9 +78,9 @@ def settings(args: argparse.Namespace) -> Config:
 
 def fit(cfg: Config, net, step_loss, scores, out: Path, key: str) -> dict:
     """The loop the repair's networks train in (the detector, the inpainter, the grain
-    estimator): Adam with a cosine schedule over cfg.train.steps of step_loss() (a fresh batch's loss);
-    every ckpt_every steps scores() on validation, and the weights with the highest
-    scores()[key] kept in OUT.safetensors (self-describing: the config in its metadata),
+    estimator): Adam with a cosine schedule over cfg.train.steps of step_loss() (a fresh
+    batch's loss); every ckpt_every steps scores() on validation, and the weights with the
+    highest scores()[key] kept in OUT.safetensors (self-describing: the config in its metadata),
     their scores in OUT.json; -> those scores, with the minutes taken."""
     opt = torch.optim.Adam(net.parameters(), cfg.train.lr, betas=(cfg.train.beta1, 0.999))
     steps = cfg.train.steps
