@@ -8,7 +8,7 @@ Per photo i, as `colorgan evaluate-restore` does it: synthetic damage
 damage(L, default_rng([seed, i])), and the detector's marks filled (the default steps without
 grain); the grain is read on the photo before the fill, as restore.repair reads it, and
 denoising is scored on the filled photo. Printed:
-  * how well the grain estimator and the classical estimate (restore.noise_sigma) read the
+  * how well the grain estimator and the classical estimate (grain.classical_sigma) read the
     grain that was added (its sigma, as damage.grain_and_jpeg drew it);
   * the estimates of the clean photos (those of --clean folders too), highest first: the
     texture a bar must stay above;
@@ -29,7 +29,7 @@ import numpy as np
 from colorgan.core.fastcolor import lightness
 from colorgan.io import images
 from colorgan.pipeline import restore
-from colorgan.training import folders, inpainter
+from colorgan.training import folders, grain, inpainter
 from colorgan.training.damage import damage, grain_and_jpeg
 
 QUANTILES = (0.05, 0.1, 0.25, 0.5)  # read by the estimates printed
@@ -64,7 +64,7 @@ def main() -> None:
         read_at = estimator.levels(damaged, QUANTILES), estimator.levels(clean, QUANTILES)
         photos.append((clean, filled, *read_at))
         added.append(sigma)
-        read.append(restore.noise_sigma(damaged))
+        read.append(grain.classical_sigma(damaged))
     others = [
         estimator.levels(lightness(images.read_image(f).pixels), QUANTILES)
         for folder in args.clean

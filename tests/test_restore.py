@@ -16,6 +16,7 @@ from colorgan.io import images
 from colorgan.pipeline import restore
 from colorgan.pipeline.colorizer import Colorizer
 from colorgan.training.damage import MASK_DELTA, damage
+from colorgan.training.grain import classical_sigma
 
 
 def smooth(h=96, w=128, seed=0) -> np.ndarray:
@@ -164,7 +165,7 @@ def test_bundled_grain_estimator_reads_white_grain_and_the_step_removes_it():
     assert np.array_equal(restore.repair(L, ("grain",)).L, L)
     noisy = L + rng.normal(0, 3.0, L.shape).astype(np.float32)
     assert 2.2 < restore.grain_sigma(noisy) < 3.8
-    assert 2.5 < restore.noise_sigma(noisy) < 3.6  # the classical estimate agrees here
+    assert 2.5 < classical_sigma(noisy) < 3.6  # the classical estimate agrees here
     fixed = restore.repair(noisy, ("grain",))
     assert "grain" in fixed.done
     assert np.abs(fixed.L - L).mean() < 0.7 * np.abs(noisy - L).mean()
@@ -176,7 +177,7 @@ def test_bundled_grain_estimator_reads_clumped_grain_the_classical_estimate_miss
     noise = cv2.GaussianBlur(np.random.default_rng(2).normal(0, 1, (256, 256)), (0, 0), 1.0)
     L = smooth(256, 256)
     grainy = (L + 3.0 * noise / noise.std()).astype(np.float32)
-    assert restore.noise_sigma(grainy) < 1.5
+    assert classical_sigma(grainy) < 1.5
     assert 2.0 < restore.grain_sigma(grainy) < 4.0
     fixed = restore.repair(grainy, ("grain",))
     assert np.abs(fixed.L - L).mean() < 0.7 * np.abs(grainy - L).mean()
@@ -190,7 +191,7 @@ def test_grain_step_leaves_texture_in_part_of_a_photo_alone():
     texture = cv2.GaussianBlur(noise, (0, 0), 0.8)
     L = smooth(256, 256)
     L[:, :85] = 50 + texture[:, :85] * np.float32(15 / texture.std())
-    assert restore.noise_sigma(L[:, :85]) > restore.GRAIN_MIN  # the classical one is fooled
+    assert classical_sigma(L[:, :85]) > restore.GRAIN_MIN  # the classical one is fooled
     assert restore.grain_sigma(L) is None
     assert np.array_equal(restore.repair(L, ("grain",)).L, L)
 

@@ -83,7 +83,6 @@ GRAIN_QUANTILE, GRAIN_MIN, GRAIN_SIGMA, GRAIN_H = 0.1, 2.0, 0.5, 1.3
 # the grain is read on GRAIN_GRID x GRAIN_GRID tiles of GRAIN_TILE pixels spread over the
 # photo (410,000 pixels at most: 0.01 s), less GRAIN_EDGE pixels a side of each tile's map
 GRAIN_GRID, GRAIN_TILE, GRAIN_EDGE = 5, 128, 8
-NOISE_CROP = 1024  # the classical noise estimate reads a centre crop of at most this side
 # A clean photo can be as flat as a faded print: on the training and validation photos
 # (636), 8 span less than 45 and 3 less than 40 with their blacks at 15 or more (high-key
 # scenes); dark low-key ones (blacks under 15) are not faded. The rule below took those 3.
@@ -286,27 +285,6 @@ def grain_sigma(L: np.ndarray, estimator: GrainEstimator | None = None) -> float
     GRAIN_QUANTILE quantile is at least GRAIN_MIN, else None (no grain, or texture)."""
     gate, sigma = (estimator or default_grain_estimator()).levels(L)
     return float(sigma) if gate >= GRAIN_MIN else None
-
-
-def noise_sigma(L: np.ndarray) -> float:
-    """Gaussian noise sigma (L units) estimated from the fine detail: the median absolute
-    response to Immerkaer's (1996) Laplacian-difference kernel (edges are few, so the median
-    sees noise), over a centre crop of at most NOISE_CROP pixels a side for speed. The
-    classical estimate the grain network replaced (docs/restore.md compares them)."""
-    return _immerkaer(_centre_crop(L))
-
-
-def _centre_crop(L: np.ndarray) -> np.ndarray:
-    h, w = L.shape
-    y, x = max(0, (h - NOISE_CROP) // 2), max(0, (w - NOISE_CROP) // 2)
-    return L[y : y + NOISE_CROP, x : x + NOISE_CROP].astype(np.float32)
-
-
-def _immerkaer(part: np.ndarray) -> float:
-    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
-    response = cv2.filter2D(part, -1, kernel)[1:-1, 1:-1]
-    # for Gaussian noise of sigma s the response has sigma 6 s; the median |.| is 0.6745 sigma
-    return float(np.median(np.abs(response)) / 0.6745 / 6)
 
 
 def denoise(L: np.ndarray, sigma: float) -> np.ndarray:
